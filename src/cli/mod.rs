@@ -1,0 +1,60 @@
+//! Subcommands (one module each) and what they share: output format, the
+//! store location, tracing set-up.
+
+mod build_skill;
+mod new_skill;
+mod run;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Subcommand, ValueEnum};
+
+#[derive(Subcommand)]
+pub enum Command {
+    NewSkill(new_skill::Opts),
+    BuildSkill(build_skill::Opts),
+    Validate(validate::Opts),
+    Run(Box<run::Opts>),
+}
+
+impl Command {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match self {
+            Command::NewSkill(o) => o.run(),
+            Command::BuildSkill(o) => o.run(),
+            Command::Validate(o) => o.run(),
+            Command::Run(o) => o.run(),
+        }
+    }
+}
+
+/// `--message-format`: cargo's convention (human text on stderr; JSON objects
+/// on stdout, one per line, each with a `reason`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// Prints one JSON object on its own line (stdout).
+pub fn emit_json(value: &serde_json::Value) {
+    println!("{value}");
+}
+
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}

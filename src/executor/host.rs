@@ -1,0 +1,522 @@
+//! The host side of the skill world: the state each invocation's `Store` holds,
+//! and the `boternity:skill/host` functions, each gated by its capability.
+
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::boternity::skill::host::{Host, SkillContext};
+use super::grants::Grants;
+use super::limits::Limits;
+use crate::manifest::Capability;
+
+/// Largest file `read-file` returns and `write-file` writes.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+/// Largest HTTP response body returned to a skill.
+pub const MAX_HTTP_BODY_BYTES: u64 = 4 * 1024 * 1024;
+/// Time limit of one HTTP request.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where `get-secret` values come from; the embedding application implements it.
+pub trait SecretsProvider: Send + Sync {
+    /// The secret's value, or `None` when it is not set.
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// Secrets from the environment: `BOTERNITY_SECRET_<NAME>` (upper-case, `-` as `_`).
+#[derive(Debug, Default, Clone)]
+pub struct EnvSecrets;
+
+impl SecretsProvider for EnvSecrets {
+    fn get(&self, name: &str) -> Option<String> {
+        let var = format!(
+            "BOTERNITY_SECRET_{}",
+            name.to_ascii_uppercase().replace('-', "_")
+        );
+        std::env::var(var).ok()
+    }
+}
+
+/// The bot's memory, for `recall-memory`; the embedding application implements it.
+pub trait MemoryProvider: Send + Sync {
+    fn recall(&self, bot_slug: &str, query: &str, limit: u32) -> Vec<String>;
+}
+
+/// No memory: `recall-memory` returns nothing.
+#[derive(Debug, Default, Clone)]
+pub struct NoMemory;
+
+impl MemoryProvider for NoMemory {
+    fn recall(&self, _bot_slug: &str, _query: &str, _limit: u32) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Looks a variable up for `read-env`.
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Services shared by every invocation of an executor.
+#[derive(Clone)]
+pub struct HostServices {
+    pub secrets: Arc<dyn SecretsProvider>,
+    pub memory: Arc<dyn MemoryProvider>,
+    /// Where `read-env` reads variables (the process environment by default).
+    pub env: EnvLookup,
+}
+
+impl Default for HostServices {
+    fn default() -> Self {
+        HostServices {
+            secrets: Arc::new(EnvSecrets),
+            memory: Arc::new(NoMemory),
+            env: Arc::new(|name| std::env::var(name).ok()),
+        }
+    }
+}
+
+impl std::fmt::Debug for HostServices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostServices").finish_non_exhaustive()
+    }
+}
+
+/// One `log` call.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogEntry {
+    pub level: String,
+    pub message: String,
+}
+
+/// A limit hit inside a host function or the limiter, reported as the
+/// invocation's error rather than a generic trap.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HostTrap {
+    #[error("memory limit of {limit_mib} MiB exceeded (the skill asked for {requested} bytes)")]
+    Memory { limit_mib: u64, requested: u64 },
+    #[error("table limit of {limit} elements exceeded")]
+    Table { limit: u64 },
+    #[error("permission denied: {0}")]
+    Denied(String),
+}
+
+/// Caps linear memory and tables; remembers the peak.
+#[derive(Debug)]
+pub struct Limiter {
+    memory_bytes: u64,
+    table_elements: u64,
+    /// Sum of all linear memories' sizes: each starts at 0 and grows, so the
+    /// running sum of growth is the total (a component may hold several).
+    total_bytes: u64,
+    pub peak_bytes: u64,
+}
+
+impl Limiter {
+    fn new(limits: &Limits) -> Self {
+        Limiter {
+            memory_bytes: limits.memory_bytes,
+            table_elements: limits.table_elements,
+            total_bytes: 0,
+            peak_bytes: 0,
+        }
+    }
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total = self.total_bytes + desired.saturating_sub(current) as u64;
+        if total > self.memory_bytes {
+            return Err(HostTrap::Memory {
+                limit_mib: self.memory_bytes / (1024 * 1024),
+                requested: total,
+            }
+            .into());
+        }
+        self.total_bytes = total;
+        self.peak_bytes = self.peak_bytes.max(total);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.table_elements {
+            return Err(HostTrap::Table {
+                limit: self.table_elements,
+            }
+            .into());
+        }
+        Ok(true)
+    }
+}
+
+/// Bounded text capture (logs).
+#[derive(Debug, Default)]
+pub struct Captured {
+    pub entries: Vec<LogEntry>,
+    bytes: usize,
+    pub truncated: bool,
+}
+
+/// Everything one invocation's store holds.
+pub struct HostState {
+    pub(super) wasi: WasiCtx,
+    pub(super) table: ResourceTable,
+    pub(super) limiter: Limiter,
+    grants: Arc<Grants>,
+    context: SkillContext,
+    services: HostServices,
+    pub(super) logs: Captured,
+    max_captured: usize,
+}
+
+impl HostState {
+    pub(super) fn new(
+        wasi: WasiCtx,
+        limits: &Limits,
+        grants: Arc<Grants>,
+        context: SkillContext,
+        services: HostServices,
+    ) -> Self {
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter::new(limits),
+            grants,
+            context,
+            services,
+            logs: Captured::default(),
+            max_captured: limits.max_captured_bytes,
+        }
+    }
+
+    fn data_dir(&self, function: &str, cap: Capability) -> Result<&Path, String> {
+        self.grants.require(cap, function)?;
+        self.grants.data_dir.as_deref().ok_or_else(|| {
+            format!("permission denied: `{function}` has no data folder granted to this skill")
+        })
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl Host for HostState {
+    async fn get_context(&mut self) -> wasmtime::Result<SkillContext> {
+        Ok(self.context.clone())
+    }
+
+    async fn recall_memory(&mut self, query: String, limit: u32) -> wasmtime::Result<Vec<String>> {
+        // The function has no error channel: a denial stops the skill with the reason.
+        self.grants
+            .require(Capability::RecallMemory, "recall-memory")
+            .map_err(HostTrap::Denied)?;
+        let memory = self.services.memory.clone();
+        let slug = self.context.bot_slug.clone();
+        Ok(memory.recall(&slug, &query, limit.min(100)))
+    }
+
+    async fn http_get(&mut self, url: String) -> wasmtime::Result<Result<String, String>> {
+        if let Err(denied) = self.grants.require(Capability::HttpGet, "http-get") {
+            return Ok(Err(denied));
+        }
+        Ok(http_request(&self.grants, "GET", url, None).await)
+    }
+
+    async fn http_post(
+        &mut self,
+        url: String,
+        body: String,
+    ) -> wasmtime::Result<Result<String, String>> {
+        if let Err(denied) = self.grants.require(Capability::HttpPost, "http-post") {
+            return Ok(Err(denied));
+        }
+        Ok(http_request(&self.grants, "POST", url, Some(body)).await)
+    }
+
+    async fn read_file(&mut self, path: String) -> wasmtime::Result<Result<String, String>> {
+        let root = match self.data_dir("read-file", Capability::ReadFile) {
+            Ok(root) => root,
+            Err(denied) => return Ok(Err(denied)),
+        };
+        Ok(read_confined(root, &path))
+    }
+
+    async fn write_file(
+        &mut self,
+        path: String,
+        content: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let root = match self.data_dir("write-file", Capability::WriteFile) {
+            Ok(root) => root,
+            Err(denied) => return Ok(Err(denied)),
+        };
+        Ok(write_confined(root, &path, content.as_bytes()))
+    }
+
+    async fn get_secret(&mut self, name: String) -> wasmtime::Result<Result<String, String>> {
+        if let Err(denied) = self.grants.require(Capability::GetSecret, "get-secret") {
+            return Ok(Err(denied));
+        }
+        if !self.grants.secrets.contains(&name) {
+            return Ok(Err(format!(
+                "permission denied: secret `{name}` is not listed in this skill's `metadata.secrets`"
+            )));
+        }
+        Ok(self
+            .services
+            .secrets
+            .get(&name)
+            .ok_or_else(|| format!("secret `{name}` is not set")))
+    }
+
+    async fn read_env(&mut self, name: String) -> wasmtime::Result<Result<String, String>> {
+        if let Err(denied) = self.grants.require(Capability::ReadEnv, "read-env") {
+            return Ok(Err(denied));
+        }
+        if !self.grants.env_vars.contains(&name) {
+            return Ok(Err(format!(
+                "permission denied: variable `{name}` was not granted to this skill (grant it by name)"
+            )));
+        }
+        Ok((self.services.env)(&name).ok_or_else(|| format!("variable `{name}` is not set")))
+    }
+
+    async fn log(&mut self, level: String, message: String) -> wasmtime::Result<()> {
+        tracing::info!(target: "boternity::skill", skill = %self.context.skill_name, %level, "{message}");
+        let size = level.len() + message.len();
+        if self.logs.bytes + size > self.max_captured {
+            self.logs.truncated = true;
+        } else {
+            self.logs.bytes += size;
+            self.logs.entries.push(LogEntry { level, message });
+        }
+        Ok(())
+    }
+}
+
+/// Resolves a skill-supplied relative path inside `root`, refusing absolute
+/// paths, `..`, and anything whose real location (after symlinks) is outside.
+fn confine(root: &Path, path: &str) -> Result<PathBuf, String> {
+    let rel = Path::new(path);
+    if path.is_empty() {
+        return Err("permission denied: empty path".into());
+    }
+    for component in rel.components() {
+        match component {
+            Component::Normal(_) | Component::CurDir => {}
+            _ => {
+                return Err(format!(
+                    "permission denied: `{path}` must be a relative path inside the skill's data folder \
+                     (no `/` at the start, no `..`)"
+                ));
+            }
+        }
+    }
+    let root = root
+        .canonicalize()
+        .map_err(|e| format!("the skill's data folder is not available: {e}"))?;
+    Ok(root.join(rel))
+}
+
+fn escapes(root: &Path, real: &Path) -> bool {
+    match root.canonicalize() {
+        Ok(root) => !real.starts_with(root),
+        Err(_) => true,
+    }
+}
+
+fn read_confined(root: &Path, path: &str) -> Result<String, String> {
+    let full = confine(root, path)?;
+    let real = full
+        .canonicalize()
+        .map_err(|e| format!("cannot read `{path}`: {e}"))?;
+    if escapes(root, &real) {
+        return Err(format!(
+            "permission denied: `{path}` leads outside the skill's data folder"
+        ));
+    }
+    let file = std::fs::File::open(&real).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+    let mut text = String::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read `{path}`: {e}"))?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "`{path}` is larger than {MAX_FILE_BYTES} bytes, the read-file limit"
+        ));
+    }
+    Ok(text)
+}
+
+fn write_confined(root: &Path, path: &str, content: &[u8]) -> Result<(), String> {
+    if content.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "content is larger than {MAX_FILE_BYTES} bytes, the write-file limit"
+        ));
+    }
+    let full = confine(root, path)?;
+    let parent = full.parent().unwrap_or(&full);
+    std::fs::create_dir_all(parent).map_err(|e| format!("cannot write `{path}`: {e}"))?;
+    let real_parent = parent
+        .canonicalize()
+        .map_err(|e| format!("cannot write `{path}`: {e}"))?;
+    if escapes(root, &real_parent) {
+        return Err(format!(
+            "permission denied: `{path}` leads outside the skill's data folder"
+        ));
+    }
+    let target = real_parent.join(full.file_name().unwrap_or_default());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        // Never write through a symlink, even one pointing inside.
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    let mut file = options.open(&target).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            format!("permission denied: `{path}` is a symlink")
+        } else {
+            format!("cannot write `{path}`: {e}")
+        }
+    })?;
+    file.write_all(content)
+        .map_err(|e| format!("cannot write `{path}`: {e}"))
+}
+
+/// `host` or `host:port` of an `http://` or `https://` URL.
+fn url_authority(url: &str) -> Option<(String, Option<u16>)> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.contains('@') {
+        return None;
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+            (h.to_string(), Some(p.parse().ok()?))
+        }
+        _ => (authority.to_string(), None),
+    };
+    (!host.is_empty()).then(|| (host.to_ascii_lowercase(), port))
+}
+
+fn host_allowed(grants: &Grants, url: &str) -> Result<(), String> {
+    let (host, port) = url_authority(url)
+        .ok_or_else(|| format!("`{url}` is not an http:// or https:// URL with a host"))?;
+    let allowed = grants.http_hosts.iter().any(|entry| {
+        let entry = entry.to_ascii_lowercase();
+        entry == host || port.is_some_and(|p| entry == format!("{host}:{p}"))
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(format!(
+            "permission denied: host `{host}` is not on this skill's HTTP allow-list"
+        ))
+    }
+}
+
+async fn http_request(
+    grants: &Grants,
+    method: &'static str,
+    url: String,
+    body: Option<String>,
+) -> Result<String, String> {
+    host_allowed(grants, &url)?;
+    let task = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(HTTP_TIMEOUT))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let response = match body {
+            None => agent.get(&url).call(),
+            Some(body) => agent.post(&url).send(body),
+        };
+        let mut response = response.map_err(|e| format!("{method} {url} failed: {e}"))?;
+        let status = response.status();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_HTTP_BODY_BYTES)
+            .read_to_string()
+            .map_err(|e| format!("{method} {url}: cannot read the response: {e}"))?;
+        if status.is_success() {
+            Ok(text)
+        } else {
+            Err(format!("{method} {url} answered {status}: {text}"))
+        }
+    });
+    task.await
+        .unwrap_or_else(|e| Err(format!("{method} request failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_matched_by_host_and_port() {
+        let grants = Grants {
+            http_hosts: ["example.com".to_string(), "127.0.0.1:8080".to_string()].into(),
+            ..Grants::default()
+        };
+        host_allowed(&grants, "https://example.com/a?b").unwrap();
+        host_allowed(&grants, "http://127.0.0.1:8080/x").unwrap();
+        assert!(host_allowed(&grants, "http://127.0.0.1:9090/x").is_err());
+        assert!(host_allowed(&grants, "http://evil.com@example.com/").is_err());
+        assert!(host_allowed(&grants, "ftp://example.com/").is_err());
+        assert!(host_allowed(&grants, "https://example.com.evil.org/").is_err());
+    }
+
+    #[test]
+    fn paths_stay_inside_the_data_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        write_confined(dir.path(), "notes/a.txt", b"hi").unwrap();
+        assert_eq!(read_confined(dir.path(), "notes/a.txt").unwrap(), "hi");
+        for bad in ["/etc/passwd", "../x", "notes/../../x", ""] {
+            assert!(
+                read_confined(dir.path(), bad)
+                    .unwrap_err()
+                    .contains("permission denied"),
+                "{bad}"
+            );
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("/etc", dir.path().join("etc")).unwrap();
+            assert!(
+                read_confined(dir.path(), "etc/passwd")
+                    .unwrap_err()
+                    .contains("outside")
+            );
+            assert!(
+                write_confined(dir.path(), "etc/x", b"x")
+                    .unwrap_err()
+                    .contains("outside")
+            );
+        }
+    }
+}

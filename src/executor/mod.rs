@@ -1,0 +1,528 @@
+//! The one executor: runs every skill binary (components, cached precompiled
+//! components, legacy stubs) in wasmtime under fuel, a wall-clock deadline, a
+//! memory cap and capability-gated host functions.
+//!
+//! One `Engine` and `Linker` per executor (per policy), shared by every call; a
+//! compiled component is cached as an `InstancePre` by its sha256; each
+//! invocation gets a fresh `Store`, so no state survives between calls. The API
+//! is async: epoch ticks make a running skill yield, so an endless loop cannot
+//! block the caller's runtime threads.
+
+pub mod grants;
+pub mod host;
+pub mod limits;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::Digest;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    UpdateDeadline,
+};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+pub use grants::Grants;
+pub use host::{EnvSecrets, HostServices, LogEntry, MemoryProvider, NoMemory, SecretsProvider};
+pub use limits::Limits;
+
+use crate::digest::sha256_hex;
+use crate::stub::StubMarker;
+use crate::validate::{self, BinaryKind};
+use host::{HostState, HostTrap};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "skill-plugin",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
+use bindings::{SkillPlugin, SkillPluginPre};
+
+/// How often the epoch advances: the deadline's resolution and how often a
+/// running skill yields to the async runtime.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Engine-wide settings (one executor per policy).
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// Largest wasm stack; deeper recursion traps with "stack overflow".
+    pub max_wasm_stack: usize,
+    /// Use the pooling allocator (fast instantiation; reserves address space).
+    pub pooling: bool,
+    /// Concurrent instances the pool holds.
+    pub pool_instances: u32,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            max_wasm_stack: limits::WASM_STACK_BYTES,
+            pooling: true,
+            pool_instances: 256,
+        }
+    }
+}
+
+/// One invocation of `execute`.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub input: String,
+    pub skill_name: String,
+    pub bot_name: String,
+    pub bot_slug: String,
+    pub limits: Limits,
+    pub grants: Grants,
+}
+
+impl Invocation {
+    /// An invocation with the untrusted defaults and no grants.
+    pub fn new(skill_name: impl Into<String>, input: impl Into<String>) -> Self {
+        Invocation {
+            input: input.into(),
+            skill_name: skill_name.into(),
+            bot_name: "boternity".into(),
+            bot_slug: "boternity".into(),
+            limits: Limits::UNTRUSTED,
+            grants: Grants::none(),
+        }
+    }
+}
+
+/// What a finished invocation produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    /// The skill's own answer: `Ok` text or `Err` text.
+    pub result: Result<String, String>,
+    pub fuel_consumed: u64,
+    pub peak_memory_bytes: u64,
+    pub duration_us: u64,
+    pub invocation_id: String,
+    pub logs: Vec<LogEntry>,
+    pub logs_truncated: bool,
+    pub stdout: String,
+    pub stderr: String,
+    /// It was a legacy JSON stub: `result` is its body, nothing ran.
+    pub stub: bool,
+}
+
+/// Why an invocation did not produce the skill's answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Binary(#[from] validate::ValidateError),
+    #[error("input is {size} bytes, over the {max}-byte limit")]
+    InputTooLarge { size: usize, max: usize },
+    #[error("cannot compile the component: {0}")]
+    Compile(String),
+    #[error("cannot link the component: {0}")]
+    Link(String),
+    #[error("fuel exhausted: the skill used all {fuel} units it was given")]
+    FuelExhausted { fuel: u64 },
+    #[error("deadline exceeded after {elapsed_ms} ms (the limit is {limit_ms} ms)")]
+    DeadlineExceeded { elapsed_ms: u64, limit_ms: u64 },
+    #[error("memory limit of {limit_mib} MiB exceeded")]
+    MemoryLimit { limit_mib: u64 },
+    #[error("table limit of {limit} elements exceeded")]
+    TableLimit { limit: u64 },
+    #[error("stack overflow: the skill recursed deeper than the {limit_kib} KiB wasm stack")]
+    StackOverflow { limit_kib: usize },
+    #[error("output too large: {size} bytes, over the {max}-byte limit")]
+    OutputTooLarge { size: usize, max: usize },
+    #[error("{0}")]
+    Denied(String),
+    #[error("the skill trapped: {0}")]
+    Trap(String),
+}
+
+/// Marks the trap raised by the epoch callback when the deadline passed.
+#[derive(Debug, thiserror::Error)]
+#[error("deadline exceeded")]
+struct DeadlineHit;
+
+/// A skill ready to run.
+pub enum LoadedSkill {
+    Component {
+        pre: SkillPluginPre<HostState>,
+        sha256: String,
+    },
+    Stub(StubMarker),
+}
+
+/// What `precompile` records so a `.cwasm` is loaded only when this tool
+/// wrote it for this engine and it is unchanged since.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CwasmRecord {
+    /// sha256 of the `.cwasm` file.
+    pub sha256: String,
+    /// The engine's compatibility fingerprint (wasmtime version and settings).
+    pub engine: String,
+    /// sha256 of the component it was compiled from.
+    pub wasm_sha256: String,
+}
+
+/// The executor. Cheap to share (`Arc`); safe to use from many tasks at once.
+pub struct Executor {
+    engine: Engine,
+    linker: Linker<HostState>,
+    config: ExecutorConfig,
+    cache: Mutex<HashMap<String, Arc<LoadedSkill>>>,
+    services: HostServices,
+    stop_ticker: Arc<AtomicBool>,
+    invocations: AtomicU64,
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Executor {
+    /// An executor with the default engine settings and host services.
+    pub fn new() -> Result<Executor, ExecError> {
+        Executor::with_config(ExecutorConfig::default(), HostServices::default())
+    }
+
+    pub fn with_config(
+        config: ExecutorConfig,
+        services: HostServices,
+    ) -> Result<Executor, ExecError> {
+        let engine = Engine::new(&engine_config(&config))
+            .map_err(|e| ExecError::Compile(format!("{e:#}")))?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        let link = |e: wasmtime::Error| ExecError::Link(format!("{e:#}"));
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+        SkillPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(link)?;
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), stop_ticker.clone());
+        Ok(Executor {
+            engine,
+            linker,
+            config,
+            cache: Mutex::new(HashMap::new()),
+            services,
+            stop_ticker,
+            invocations: AtomicU64::new(0),
+        })
+    }
+
+    /// The engine's compatibility fingerprint: a `.cwasm` from another wasmtime
+    /// version or configuration never matches it.
+    pub fn engine_fingerprint(&self) -> String {
+        let mut hasher = ShaHasher(sha2::Sha256::new());
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        hex::encode(hasher.0.finalize())
+    }
+
+    /// Loads a skill binary (component or stub), compiling a component once:
+    /// later loads of the same bytes come from the in-process cache.
+    pub fn load(&self, bytes: &[u8]) -> Result<Arc<LoadedSkill>, ExecError> {
+        let sha256 = sha256_hex(bytes);
+        if let Some(hit) = self.cached(&sha256) {
+            return Ok(hit);
+        }
+        let skill = match validate::classify(bytes)? {
+            BinaryKind::Stub(stub) => LoadedSkill::Stub(stub),
+            BinaryKind::CoreModule => return Err(validate::ValidateError::CoreModule.into()),
+            BinaryKind::Component => {
+                let component = Component::new(&self.engine, bytes)
+                    .map_err(|e| ExecError::Compile(format!("{e:#}")))?;
+                self.prepare(component, sha256.clone())?
+            }
+        };
+        Ok(self.remember(sha256, skill))
+    }
+
+    /// Loads an installed component through its `.cwasm`, but only if `record`
+    /// (written by [`Executor::precompile`]) matches this engine and the file's
+    /// bytes; otherwise compiles `wasm_path` and says so at debug level.
+    pub fn load_precompiled(
+        &self,
+        wasm_path: &Path,
+        cwasm_path: &Path,
+        record: &CwasmRecord,
+    ) -> Result<Arc<LoadedSkill>, ExecError> {
+        if let Some(hit) = self.cached(&record.wasm_sha256) {
+            return Ok(hit);
+        }
+        match self.deserialize_checked(cwasm_path, record) {
+            Ok(component) => {
+                let skill = self.prepare(component, record.wasm_sha256.clone())?;
+                Ok(self.remember(record.wasm_sha256.clone(), skill))
+            }
+            Err(reason) => {
+                tracing::debug!(cwasm = %cwasm_path.display(), %reason, "not using the precompiled artifact; compiling");
+                let bytes = std::fs::read(wasm_path).map_err(|e| {
+                    ExecError::Compile(format!("cannot read {}: {e}", wasm_path.display()))
+                })?;
+                self.load(&bytes)
+            }
+        }
+    }
+
+    fn deserialize_checked(
+        &self,
+        cwasm_path: &Path,
+        record: &CwasmRecord,
+    ) -> Result<Component, String> {
+        if record.engine != self.engine_fingerprint() {
+            return Err("it was compiled by another engine version or configuration".into());
+        }
+        let bytes = std::fs::read(cwasm_path).map_err(|e| e.to_string())?;
+        if sha256_hex(&bytes) != record.sha256 {
+            return Err("its sha256 does not match the record this tool wrote".into());
+        }
+        // SAFETY: deserializing runs no checks on the machine code inside. The
+        // bytes were hashed above and match the record this tool wrote when it
+        // compiled them with an engine of the same fingerprint, so they are our
+        // own compiler's output, unchanged.
+        unsafe { Component::deserialize(&self.engine, &bytes) }.map_err(|e| format!("{e:#}"))
+    }
+
+    /// Compiles a component ahead of time; returns the `.cwasm` bytes and the
+    /// record that later authorizes loading them.
+    pub fn precompile(&self, wasm: &[u8]) -> Result<(Vec<u8>, CwasmRecord), ExecError> {
+        let cwasm = self
+            .engine
+            .precompile_component(wasm)
+            .map_err(|e| ExecError::Compile(format!("{e:#}")))?;
+        let record = CwasmRecord {
+            sha256: sha256_hex(&cwasm),
+            engine: self.engine_fingerprint(),
+            wasm_sha256: sha256_hex(wasm),
+        };
+        Ok((cwasm, record))
+    }
+
+    /// Checks that a component links against the executor's host (all its
+    /// imports are provided, with the right types) without running it.
+    pub fn check_links(&self, wasm: &[u8]) -> Result<(), ExecError> {
+        self.load(wasm).map(drop)
+    }
+
+    fn cached(&self, sha256: &str) -> Option<Arc<LoadedSkill>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sha256)
+            .cloned()
+    }
+
+    fn remember(&self, sha256: String, skill: LoadedSkill) -> Arc<LoadedSkill> {
+        let skill = Arc::new(skill);
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sha256, skill.clone());
+        skill
+    }
+
+    fn prepare(&self, component: Component, sha256: String) -> Result<LoadedSkill, ExecError> {
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| ExecError::Link(format!("{e:#}")))?;
+        let pre =
+            SkillPluginPre::new(instance_pre).map_err(|e| ExecError::Link(format!("{e:#}")))?;
+        Ok(LoadedSkill::Component { pre, sha256 })
+    }
+
+    /// Runs `execute` once in a fresh store.
+    pub async fn run(
+        &self,
+        skill: &LoadedSkill,
+        invocation: Invocation,
+    ) -> Result<Outcome, ExecError> {
+        let started = Instant::now();
+        let limits = invocation.limits;
+        if invocation.input.len() > limits.max_input_bytes {
+            return Err(ExecError::InputTooLarge {
+                size: invocation.input.len(),
+                max: limits.max_input_bytes,
+            });
+        }
+        let invocation_id = self.next_invocation_id();
+        let pre = match skill {
+            LoadedSkill::Stub(stub) => {
+                return Ok(Outcome {
+                    result: Ok(stub.body.clone()),
+                    fuel_consumed: 0,
+                    peak_memory_bytes: 0,
+                    duration_us: started.elapsed().as_micros() as u64,
+                    invocation_id,
+                    logs: Vec::new(),
+                    logs_truncated: false,
+                    stdout: String::new(),
+                    stderr: String::new(),
+                    stub: true,
+                });
+            }
+            LoadedSkill::Component { pre, .. } => pre,
+        };
+
+        let stdout = MemoryOutputPipe::new(limits.max_captured_bytes);
+        let stderr = MemoryOutputPipe::new(limits.max_captured_bytes);
+        // Deny by default: no preopens, no environment, no arguments, no network.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let context = bindings::boternity::skill::host::SkillContext {
+            bot_name: invocation.bot_name,
+            bot_slug: invocation.bot_slug,
+            skill_name: invocation.skill_name,
+            invocation_id: invocation_id.clone(),
+        };
+        let state = HostState::new(
+            wasi,
+            &limits,
+            Arc::new(invocation.grants),
+            context,
+            self.services.clone(),
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|e| ExecError::Trap(format!("{e:#}")))?;
+        let deadline = started + limits.deadline;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(DeadlineHit.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.call_execute(&mut store, &invocation.input).await
+        };
+        // The epoch callback stops wasm; this also bounds time spent in host calls.
+        let result = match tokio::time::timeout(limits.deadline + EPOCH_TICK * 50, call).await {
+            Ok(result) => result,
+            Err(_) => Err(DeadlineHit.into()),
+        };
+        let fuel_consumed = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let result = result.map_err(|e| self.classify(e, &limits, started))?;
+        let output_len = match &result {
+            Ok(s) | Err(s) => s.len(),
+        };
+        if output_len > limits.max_output_bytes {
+            return Err(ExecError::OutputTooLarge {
+                size: output_len,
+                max: limits.max_output_bytes,
+            });
+        }
+        let state = store.into_data();
+        Ok(Outcome {
+            result,
+            fuel_consumed,
+            peak_memory_bytes: state.limiter.peak_bytes,
+            duration_us: started.elapsed().as_micros() as u64,
+            invocation_id,
+            logs: state.logs.entries,
+            logs_truncated: state.logs.truncated,
+            stdout: String::from_utf8_lossy(&stdout.contents()).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr.contents()).into_owned(),
+            stub: false,
+        })
+    }
+
+    fn next_invocation_id(&self) -> String {
+        let n = self.invocations.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        format!("inv-{nanos:x}-{}-{n}", std::process::id())
+    }
+
+    fn classify(&self, err: wasmtime::Error, limits: &Limits, started: Instant) -> ExecError {
+        if err.downcast_ref::<DeadlineHit>().is_some()
+            || matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt))
+        {
+            return ExecError::DeadlineExceeded {
+                elapsed_ms: started.elapsed().as_millis() as u64,
+                limit_ms: limits.deadline.as_millis() as u64,
+            };
+        }
+        if let Some(host) = err.downcast_ref::<HostTrap>() {
+            return match host {
+                HostTrap::Memory { limit_mib, .. } => ExecError::MemoryLimit {
+                    limit_mib: *limit_mib,
+                },
+                HostTrap::Table { limit } => ExecError::TableLimit { limit: *limit },
+                HostTrap::Denied(msg) => ExecError::Denied(msg.clone()),
+            };
+        }
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => ExecError::FuelExhausted { fuel: limits.fuel },
+            Some(Trap::StackOverflow) => ExecError::StackOverflow {
+                limit_kib: self.config.max_wasm_stack / 1024,
+            },
+            _ => ExecError::Trap(format!("{err:#}")),
+        }
+    }
+}
+
+fn engine_config(config: &ExecutorConfig) -> Config {
+    let mut c = Config::new();
+    c.wasm_component_model(true)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(config.max_wasm_stack)
+        .async_stack_size(config.max_wasm_stack + 1024 * 1024);
+    if config.pooling {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.pool_instances)
+            .total_core_instances(config.pool_instances * 4)
+            .total_memories(config.pool_instances * 2)
+            .total_tables(config.pool_instances * 4)
+            .total_stacks(config.pool_instances);
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    c
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the executor is dropped.
+fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
+    std::thread::Builder::new()
+        .name("boternity-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .expect("spawn the epoch ticker thread");
+}
+
+/// Feeds `Hash` output into sha256 (for the engine fingerprint).
+struct ShaHasher(sha2::Sha256);
+
+impl Hasher for ShaHasher {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}

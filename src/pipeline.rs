@@ -1,0 +1,324 @@
+//! The one decision every entry point shares (`build-skill`, `install`,
+//! `precompile`): given a skill folder, build its source, componentize a core
+//! module, validate a shipped component, or, when nothing can be built, fall
+//! back to the legacy JSON stub, and say which and why.
+//!
+//! Order: a prompt skill has no binary; Rust source with a usable toolchain is
+//! built (source wins over a shipped binary); a shipped `skill.wasm` is
+//! validated (or componentized); otherwise a stub, unless stubs are forbidden.
+
+use std::path::Path;
+
+use crate::build::{self, BuildError, BuildOptions};
+use crate::componentize::{self, ComponentizeError};
+use crate::digest::sha256_hex;
+use crate::manifest::SkillType;
+use crate::source::{RustSource, SkillFolder, SourceError};
+use crate::stub::StubMarker;
+use crate::toolchain::{Toolchain, ToolchainError};
+use crate::validate::{self, BinaryKind, ValidComponent, ValidateError};
+
+/// Which way a skill's binary came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PathTaken {
+    /// A prompt skill: no binary.
+    Prompt,
+    /// Built from Rust source with cargo.
+    Built,
+    /// A shipped core module, componentized.
+    Componentized,
+    /// A shipped component, validated as is.
+    Validated,
+    /// No real build was possible: the JSON stub.
+    Stub,
+}
+
+impl std::fmt::Display for PathTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PathTaken::Prompt => "prompt",
+            PathTaken::Built => "built",
+            PathTaken::Componentized => "componentized",
+            PathTaken::Validated => "validated",
+            PathTaken::Stub => "stub",
+        })
+    }
+}
+
+/// How the pipeline may proceed.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineOptions {
+    pub build: BuildOptions,
+    /// Refuse to produce a stub (CI's `--no-stub`, and `build-skill`).
+    pub no_stub: bool,
+    /// Use this toolchain instead of detecting one (`Some(Err)` forces "none").
+    pub toolchain: Option<Result<Toolchain, ToolchainError>>,
+}
+
+/// What the pipeline produced for a skill.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub folder: SkillFolder,
+    pub path: PathTaken,
+    /// Why this path was taken, in a sentence.
+    pub reason: String,
+    /// `skill.wasm`'s bytes (a component or a stub); `None` for prompt skills.
+    pub binary: Option<Vec<u8>>,
+    /// The validation report, for components.
+    pub component: Option<ValidComponent>,
+    /// The toolchain that built it.
+    pub toolchain: Option<Toolchain>,
+    /// sha256 of the source tree.
+    pub source_sha256: String,
+    /// What a user should know: a shipped binary that differs from the build,
+    /// compiler warnings, the text added to a bare `lib.rs`.
+    pub notes: Vec<String>,
+    /// The shipped `skill.wasm`'s sha256 and whether the build reproduced it.
+    pub shipped: Option<ShippedBinary>,
+}
+
+/// A `skill.wasm` that came with the source.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ShippedBinary {
+    pub sha256: String,
+    /// `Some(true)` when the build produced the same bytes; `None` when nothing was built.
+    pub matched_build: Option<bool>,
+}
+
+impl Prepared {
+    pub fn name(&self) -> &str {
+        &self.folder.manifest.name
+    }
+}
+
+/// Why a skill could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("{what}: {source}")]
+    Componentize {
+        what: String,
+        #[source]
+        source: ComponentizeError,
+    },
+    #[error("{what}: {source}")]
+    Invalid {
+        what: String,
+        #[source]
+        source: ValidateError,
+    },
+    #[error("no real build is possible and stubs are not allowed: {reason}")]
+    StubForbidden { reason: String },
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Runs the decision for the skill folder `dir`.
+pub fn prepare(dir: &Path, options: &PipelineOptions) -> Result<Prepared, PipelineError> {
+    let folder = SkillFolder::open(dir)?;
+    let source_sha256 = folder.source_sha256()?;
+    let mut prepared = Prepared {
+        path: PathTaken::Prompt,
+        reason: String::new(),
+        binary: None,
+        component: None,
+        toolchain: None,
+        source_sha256,
+        notes: Vec::new(),
+        shipped: None,
+        folder,
+    };
+    if prepared.folder.manifest.skill_type == SkillType::Prompt {
+        prepared.reason = "a prompt skill has no binary".into();
+        return Ok(prepared);
+    }
+    let shipped_bytes = match &prepared.folder.shipped_wasm {
+        Some(path) => Some(read_capped(path)?),
+        None => None,
+    };
+
+    if let Some(rust) = prepared.folder.rust.clone() {
+        let toolchain = match &options.toolchain {
+            Some(choice) => choice.clone(),
+            None => Toolchain::detect(),
+        };
+        match toolchain {
+            Ok(toolchain) => {
+                build_source(&mut prepared, &toolchain, &rust, &options.build)?;
+                prepared.toolchain = Some(toolchain);
+                if let Some(shipped) = shipped_bytes {
+                    let sha256 = sha256_hex(&shipped);
+                    let matched = prepared.component.as_ref().map(|c| c.sha256 == sha256);
+                    prepared.notes.push(if matched == Some(true) {
+                        "the shipped skill.wasm is identical to the build".into()
+                    } else {
+                        "the shipped skill.wasm differs from the build; the build is used".into()
+                    });
+                    prepared.shipped = Some(ShippedBinary {
+                        sha256,
+                        matched_build: matched,
+                    });
+                }
+                return Ok(prepared);
+            }
+            Err(missing) => {
+                let reason = format!(
+                    "the skill has Rust source ({}) but no usable toolchain: {missing}",
+                    rust.shape()
+                );
+                return stub(prepared, options, reason);
+            }
+        }
+    }
+
+    match shipped_bytes {
+        Some(bytes) => accept_shipped(prepared, bytes, options),
+        None => stub(
+            prepared,
+            options,
+            "the skill has neither Rust source (Cargo.toml or src/lib.rs) nor a skill.wasm".into(),
+        ),
+    }
+}
+
+fn build_source(
+    prepared: &mut Prepared,
+    toolchain: &Toolchain,
+    rust: &RustSource,
+    options: &BuildOptions,
+) -> Result<(), PipelineError> {
+    let built = build::build(toolchain, &prepared.folder.manifest.name, rust, options)?;
+    if let Some(added) = &built.wrapper_additions {
+        prepared.notes.push(format!(
+            "wrapped the bare lib.rs; appended:{}",
+            added.trim_end()
+        ));
+    }
+    if !built.diagnostics.is_empty() {
+        prepared
+            .notes
+            .push(format!("compiler output:\n{}", built.diagnostics));
+    }
+    let what = format!("the build of `{}`", built.package);
+    let (component, componentized) = into_component(built.wasm, &what)?;
+    let valid = validate::validate_component(&component)
+        .map_err(|source| PipelineError::Invalid { what, source })?;
+    prepared.path = PathTaken::Built;
+    prepared.reason = format!(
+        "built from Rust source ({}) with {}{}",
+        rust.shape(),
+        toolchain.rustc_version,
+        if componentized {
+            ", then componentized"
+        } else {
+            ""
+        }
+    );
+    prepared.binary = Some(component);
+    prepared.component = Some(valid);
+    Ok(())
+}
+
+/// A component as is, or a core module componentized (`true`).
+fn into_component(bytes: Vec<u8>, what: &str) -> Result<(Vec<u8>, bool), PipelineError> {
+    let invalid = |source| PipelineError::Invalid {
+        what: what.to_string(),
+        source,
+    };
+    match validate::classify(&bytes).map_err(invalid)? {
+        BinaryKind::Component => Ok((bytes, false)),
+        BinaryKind::CoreModule => {
+            validate::validate_wasm(&bytes).map_err(invalid)?;
+            let component = componentize::componentize(&bytes).map_err(|source| {
+                PipelineError::Componentize {
+                    what: what.to_string(),
+                    source,
+                }
+            })?;
+            Ok((component, true))
+        }
+        BinaryKind::Stub(_) => Err(invalid(ValidateError::Stub)),
+    }
+}
+
+fn accept_shipped(
+    mut prepared: Prepared,
+    bytes: Vec<u8>,
+    options: &PipelineOptions,
+) -> Result<Prepared, PipelineError> {
+    let what = "the shipped skill.wasm".to_string();
+    let sha256 = sha256_hex(&bytes);
+    prepared.shipped = Some(ShippedBinary {
+        sha256,
+        matched_build: None,
+    });
+    if let Ok(BinaryKind::Stub(_)) = validate::classify(&bytes) {
+        let reason = "the shipped skill.wasm is a legacy JSON stub marker".to_string();
+        if options.no_stub {
+            return Err(PipelineError::StubForbidden { reason });
+        }
+        prepared.path = PathTaken::Stub;
+        prepared.reason = reason;
+        prepared.binary = Some(bytes);
+        return Ok(prepared);
+    }
+    let (component, componentized) = into_component(bytes, &what)?;
+    let valid = validate::validate_component(&component)
+        .map_err(|source| PipelineError::Invalid { what, source })?;
+    (prepared.path, prepared.reason) = if componentized {
+        (
+            PathTaken::Componentized,
+            "the shipped skill.wasm is a core module with wit-bindgen metadata; componentized"
+                .into(),
+        )
+    } else {
+        (
+            PathTaken::Validated,
+            "the shipped skill.wasm is a component of the skill world".into(),
+        )
+    };
+    prepared.binary = Some(component);
+    prepared.component = Some(valid);
+    Ok(prepared)
+}
+
+fn stub(
+    mut prepared: Prepared,
+    options: &PipelineOptions,
+    reason: String,
+) -> Result<Prepared, PipelineError> {
+    if options.no_stub {
+        return Err(PipelineError::StubForbidden { reason });
+    }
+    tracing::warn!(skill = %prepared.folder.manifest.name, %reason, "writing a JSON stub instead of a real component");
+    prepared.binary = Some(StubMarker::new(prepared.folder.manifest.body.clone()).to_bytes());
+    prepared.path = PathTaken::Stub;
+    prepared.reason = reason;
+    Ok(prepared)
+}
+
+/// Reads a shipped binary, refusing one over the size cap before reading it.
+fn read_capped(path: &Path) -> Result<Vec<u8>, PipelineError> {
+    let io = |source| PipelineError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    if size > validate::MAX_WASM_BYTES {
+        return Err(PipelineError::Invalid {
+            what: "the shipped skill.wasm".into(),
+            source: ValidateError::TooLarge {
+                size,
+                max: validate::MAX_WASM_BYTES,
+            },
+        });
+    }
+    std::fs::read(path).map_err(io)
+}
