@@ -238,6 +238,8 @@ impl Executor {
             BinaryKind::Stub(stub) => LoadedSkill::Stub(stub),
             BinaryKind::CoreModule => return Err(validate::ValidateError::CoreModule.into()),
             BinaryKind::Component => {
+                // Clear errors for bad bytes or another world, before compiling.
+                validate::validate_component(bytes)?;
                 let component = Component::new(&self.engine, bytes)
                     .map_err(|e| ExecError::Compile(format!("{e:#}")))?;
                 self.prepare(component, sha256.clone())?
@@ -478,7 +480,11 @@ impl Executor {
             Some(Trap::StackOverflow) => ExecError::StackOverflow {
                 limit_kib: self.config.max_wasm_stack / 1024,
             },
-            _ => ExecError::Trap(format!("{err:#}")),
+            _ => {
+                // The root cause says what happened; the wasm backtrace is for debugging.
+                tracing::debug!("skill trapped: {err:?}");
+                ExecError::Trap(err.root_cause().to_string())
+            }
         }
     }
 }
