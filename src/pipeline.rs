@@ -297,7 +297,7 @@ fn stub(
     if options.no_stub {
         return Err(PipelineError::StubForbidden { reason });
     }
-    tracing::warn!(skill = %prepared.folder.manifest.name, %reason, "writing a JSON stub instead of a real component");
+    tracing::info!(skill = %prepared.folder.manifest.name, %reason, "writing a JSON stub instead of a real component");
     prepared.binary = Some(StubMarker::new(prepared.folder.manifest.body.clone()).to_bytes());
     prepared.path = PathTaken::Stub;
     prepared.reason = reason;

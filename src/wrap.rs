@@ -144,7 +144,7 @@ pub fn additions(analysis: &BareLibAnalysis, file: &Path) -> Result<Option<Strin
     Ok((!extra.is_empty()).then_some(extra))
 }
 
-/// Writes a crate named `name` into `dir` around the bare `lib_rs`: the
+/// Writes a crate for skill `name` into `dir` around the bare `lib_rs`: the
 /// template's `Cargo.toml`, the skill world in `wit/`, and `src/lib.rs` with
 /// whatever bindings or export it lacks. Returns the crate's `Cargo.toml`
 /// and the text appended to the file, if any.
@@ -162,7 +162,14 @@ pub fn write_wrapper_crate(
     let extra = additions(&analysis, lib_rs)?;
     let mut lib = source;
     lib.push_str(extra.as_deref().unwrap_or_default());
-    scaffold::write_crate_files(name, dir).map_err(io)?;
+    // The package name carries the source's hash: builds sharing a target
+    // directory never mistake one version's artifact for another's, and the
+    // same source still gets the same name (and the same bytes).
+    let package = format!(
+        "{name}-{}",
+        &crate::digest::sha256_hex(lib.as_bytes())[..12]
+    );
+    scaffold::write_crate_files(&package, dir).map_err(io)?;
     std::fs::write(dir.join("src/lib.rs"), lib).map_err(io)?;
     Ok((dir.join("Cargo.toml"), extra))
 }

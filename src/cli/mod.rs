@@ -2,7 +2,10 @@
 //! store location, tracing set-up.
 
 mod build_skill;
+mod install;
+mod list;
 mod new_skill;
+mod remove;
 mod run;
 mod validate;
 
@@ -16,6 +19,9 @@ pub enum Command {
     BuildSkill(build_skill::Opts),
     Validate(validate::Opts),
     Run(Box<run::Opts>),
+    Install(Box<install::Opts>),
+    List(list::Opts),
+    Remove(remove::Opts),
 }
 
 impl Command {
@@ -25,6 +31,9 @@ impl Command {
             Command::BuildSkill(o) => o.run(),
             Command::Validate(o) => o.run(),
             Command::Run(o) => o.run(),
+            Command::Install(o) => o.run(),
+            Command::List(o) => o.run(),
+            Command::Remove(o) => o.run(),
         }
     }
 }
@@ -36,6 +45,28 @@ pub enum MessageFormat {
     #[default]
     Human,
     Json,
+}
+
+/// `--store DIR`, shared by every command that touches the store.
+#[derive(clap::Args, Clone, Debug)]
+pub struct StoreArgs {
+    /// The data folder holding skills/ (default: $BOTERNITY_DATA_DIR, else ~/.boternity).
+    #[arg(long, value_name = "DIR")]
+    store: Option<std::path::PathBuf>,
+}
+
+impl StoreArgs {
+    pub fn open(&self) -> anyhow::Result<boternity_skills::store::SkillStore> {
+        let root = match &self.store {
+            Some(dir) => dir.clone(),
+            None => boternity_skills::store::SkillStore::default_root().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no store: pass --store DIR or set BOTERNITY_DATA_DIR (HOME is not set)"
+                )
+            })?,
+        };
+        Ok(boternity_skills::store::SkillStore::new(root))
+    }
 }
 
 /// Prints one JSON object on its own line (stdout).
@@ -55,6 +86,7 @@ pub fn init_tracing(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .init();
 }

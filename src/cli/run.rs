@@ -21,8 +21,11 @@ use super::{MessageFormat, emit_json};
     after_help = "Examples:\n  boternity run skill.wasm --input 'hello world'\n  echo hi | boternity run skill.wasm --input-file -\n  boternity run skill.wasm --input x --grant read_env --allow-env LANG\n\nExit status:\n  0  the skill returned Ok\n  1  the skill returned Err\n  2  the skill was stopped (limit, trap, denied) or could not be loaded"
 )]
 pub struct Opts {
-    /// A skill binary (`skill.wasm`: a component or a legacy stub).
-    skill: PathBuf,
+    /// A skill binary (`skill.wasm`: a component or a legacy stub), or the
+    /// name of an installed skill.
+    skill: String,
+    #[command(flatten)]
+    store: super::StoreArgs,
     /// The input text.
     #[arg(long, conflicts_with = "input_file")]
     input: Option<String>,
@@ -39,9 +42,10 @@ pub struct Opts {
 /// Limits and grants of a run (defaults: the trust tier's limits, no grants).
 #[derive(clap::Args, Clone, Debug)]
 pub struct SandboxArgs {
-    /// The trust tier whose default limits apply.
-    #[arg(long, default_value = "untrusted", value_parser = parse_tier)]
-    pub trust_tier: TrustTier,
+    /// The trust tier whose default limits apply (default: untrusted for a
+    /// file, the install-time tier for an installed skill).
+    #[arg(long, value_parser = parse_tier)]
+    pub trust_tier: Option<TrustTier>,
     /// Grant a capability (repeatable): read_file, write_file, http_get, http_post, read_env, recall_memory, get_secret.
     #[arg(long = "grant", value_name = "CAP", value_parser = parse_capability)]
     pub grants: Vec<Capability>,
@@ -87,8 +91,8 @@ pub fn parse_capability(s: &str) -> Result<Capability, String> {
 }
 
 impl SandboxArgs {
-    pub fn limits(&self) -> Limits {
-        let mut limits = Limits::for_tier(self.trust_tier);
+    pub fn limits(&self, default_tier: TrustTier) -> Limits {
+        let mut limits = Limits::for_tier(self.trust_tier.unwrap_or(default_tier));
         if let Some(fuel) = self.fuel {
             limits.fuel = fuel;
         }
@@ -116,13 +120,19 @@ impl SandboxArgs {
         base
     }
 
-    pub fn invocation(&self, skill_name: &str, input: String, grants: Grants) -> Invocation {
+    pub fn invocation(
+        &self,
+        skill_name: &str,
+        input: String,
+        grants: Grants,
+        default_tier: TrustTier,
+    ) -> Invocation {
         Invocation {
             input,
             skill_name: skill_name.to_string(),
             bot_name: self.bot_name.clone(),
             bot_slug: self.bot_slug.clone(),
-            limits: self.limits(),
+            limits: self.limits(default_tier),
             grants: self.grants(grants),
         }
     }
@@ -131,20 +141,41 @@ impl SandboxArgs {
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let input = read_input(self.input.clone(), self.input_file.as_ref())?;
-        let bytes = std::fs::read(&self.skill)
-            .with_context(|| format!("cannot read {}", self.skill.display()))?;
-        let name = self
-            .skill
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "skill".into());
-        let invocation = self.sandbox.invocation(&name, input, Grants::none());
+        let path = std::path::Path::new(&self.skill);
         let runtime = tokio::runtime::Runtime::new()?;
-        let outcome = runtime.block_on(async {
-            let executor = Executor::new()?;
-            let skill = executor.load(&bytes)?;
-            executor.run(&skill, invocation).await
-        });
+        let executor = Executor::new()?;
+        let outcome = if path.is_file() {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "skill".into());
+            let invocation =
+                self.sandbox
+                    .invocation(&name, input, Grants::none(), TrustTier::Untrusted);
+            runtime.block_on(async {
+                let skill = executor.load(&bytes)?;
+                executor.run(&skill, invocation).await
+            })
+        } else {
+            let store = self.store.open()?;
+            let installed = store.get(&self.skill).with_context(|| {
+                format!("`{}` is neither a file nor an installed skill", self.skill)
+            })?;
+            // An installed skill runs under the tier it was installed with,
+            // unless the caller names one.
+            let invocation = self.sandbox.invocation(
+                &installed.name,
+                input,
+                installed.grants(&store),
+                installed.trust_tier(),
+            );
+            runtime.block_on(async {
+                let skill = installed.load(&executor)?;
+                executor.run(&skill, invocation).await
+            })
+        };
         Ok(report(outcome, self.message_format))
     }
 }
@@ -201,7 +232,12 @@ pub fn report(
             }
             match o.result {
                 Ok(text) => {
-                    println!("{text}");
+                    // Exactly the skill's text, ending in one newline.
+                    if text.ends_with('\n') {
+                        print!("{text}");
+                    } else {
+                        println!("{text}");
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(text) => {

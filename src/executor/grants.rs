@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use crate::manifest::{Capability, Manifest};
 
 /// The grants of one invocation.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Grants {
     pub capabilities: BTreeSet<Capability>,
     /// Variables `read-env` may read (only these, and only with `read_env`).

@@ -372,6 +372,9 @@ fn write_confined(root: &Path, path: &str, content: &[u8]) -> Result<(), String>
             "content is larger than {MAX_FILE_BYTES} bytes, the write-file limit"
         ));
     }
+    // The data folder is made on first write.
+    std::fs::create_dir_all(root)
+        .map_err(|e| format!("cannot create the skill's data folder: {e}"))?;
     let full = confine(root, path)?;
     let parent = full.parent().unwrap_or(&full);
     std::fs::create_dir_all(parent).map_err(|e| format!("cannot write `{path}`: {e}"))?;

@@ -120,6 +120,8 @@ pub struct Outcome {
 pub enum ExecError {
     #[error(transparent)]
     Binary(#[from] validate::ValidateError),
+    #[error("skill `{name}` has no skill.wasm (a prompt skill?); nothing to run")]
+    NoBinary { name: String },
     #[error("input is {size} bytes, over the {max}-byte limit")]
     InputTooLarge { size: usize, max: usize },
     #[error("cannot compile the component: {0}")]
@@ -153,6 +155,7 @@ struct DeadlineHit;
 pub enum LoadedSkill {
     Component {
         pre: SkillPluginPre<HostState>,
+        component: Component,
         sha256: String,
     },
     Stub(StubMarker),
@@ -294,25 +297,23 @@ impl Executor {
         unsafe { Component::deserialize(&self.engine, &bytes) }.map_err(|e| format!("{e:#}"))
     }
 
-    /// Compiles a component ahead of time; returns the `.cwasm` bytes and the
-    /// record that later authorizes loading them.
+    /// Compiles a component ahead of time (validated and linked against this
+    /// executor's host on the way, so a component that would not run is
+    /// refused here); returns the `.cwasm` bytes and the record that later
+    /// authorizes loading them.
     pub fn precompile(&self, wasm: &[u8]) -> Result<(Vec<u8>, CwasmRecord), ExecError> {
-        let cwasm = self
-            .engine
-            .precompile_component(wasm)
-            .map_err(|e| ExecError::Compile(format!("{e:#}")))?;
+        let cwasm = match &*self.load(wasm)? {
+            LoadedSkill::Component { component, .. } => component
+                .serialize()
+                .map_err(|e| ExecError::Compile(format!("{e:#}")))?,
+            LoadedSkill::Stub(_) => return Err(validate::ValidateError::Stub.into()),
+        };
         let record = CwasmRecord {
             sha256: sha256_hex(&cwasm),
             engine: self.engine_fingerprint(),
             wasm_sha256: sha256_hex(wasm),
         };
         Ok((cwasm, record))
-    }
-
-    /// Checks that a component links against the executor's host (all its
-    /// imports are provided, with the right types) without running it.
-    pub fn check_links(&self, wasm: &[u8]) -> Result<(), ExecError> {
-        self.load(wasm).map(drop)
     }
 
     fn cached(&self, sha256: &str) -> Option<Arc<LoadedSkill>> {
@@ -339,7 +340,11 @@ impl Executor {
             .map_err(|e| ExecError::Link(format!("{e:#}")))?;
         let pre =
             SkillPluginPre::new(instance_pre).map_err(|e| ExecError::Link(format!("{e:#}")))?;
-        Ok(LoadedSkill::Component { pre, sha256 })
+        Ok(LoadedSkill::Component {
+            pre,
+            component,
+            sha256,
+        })
     }
 
     /// Runs `execute` once in a fresh store.

@@ -1,0 +1,71 @@
+//! `boternity list`: the skills in the store.
+
+use std::process::ExitCode;
+
+use boternity_skills::store::InstalledBinary;
+use serde_json::json;
+
+use super::{MessageFormat, StoreArgs, emit_json};
+
+/// List installed skills: name, version, type, binary, trust tier and how the
+/// binary was made.
+#[derive(clap::Args)]
+pub struct Opts {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Output format: a table, or one JSON object per skill.
+    #[arg(long, value_enum, default_value_t)]
+    message_format: MessageFormat,
+}
+
+impl Opts {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let store = self.store.open()?;
+        let skills = store.list()?;
+        if self.message_format == MessageFormat::Human {
+            println!(
+                "{:<28} {:<10} {:<7} {:<10} {:<10} PATH TAKEN",
+                "NAME", "VERSION", "TYPE", "BINARY", "TIER"
+            );
+        }
+        for skill in &skills {
+            let (version, skill_type) = match &skill.manifest {
+                Ok(m) => (
+                    m.version.clone().unwrap_or_else(|| "-".into()),
+                    m.skill_type.to_string(),
+                ),
+                Err(_) => ("?".into(), "broken".into()),
+            };
+            let binary = match skill.binary {
+                None => "-",
+                Some(InstalledBinary::Component) => "component",
+                Some(InstalledBinary::Stub) => "STUB",
+                Some(InstalledBinary::Unknown) => "unknown",
+            };
+            let path_taken = skill
+                .provenance
+                .as_ref()
+                .map_or("(old install)".to_string(), |p| p.path_taken.to_string());
+            match self.message_format {
+                MessageFormat::Human => println!(
+                    "{:<28} {:<10} {:<7} {:<10} {:<10} {}",
+                    skill.name,
+                    version,
+                    skill_type,
+                    binary,
+                    skill.trust_tier(),
+                    path_taken
+                ),
+                MessageFormat::Json => emit_json(&json!({
+                    "reason": "installed-skill",
+                    "name": skill.name, "version": version, "type": skill_type,
+                    "binary": skill.binary, "trust_tier": skill.trust_tier(),
+                    "path_taken": skill.provenance.as_ref().map(|p| p.path_taken),
+                    "manifest_error": skill.manifest.as_ref().err(),
+                    "path": skill.dir,
+                })),
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}

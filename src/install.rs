@@ -1,0 +1,134 @@
+//! `install`: the one entry point boternity's CLI and HTTP handlers call to put
+//! a skill folder into the store: the shared pipeline decision, the trust tier
+//! (decided here, never by the skill), precompilation, provenance, and an
+//! atomic commit. Everything that can fail runs before the store is touched.
+
+use std::path::Path;
+
+use crate::executor::{ExecError, Executor, Grants};
+use crate::manifest::{self, TrustTier};
+use crate::pipeline::{self, PathTaken, PipelineError, PipelineOptions, Prepared};
+use crate::provenance::Provenance;
+use crate::store::{SkillStore, StagedSkill, StoreError};
+
+/// How to install.
+#[derive(Debug, Clone, Default)]
+pub struct InstallOptions {
+    pub pipeline: PipelineOptions,
+    /// The tier the skill runs under; the manifest's claim is ignored.
+    pub trust_tier: TrustTier,
+    /// Grants beyond the manifest's capabilities (variables, hosts, secrets).
+    pub grants: Grants,
+}
+
+/// A finished install.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    pub name: String,
+    pub dir: std::path::PathBuf,
+    pub path: PathTaken,
+    pub reason: String,
+    pub trust_tier: TrustTier,
+    /// A previous version was replaced.
+    pub replaced: bool,
+    /// Warnings worth showing (ignored trust claims, shipped binary mismatch…).
+    pub notes: Vec<String>,
+    pub provenance: Provenance,
+}
+
+/// Why an install failed (the store is unchanged).
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error("the component does not run on this executor: {0}")]
+    Executor(#[from] ExecError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Installs the skill folder `dir` into `store`. With an `executor`, the
+/// component is also linked against it and precompiled to `skill.cwasm`.
+pub fn install(
+    store: &SkillStore,
+    dir: &Path,
+    options: &InstallOptions,
+    executor: Option<&Executor>,
+) -> Result<Installed, InstallError> {
+    let prepared = pipeline::prepare(dir, &options.pipeline)?;
+    commit_prepared(store, prepared, options, executor)
+}
+
+/// Commits what the pipeline prepared (shared with installs from a registry).
+pub fn commit_prepared(
+    store: &SkillStore,
+    prepared: Prepared,
+    options: &InstallOptions,
+    executor: Option<&Executor>,
+) -> Result<Installed, InstallError> {
+    let manifest = &prepared.folder.manifest;
+    let mut notes = prepared.notes.clone();
+    if let Some(claimed) = manifest.declared_trust_tier
+        && claimed != options.trust_tier
+    {
+        notes.push(format!(
+            "SKILL.md claims trust-tier `{claimed}`; ignored: the installer decides, and installed it as `{}`",
+            options.trust_tier
+        ));
+    }
+
+    let mut grants = Grants::from_manifest(manifest);
+    grants
+        .env_vars
+        .extend(options.grants.env_vars.iter().cloned());
+    grants
+        .http_hosts
+        .extend(options.grants.http_hosts.iter().cloned());
+    grants
+        .secrets
+        .extend(options.grants.secrets.iter().cloned());
+    grants
+        .capabilities
+        .extend(options.grants.capabilities.iter().copied());
+
+    let (cwasm, record) = match (executor, &prepared.component, &prepared.binary) {
+        (Some(executor), Some(_), Some(wasm)) => {
+            // Also links it: every import provided, with the right types.
+            let (cwasm, record) = executor.precompile(wasm)?;
+            (Some(cwasm), Some(record))
+        }
+        _ => (None, None),
+    };
+
+    let manifest_path = prepared.folder.dir.join(manifest::MANIFEST_FILE);
+    let manifest_text = std::fs::read(&manifest_path).map_err(|source| InstallError::Io {
+        path: manifest_path,
+        source,
+    })?;
+    let provenance = Provenance::new(&prepared, options.trust_tier, grants, record);
+    let name = manifest.name.clone();
+    let replaced = store.commit(
+        &name,
+        StagedSkill {
+            manifest_text,
+            wasm: prepared.binary.clone(),
+            cwasm,
+            provenance: Some(provenance.clone()),
+        },
+    )?;
+    Ok(Installed {
+        dir: store.skill_dir(&name)?,
+        name,
+        path: prepared.path,
+        reason: prepared.reason,
+        trust_tier: options.trust_tier,
+        replaced,
+        notes,
+        provenance,
+    })
+}

@@ -1,0 +1,154 @@
+//! The provenance record kept beside every installed or precompiled
+//! `skill.wasm`: how it was made (path taken and why, source hash, toolchain,
+//! world, tool version, time), what it is (sha256, size), and the policy it was
+//! installed under (trust tier, grants, the `.cwasm` record).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::executor::{CwasmRecord, Grants};
+use crate::manifest::TrustTier;
+use crate::pipeline::{PathTaken, Prepared, ShippedBinary};
+use crate::world::{self, SkillWorld};
+
+/// The record's file name, beside `skill.wasm`.
+pub const PROVENANCE_FILE: &str = ".boternity-provenance.json";
+/// Bumped when the record's meaning changes.
+pub const SCHEMA: u32 = 1;
+
+/// sha256 and size of a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// The world a component was checked against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorldRef {
+    pub package: String,
+    pub world: String,
+    /// The package's version (`None`: boternity's world is unversioned).
+    pub version: Option<String>,
+    /// sha256 of the WIT text: the exact contract.
+    pub wit_sha256: String,
+}
+
+impl WorldRef {
+    pub fn current() -> WorldRef {
+        WorldRef {
+            package: world::WORLD_PACKAGE.into(),
+            world: world::WORLD_NAME.into(),
+            version: None,
+            wit_sha256: SkillWorld::wit_sha256(),
+        }
+    }
+}
+
+/// Everything known about how an installed binary came to be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub schema: u32,
+    pub skill: String,
+    pub version: Option<String>,
+    pub path_taken: PathTaken,
+    /// Why that path, in a sentence (for a stub: why nothing could be built).
+    pub reason: String,
+    /// `skill.wasm`; `None` for prompt skills.
+    pub wasm: Option<FileDigest>,
+    /// sha256 of the source tree (`digest::tree_sha256`).
+    pub source_sha256: String,
+    /// `crate` or `bare lib.rs` when built from source.
+    pub source_shape: Option<String>,
+    pub shipped: Option<ShippedBinary>,
+    pub rustc_version: Option<String>,
+    pub cargo_version: Option<String>,
+    pub world: WorldRef,
+    pub tool_version: String,
+    /// When it was made (RFC 3339, UTC). The only time-dependent datum: never
+    /// inside the component, so rebuilds stay byte-identical.
+    pub created_at: String,
+    /// The tier the installer decided.
+    pub trust_tier: TrustTier,
+    /// The tier `SKILL.md` claimed (never believed).
+    pub declared_trust_tier: Option<TrustTier>,
+    pub grants: Grants,
+    /// The precompiled `.cwasm` beside `skill.wasm`, if any.
+    pub cwasm: Option<CwasmRecord>,
+    pub notes: Vec<String>,
+}
+
+/// Why a record could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvenanceError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a valid provenance record: {source}", path.display())]
+    Malformed {
+        path: std::path::PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+impl Provenance {
+    /// The record for what the pipeline prepared.
+    pub fn new(
+        prepared: &Prepared,
+        trust_tier: TrustTier,
+        grants: Grants,
+        cwasm: Option<CwasmRecord>,
+    ) -> Provenance {
+        let manifest = &prepared.folder.manifest;
+        Provenance {
+            schema: SCHEMA,
+            skill: manifest.name.clone(),
+            version: manifest.version.clone(),
+            path_taken: prepared.path,
+            reason: prepared.reason.clone(),
+            wasm: prepared.binary.as_ref().map(|b| FileDigest {
+                sha256: crate::digest::sha256_hex(b),
+                size: b.len() as u64,
+            }),
+            source_sha256: prepared.source_sha256.clone(),
+            source_shape: (prepared.path == PathTaken::Built)
+                .then(|| prepared.folder.rust.as_ref().map(|r| r.shape().to_string()))
+                .flatten(),
+            shipped: prepared.shipped.clone(),
+            rustc_version: prepared.toolchain.as_ref().map(|t| t.rustc_version.clone()),
+            cargo_version: prepared.toolchain.as_ref().map(|t| t.cargo_version.clone()),
+            world: WorldRef::current(),
+            tool_version: crate::TOOL_VERSION.into(),
+            created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            trust_tier,
+            declared_trust_tier: manifest.declared_trust_tier,
+            grants,
+            cwasm,
+            notes: prepared.notes.clone(),
+        }
+    }
+
+    /// Reads `dir/.boternity-provenance.json`; `Ok(None)` when there is none
+    /// (skills installed by boternity's old installer).
+    pub fn read(dir: &Path) -> Result<Option<Provenance>, ProvenanceError> {
+        let path = dir.join(PROVENANCE_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(ProvenanceError::Io { path, source }),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| ProvenanceError::Malformed { path, source })
+    }
+
+    /// The record as pretty JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("provenance serializes");
+        bytes.push(b'\n');
+        bytes
+    }
+}

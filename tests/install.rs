@@ -1,0 +1,630 @@
+//! `install`: every path of the decision with real skills and binaries, every
+//! bad input refused with a specific error, and the store unchanged after any
+//! failure.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use boternity_skills::digest::sha256_hex;
+use boternity_skills::executor::{Executor, Invocation};
+use boternity_skills::install::{self, InstallError, InstallOptions};
+use boternity_skills::manifest::TrustTier;
+use boternity_skills::pipeline::PathTaken;
+use boternity_skills::store::{InstalledBinary, SkillStore};
+use boternity_skills::stub::StubMarker;
+use common::*;
+
+fn options() -> InstallOptions {
+    InstallOptions {
+        pipeline: pipeline_options(),
+        ..InstallOptions::default()
+    }
+}
+
+/// A skill folder holding only SKILL.md (a Tool skill) and, if given, skill.wasm.
+fn binary_skill(parent: &Path, name: &str, wasm: Option<&[u8]>) -> PathBuf {
+    let dir = parent.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("SKILL.md"),
+        format!("---\nname: {name}\ndescription: A shipped binary.\nmetadata:\n  skill-type: tool\n---\nThe body of {name}.\n"),
+    )
+    .unwrap();
+    if let Some(wasm) = wasm {
+        std::fs::write(dir.join("skill.wasm"), wasm).unwrap();
+    }
+    dir
+}
+
+async fn run_installed(store: &SkillStore, name: &str, input: &str) -> Result<String, String> {
+    let executor = Executor::new().unwrap();
+    let installed = store.get(name).unwrap();
+    let skill = installed.load(&executor).unwrap();
+    let mut invocation = Invocation::new(name, input);
+    invocation.grants = installed.grants(store);
+    executor.run(&skill, invocation).await.unwrap().result
+}
+
+fn install_with(
+    store: &SkillStore,
+    dir: &Path,
+    options: &InstallOptions,
+) -> Result<install::Installed, InstallError> {
+    let executor = Executor::new().unwrap();
+    install::install(store, dir, options, Some(&executor))
+}
+
+/// Installs `dir`, expects an error containing `expected`, and checks that the
+/// store is byte-for-byte what it was.
+fn assert_refused(store: &SkillStore, dir: &Path, options: &InstallOptions, expected: &str) {
+    let before = snapshot(store.root());
+    let err = install_with(store, dir, options).expect_err("install should fail");
+    let message = format!("{err}");
+    assert!(
+        message.contains(expected),
+        "expected `{expected}` in: {message}"
+    );
+    assert_eq!(
+        snapshot(store.root()),
+        before,
+        "the store changed after: {message}"
+    );
+}
+
+/// A store that already holds a working skill, so "unchanged" means something.
+fn store_with_echo(tmp: &Path) -> SkillStore {
+    let store = SkillStore::new(tmp.join("store"));
+    let src = binary_skill(
+        &tmp.join("src"),
+        "echo-skill",
+        Some(&component("echo-skill")),
+    );
+    install_with(&store, &src, &options()).unwrap();
+    store
+}
+
+#[tokio::test]
+async fn a_crate_is_built_installed_with_provenance_and_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = SkillStore::new(tmp.path().join("store"));
+    let installed = install_with(&store, &fixture("echo-skill"), &options()).unwrap();
+    assert_eq!(installed.path, PathTaken::Built);
+    assert!(!installed.replaced);
+
+    let dir = store.skill_dir("echo-skill").unwrap();
+    let wasm = std::fs::read(dir.join("skill.wasm")).unwrap();
+    let p = store.get("echo-skill").unwrap().provenance.unwrap();
+    assert_eq!(p.path_taken, PathTaken::Built);
+    assert_eq!(p.wasm.as_ref().unwrap().sha256, sha256_hex(&wasm));
+    assert_eq!(p.wasm.as_ref().unwrap().size, wasm.len() as u64);
+    assert_eq!(p.source_shape.as_deref(), Some("crate"));
+    assert_eq!(p.source_sha256.len(), 64);
+    assert!(p.rustc_version.as_deref().unwrap().starts_with("rustc "));
+    assert!(p.cargo_version.as_deref().unwrap().starts_with("cargo "));
+    assert_eq!(p.world.package, "boternity:skill");
+    assert_eq!(p.world.world, "skill-plugin");
+    assert_eq!(p.tool_version, env!("CARGO_PKG_VERSION"));
+    assert!(p.created_at.ends_with('Z'));
+    assert_eq!(p.trust_tier, TrustTier::Untrusted);
+    let cwasm = p.cwasm.as_ref().expect("precompiled at install");
+    assert_eq!(
+        cwasm.sha256,
+        sha256_hex(&std::fs::read(dir.join("skill.cwasm")).unwrap())
+    );
+
+    assert_eq!(
+        run_installed(&store, "echo-skill", "store").await,
+        Ok("ECHO: STORE".into())
+    );
+}
+
+#[tokio::test]
+async fn both_bare_lib_shapes_are_wrapped_built_and_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = SkillStore::new(tmp.path().join("store"));
+    let opts = options();
+    let minimal = install_with(&store, &fixture("bare-minimal"), &opts).unwrap();
+    assert_eq!(minimal.path, PathTaken::Built);
+    assert!(
+        minimal
+            .notes
+            .iter()
+            .any(|n| n.contains("export!(VowelCounter);")),
+        "{:?}",
+        minimal.notes
+    );
+    let full = install_with(&store, &fixture("bare-full"), &opts).unwrap();
+    assert!(
+        !full.notes.iter().any(|n| n.contains("appended")),
+        "{:?}",
+        full.notes
+    );
+    assert_eq!(full.provenance.source_shape.as_deref(), Some("bare lib.rs"));
+    assert_eq!(
+        run_installed(&store, "bare-minimal", "education").await,
+        Ok("vowels=5".into())
+    );
+    assert_eq!(
+        run_installed(&store, "bare-full", "stressed").await,
+        Ok("desserts".into())
+    );
+}
+
+#[tokio::test]
+async fn shipped_components_and_core_modules_are_validated_or_componentized() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = SkillStore::new(tmp.path().join("store"));
+    let cases = [
+        (
+            "shipped-component",
+            component("echo-skill"),
+            PathTaken::Validated,
+        ),
+        (
+            "shipped-core",
+            core_module("echo-skill", "wasm32-unknown-unknown"),
+            PathTaken::Componentized,
+        ),
+        (
+            "shipped-wasip1",
+            core_module("echo-skill", "wasm32-wasip1"),
+            PathTaken::Componentized,
+        ),
+    ];
+    for (name, bytes, path) in cases {
+        let dir = binary_skill(tmp.path(), name, Some(&bytes));
+        let installed = install_with(&store, &dir, &options()).unwrap();
+        assert_eq!(installed.path, path, "{name}");
+        assert_eq!(
+            run_installed(&store, name, "hi").await,
+            Ok("ECHO: HI".into()),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn source_wins_over_a_shipped_binary_and_says_whether_it_matched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = SkillStore::new(tmp.path().join("store"));
+    let dir = copy_fixture("echo-skill", tmp.path(), "echo-skill");
+    std::fs::write(dir.join("skill.wasm"), component("bare-full")).unwrap();
+    let installed = install_with(&store, &dir, &options()).unwrap();
+    assert_eq!(installed.path, PathTaken::Built);
+    assert_eq!(
+        installed.provenance.shipped.as_ref().unwrap().matched_build,
+        Some(false)
+    );
+    assert!(
+        installed
+            .notes
+            .iter()
+            .any(|n| n.contains("differs from the build"))
+    );
+    assert_eq!(
+        run_installed(&store, "echo-skill", "x").await,
+        Ok("ECHO: X".into())
+    );
+
+    std::fs::write(dir.join("skill.wasm"), component("echo-skill")).unwrap();
+    let installed = install_with(&store, &dir, &options()).unwrap();
+    assert!(installed.replaced);
+    assert_eq!(
+        installed.provenance.shipped.as_ref().unwrap().matched_build,
+        Some(true)
+    );
+}
+
+#[tokio::test]
+async fn prompt_skills_install_without_a_binary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = SkillStore::new(tmp.path().join("store"));
+    let dir = tmp.path().join("tone-guide");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("SKILL.md"),
+        "---\nname: tone-guide\ndescription: Be kind.\n---\nAlways be kind.\n",
+    )
+    .unwrap();
+    let installed = install_with(&store, &dir, &options()).unwrap();
+    assert_eq!(installed.path, PathTaken::Prompt);
+    let listed = store.get("tone-guide").unwrap();
+    assert_eq!(listed.binary, None);
+    assert!(!listed.dir.join("skill.wasm").exists());
+}
+
+#[tokio::test]
+async fn without_a_toolchain_source_becomes_a_loud_stub_and_no_stub_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_with_echo(tmp.path());
+    let empty_path = tmp.path().join("empty-bin");
+    std::fs::create_dir_all(&empty_path).unwrap();
+    let skill = copy_fixture("bare-minimal", tmp.path(), "bare-minimal");
+
+    let before = snapshot(store.root());
+    let out = boternity()
+        .arg("install")
+        .arg(&skill)
+        .arg("--store")
+        .arg(store.root())
+        .arg("--no-stub")
+        .env("PATH", &empty_path)
+        .env_remove("CARGO")
+        .env_remove("RUSTC")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("stubs are not allowed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("cargo was not found"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(snapshot(store.root()), before);
+
+    let out = boternity()
+        .arg("install")
+        .arg(&skill)
+        .arg("--store")
+        .arg(store.root())
+        .env("PATH", &empty_path)
+        .env_remove("CARGO")
+        .env_remove("RUSTC")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("installed as a JSON STUB"), "{err}");
+    assert!(err.contains("rustup target add wasm32-wasip2"), "{err}");
+    let installed = store.get("bare-minimal").unwrap();
+    assert_eq!(installed.binary, Some(InstalledBinary::Stub));
+    assert_eq!(installed.provenance.unwrap().path_taken, PathTaken::Stub);
+    assert_eq!(
+        run_installed(&store, "bare-minimal", "ignored").await,
+        Ok("Count vowels.\n".into())
+    );
+}
+
+#[tokio::test]
+async fn neither_source_nor_binary_is_a_stub_unless_forbidden() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_with_echo(tmp.path());
+    let dir = binary_skill(tmp.path(), "nothing-here", None);
+    let mut forbid = options();
+    forbid.pipeline.no_stub = true;
+    assert_refused(&store, &dir, &forbid, "neither Rust source");
+    let installed = install_with(&store, &dir, &options()).unwrap();
+    assert_eq!(installed.path, PathTaken::Stub);
+    assert_eq!(
+        run_installed(&store, "nothing-here", "x").await,
+        Ok("The body of nothing-here.\n".into())
+    );
+}
+
+#[tokio::test]
+async fn legacy_stubs_keep_running_and_install_as_stubs() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A store exactly as boternity's old installer left it.
+    let store = SkillStore::new(tmp.path().join("store"));
+    let old = store.skills_dir().join("old-weather");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join("SKILL.md"), "---\nname: old-weather\ndescription: Weather.\nmetadata:\n  skill-type: tool\n  trust-tier: local\n---\nSunny.\n").unwrap();
+    std::fs::write(
+        old.join("skill.wasm"),
+        br#"{"boternity_wasm_stub": true, "version": 1, "body": "Sunny.\n"}"#,
+    )
+    .unwrap();
+    std::fs::write(old.join(".boternity-meta.toml"), "source = \"registry\"\n").unwrap();
+    let listed = store.get("old-weather").unwrap();
+    assert_eq!(listed.binary, Some(InstalledBinary::Stub));
+    assert!(listed.provenance.is_none());
+    // Its `local` claim is not believed.
+    assert_eq!(listed.trust_tier(), TrustTier::Untrusted);
+    let executor = Executor::new().unwrap();
+    let outcome = executor
+        .run(
+            &listed.load(&executor).unwrap(),
+            Invocation::new("old-weather", "x"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.result, Ok("Sunny.\n".into()));
+    assert_eq!(outcome.fuel_consumed, 0);
+    assert!(outcome.stub);
+
+    // The CLI runs it too.
+    let out = boternity()
+        .args(["run", "old-weather", "--input", "x", "--store"])
+        .arg(store.root())
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "Sunny.\n");
+    assert!(stderr(&out).contains("JSON stub"));
+
+    // A stub shipped as a skill's skill.wasm installs as a stub; boternity's
+    // metadata survives the reinstall.
+    let src = binary_skill(
+        tmp.path(),
+        "old-weather",
+        Some(&StubMarker::new("Rainy.").to_bytes()),
+    );
+    let mut forbid = options();
+    forbid.pipeline.no_stub = true;
+    assert_refused(&store, &src, &forbid, "legacy JSON stub marker");
+    let installed = install_with(&store, &src, &options()).unwrap();
+    assert_eq!(installed.path, PathTaken::Stub);
+    assert!(installed.replaced);
+    assert_eq!(
+        std::fs::read_to_string(old.join(".boternity-meta.toml")).unwrap(),
+        "source = \"registry\"\n"
+    );
+    assert_eq!(
+        run_installed(&store, "old-weather", "x").await,
+        Ok("Rainy.".into())
+    );
+}
+
+#[test]
+fn the_installer_decides_the_trust_tier() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = SkillStore::new(tmp.path().join("store"));
+    let dir = binary_skill(tmp.path(), "climber", Some(&component("echo-skill")));
+    let text = std::fs::read_to_string(dir.join("SKILL.md")).unwrap();
+    std::fs::write(
+        dir.join("SKILL.md"),
+        text.replace(
+            "skill-type: tool",
+            "skill-type: tool\n  trust-tier: verified",
+        ),
+    )
+    .unwrap();
+    let installed = install_with(&store, &dir, &options()).unwrap();
+    assert_eq!(installed.trust_tier, TrustTier::Untrusted);
+    assert_eq!(
+        installed.provenance.declared_trust_tier,
+        Some(TrustTier::Verified)
+    );
+    assert!(
+        installed
+            .notes
+            .iter()
+            .any(|n| n.contains("claims trust-tier `verified`; ignored")),
+        "{:?}",
+        installed.notes
+    );
+    let mut verified = options();
+    verified.trust_tier = TrustTier::Verified;
+    let installed = install_with(&store, &dir, &verified).unwrap();
+    assert_eq!(
+        store.get("climber").unwrap().trust_tier(),
+        TrustTier::Verified
+    );
+    assert!(installed.notes.iter().all(|n| !n.contains("claims")));
+}
+
+#[test]
+fn bad_skill_folders_are_refused_and_the_store_is_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_with_echo(tmp.path());
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+
+    let no_manifest = bad.join("no-manifest");
+    std::fs::create_dir_all(&no_manifest).unwrap();
+    assert_refused(&store, &no_manifest, &options(), "SKILL.md");
+
+    let dir = binary_skill(&bad, "no-front-matter", None);
+    std::fs::write(dir.join("SKILL.md"), "# Just markdown\n").unwrap();
+    assert_refused(
+        &store,
+        &dir,
+        &options(),
+        "must start with YAML front matter",
+    );
+
+    let dir = binary_skill(&bad, "bad-yaml", None);
+    std::fs::write(dir.join("SKILL.md"), "---\nname: [unclosed\n---\n").unwrap();
+    assert_refused(&store, &dir, &options(), "not valid YAML");
+
+    let dir = binary_skill(&bad, "bad-type", None);
+    let text = std::fs::read_to_string(dir.join("SKILL.md")).unwrap();
+    std::fs::write(
+        dir.join("SKILL.md"),
+        text.replace("skill-type: tool", "skill-type: rust"),
+    )
+    .unwrap();
+    assert_refused(&store, &dir, &options(), "valid values: prompt, tool");
+
+    let dir = binary_skill(&bad, "Bad_Name", None);
+    assert_refused(&store, &dir, &options(), "invalid skill name `Bad_Name`");
+
+    let dir = binary_skill(&bad, "mismatch", None);
+    std::fs::rename(&dir, bad.join("renamed")).unwrap();
+    assert_refused(
+        &store,
+        &bad.join("renamed"),
+        &options(),
+        "does not match its folder `renamed`",
+    );
+
+    let dir = binary_skill(&bad, "escape", None);
+    std::fs::write(
+        dir.join("SKILL.md"),
+        "---\nname: ../escape\ndescription: x\n---\n",
+    )
+    .unwrap();
+    assert_refused(&store, &dir, &options(), "invalid skill name `../escape`");
+
+    let dir = binary_skill(&bad, "linked", Some(&component("echo-skill")));
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("passwd")).unwrap();
+    assert_refused(&store, &dir, &options(), "points outside the skill folder");
+}
+
+#[test]
+fn bad_binaries_are_refused_and_the_store_is_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_with_echo(tmp.path());
+    let bad = tmp.path().join("bad");
+    let echo = component("echo-skill");
+    let other = boternity_skills::build::build(
+        &boternity_skills::toolchain::Toolchain::detect().unwrap(),
+        "other-world",
+        &boternity_skills::source::RustSource::Crate {
+            manifest_path: fixture("other-world").join("Cargo.toml"),
+        },
+        &build_options(),
+    )
+    .unwrap()
+    .wasm;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "garbage",
+            b"MZ\x90\x00 definitely not wasm".to_vec(),
+            "not a WebAssembly binary",
+        ),
+        (
+            "truncated",
+            echo[..echo.len() / 3].to_vec(),
+            "invalid WebAssembly",
+        ),
+        (
+            "other-world",
+            other,
+            "imports `acme:calc/clock`, which the executor does not provide",
+        ),
+        (
+            "bare-module",
+            wat::parse_str("(module (func (export \"execute\")))").unwrap(),
+            "no component type metadata",
+        ),
+        (
+            "not-a-stub",
+            br#"{"name": "json"}"#.to_vec(),
+            "JSON that is not a boternity stub marker",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let dir = binary_skill(&bad, name, Some(&bytes));
+        assert_refused(&store, &dir, &options(), expected);
+    }
+    // Over the size cap: refused before it is read (a sparse file costs nothing).
+    let dir = binary_skill(&bad, "oversized", None);
+    let file = std::fs::File::create(dir.join("skill.wasm")).unwrap();
+    file.set_len(boternity_skills::validate::MAX_WASM_BYTES + 1)
+        .unwrap();
+    assert_refused(&store, &dir, &options(), "over the 33554432-byte limit");
+}
+
+#[tokio::test]
+async fn a_failed_upgrade_keeps_the_previous_version_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_with_echo(tmp.path());
+    // v2 of echo-skill does not compile.
+    let v2 = copy_fixture("echo-skill", &tmp.path().join("v2"), "echo-skill");
+    let toml = std::fs::read_to_string(v2.join("Cargo.toml")).unwrap();
+    std::fs::write(
+        v2.join("Cargo.toml"),
+        toml.replace("name = \"echo-skill\"", "name = \"echo-upgrade\""),
+    )
+    .unwrap();
+    std::fs::write(v2.join("src/lib.rs"), "this is not rust").unwrap();
+    assert_refused(
+        &store,
+        &v2,
+        &options(),
+        "cargo build failed for `echo-upgrade`",
+    );
+    std::fs::write(v2.join("src/lib.rs"), "wit_bindgen::generate!({ world: \"skill-plugin\", path: \"wit\" });\nfn oops() -> u8 { \"text\" }\n").unwrap();
+    assert_refused(&store, &v2, &options(), "error[E0308]");
+    assert_eq!(
+        run_installed(&store, "echo-skill", "still").await,
+        Ok("ECHO: STILL".into())
+    );
+}
+
+#[test]
+fn concurrent_installs_of_one_skill_leave_one_consistent_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = SkillStore::new(tmp.path().join("store"));
+    let versions = [
+        binary_skill(
+            &tmp.path().join("a"),
+            "racer",
+            Some(&component("echo-skill")),
+        ),
+        binary_skill(
+            &tmp.path().join("b"),
+            "racer",
+            Some(&component("bare-full")),
+        ),
+    ];
+    let executor = Executor::new().unwrap();
+    std::thread::scope(|scope| {
+        for i in 0..8 {
+            let (store, dir, executor) = (&store, &versions[i % 2], &executor);
+            scope.spawn(move || {
+                install::install(store, dir, &options(), Some(executor)).unwrap();
+            });
+        }
+    });
+    let dir = store.skill_dir("racer").unwrap();
+    let wasm = std::fs::read(dir.join("skill.wasm")).unwrap();
+    let provenance = store.get("racer").unwrap().provenance.unwrap();
+    assert_eq!(provenance.wasm.unwrap().sha256, sha256_hex(&wasm));
+    assert_eq!(
+        provenance.cwasm.unwrap().sha256,
+        sha256_hex(&std::fs::read(dir.join("skill.cwasm")).unwrap())
+    );
+    // Nothing staged or half-removed is left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(store.skills_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("racer")]);
+}
+
+#[test]
+fn list_and_remove_from_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_with_echo(tmp.path());
+    let out = boternity()
+        .args(["list", "--message-format", "json", "--store"])
+        .arg(store.root())
+        .output()
+        .unwrap();
+    let row: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(row["name"], "echo-skill");
+    assert_eq!(row["binary"], "component");
+    assert_eq!(row["path_taken"], "validated");
+
+    let out = boternity()
+        .args(["remove", "../etc", "--store"])
+        .arg(store.root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("invalid skill name"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = boternity()
+        .args(["remove", "echo-skill", "--store"])
+        .arg(store.root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(store.list().unwrap().is_empty());
+    let out = boternity()
+        .args(["remove", "echo-skill", "--store"])
+        .arg(store.root())
+        .output()
+        .unwrap();
+    assert!(stderr(&out).contains("no skill named `echo-skill` is installed"));
+}
