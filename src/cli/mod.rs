@@ -1,6 +1,7 @@
 //! Subcommands (one module each) and what they share: output format, the
 //! store location, tracing set-up.
 
+mod bench;
 mod build_skill;
 mod install;
 mod list;
@@ -22,6 +23,7 @@ pub enum Command {
     Install(Box<install::Opts>),
     List(list::Opts),
     Remove(remove::Opts),
+    Bench(bench::Opts),
 }
 
 impl Command {
@@ -34,6 +36,7 @@ impl Command {
             Command::Install(o) => o.run(),
             Command::List(o) => o.run(),
             Command::Remove(o) => o.run(),
+            Command::Bench(o) => o.run(),
         }
     }
 }

@@ -8,6 +8,8 @@
 //! is async: epoch ticks make a running skill yield, so an endless loop cannot
 //! block the caller's runtime threads.
 
+pub mod bench;
+mod capture;
 pub mod grants;
 pub mod host;
 pub mod limits;
@@ -22,11 +24,10 @@ use std::time::{Duration, Instant};
 use sha2::Digest;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
     UpdateDeadline,
 };
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 pub use grants::Grants;
 pub use host::{EnvSecrets, HostServices, LogEntry, MemoryProvider, NoMemory, SecretsProvider};
@@ -109,8 +110,11 @@ pub struct Outcome {
     pub invocation_id: String,
     pub logs: Vec<LogEntry>,
     pub logs_truncated: bool,
+    /// What the skill printed (bounded by `Limits::max_captured_bytes`).
     pub stdout: String,
     pub stderr: String,
+    /// stdout or stderr went past the bound and was cut.
+    pub output_truncated: bool,
     /// It was a legacy JSON stub: `result` is its body, nothing ran.
     pub stub: bool,
 }
@@ -157,8 +161,28 @@ pub enum LoadedSkill {
         pre: SkillPluginPre<HostState>,
         component: Component,
         sha256: String,
+        origin: Origin,
     },
     Stub(StubMarker),
+}
+
+/// Where a loaded component's machine code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Compiled from the component in this process.
+    Compiled,
+    /// Deserialized from a `.cwasm` this tool wrote (hash checked).
+    Precompiled,
+}
+
+impl LoadedSkill {
+    /// `None` for stubs.
+    pub fn origin(&self) -> Option<Origin> {
+        match self {
+            LoadedSkill::Component { origin, .. } => Some(*origin),
+            LoadedSkill::Stub(_) => None,
+        }
+    }
 }
 
 /// What `precompile` records so a `.cwasm` is loaded only when this tool
@@ -245,7 +269,7 @@ impl Executor {
                 validate::validate_component(bytes)?;
                 let component = Component::new(&self.engine, bytes)
                     .map_err(|e| ExecError::Compile(format!("{e:#}")))?;
-                self.prepare(component, sha256.clone())?
+                self.prepare(component, sha256.clone(), Origin::Compiled)?
             }
         };
         Ok(self.remember(sha256, skill))
@@ -265,7 +289,8 @@ impl Executor {
         }
         match self.deserialize_checked(cwasm_path, record) {
             Ok(component) => {
-                let skill = self.prepare(component, record.wasm_sha256.clone())?;
+                let skill =
+                    self.prepare(component, record.wasm_sha256.clone(), Origin::Precompiled)?;
                 Ok(self.remember(record.wasm_sha256.clone(), skill))
             }
             Err(reason) => {
@@ -333,7 +358,12 @@ impl Executor {
         skill
     }
 
-    fn prepare(&self, component: Component, sha256: String) -> Result<LoadedSkill, ExecError> {
+    fn prepare(
+        &self,
+        component: Component,
+        sha256: String,
+        origin: Origin,
+    ) -> Result<LoadedSkill, ExecError> {
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
@@ -344,6 +374,7 @@ impl Executor {
             pre,
             component,
             sha256,
+            origin,
         })
     }
 
@@ -374,49 +405,15 @@ impl Executor {
                     logs_truncated: false,
                     stdout: String::new(),
                     stderr: String::new(),
+                    output_truncated: false,
                     stub: true,
                 });
             }
             LoadedSkill::Component { pre, .. } => pre,
         };
 
-        let stdout = MemoryOutputPipe::new(limits.max_captured_bytes);
-        let stderr = MemoryOutputPipe::new(limits.max_captured_bytes);
-        // Deny by default: no preopens, no environment, no arguments, no network.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        let context = bindings::boternity::skill::host::SkillContext {
-            bot_name: invocation.bot_name,
-            bot_slug: invocation.bot_slug,
-            skill_name: invocation.skill_name,
-            invocation_id: invocation_id.clone(),
-        };
-        let state = HostState::new(
-            wasi,
-            &limits,
-            Arc::new(invocation.grants),
-            context,
-            self.services.clone(),
-        );
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        store
-            .set_fuel(limits.fuel)
-            .map_err(|e| ExecError::Trap(format!("{e:#}")))?;
-        let deadline = started + limits.deadline;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Err(DeadlineHit.into())
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
+        let (mut store, stdout, stderr) =
+            self.new_store(&invocation, invocation_id.clone(), started)?;
 
         let call = async {
             let instance = pre.instantiate_async(&mut store).await?;
@@ -439,6 +436,8 @@ impl Executor {
             });
         }
         let state = store.into_data();
+        let (stdout, stdout_truncated) = stdout.contents();
+        let (stderr, stderr_truncated) = stderr.contents();
         Ok(Outcome {
             result,
             fuel_consumed,
@@ -447,10 +446,60 @@ impl Executor {
             invocation_id,
             logs: state.logs.entries,
             logs_truncated: state.logs.truncated,
-            stdout: String::from_utf8_lossy(&stdout.contents()).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr.contents()).into_owned(),
+            stdout,
+            stderr,
+            output_truncated: stdout_truncated || stderr_truncated,
             stub: false,
         })
+    }
+
+    /// A fresh store for one invocation: deny-by-default WASI with captured
+    /// output, the host state, and every limit armed.
+    fn new_store(
+        &self,
+        invocation: &Invocation,
+        invocation_id: String,
+        started: Instant,
+    ) -> Result<(Store<HostState>, capture::Capture, capture::Capture), ExecError> {
+        let limits = invocation.limits;
+        let stdout = capture::Capture::new(limits.max_captured_bytes);
+        let stderr = capture::Capture::new(limits.max_captured_bytes);
+        // Deny by default: no preopens, no environment, no arguments, no network.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let context = bindings::boternity::skill::host::SkillContext {
+            bot_name: invocation.bot_name.clone(),
+            bot_slug: invocation.bot_slug.clone(),
+            skill_name: invocation.skill_name.clone(),
+            invocation_id,
+        };
+        let state = HostState::new(
+            wasi,
+            &limits,
+            Arc::new(invocation.grants.clone()),
+            context,
+            self.services.clone(),
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|e| ExecError::Trap(format!("{e:#}")))?;
+        let deadline = started + limits.deadline;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(DeadlineHit.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        Ok((store, stdout, stderr))
     }
 
     fn next_invocation_id(&self) -> String {
@@ -507,7 +556,14 @@ fn engine_config(config: &ExecutorConfig) -> Config {
             .total_core_instances(config.pool_instances * 4)
             .total_memories(config.pool_instances * 2)
             .total_tables(config.pool_instances * 4)
-            .total_stacks(config.pool_instances);
+            .total_stacks(config.pool_instances)
+            // Reset a reused slot's memory in place (memset, guided by
+            // PAGEMAP_SCAN where the kernel has it) instead of madvise: no page
+            // faults or TLB shootdowns on the next instantiation.
+            .linear_memory_keep_resident(4 * 1024 * 1024)
+            .table_keep_resident(64 * 1024)
+            .async_stack_keep_resident(128 * 1024)
+            .pagemap_scan(Enabled::Auto);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     c
