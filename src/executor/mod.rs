@@ -549,7 +549,11 @@ fn engine_config(config: &ExecutorConfig) -> Config {
         .consume_fuel(true)
         .epoch_interruption(true)
         .max_wasm_stack(config.max_wasm_stack)
-        .async_stack_size(config.max_wasm_stack + 1024 * 1024);
+        .async_stack_size(config.max_wasm_stack + 1024 * 1024)
+        // Wasm-offset maps only serve backtraces, which we do not show; without
+        // them a .cwasm is much smaller and deserializes faster.
+        .generate_address_map(false)
+        .memory_init_cow(false);
     if config.pooling {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(config.pool_instances)
