@@ -1,0 +1,621 @@
+//! The executor as a sandbox: a hostile skill (tests/fixtures/hostile) tries
+//! everything a sandbox must stop; each attempt gets its specific error and
+//! nothing leaks. Grants make the allowed paths work. Limits fire only when
+//! reached.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use boternity_skills::executor::{
+    ExecError, Executor, ExecutorConfig, Grants, HostServices, Invocation, Limits, MemoryProvider,
+    Origin, Outcome, SecretsProvider,
+};
+use boternity_skills::install::{self, InstallOptions};
+use boternity_skills::manifest::Capability;
+use boternity_skills::store::SkillStore;
+use common::*;
+
+struct Secrets;
+impl SecretsProvider for Secrets {
+    fn get(&self, name: &str) -> Option<String> {
+        (name == "api-key").then(|| "s3cr3t".to_string())
+    }
+}
+
+struct Memory;
+impl MemoryProvider for Memory {
+    fn recall(&self, bot_slug: &str, query: &str, limit: u32) -> Vec<String> {
+        vec![format!("{bot_slug}:{query}"), format!("limit={limit}")]
+    }
+}
+
+fn executor() -> Executor {
+    let services = HostServices {
+        secrets: Arc::new(Secrets),
+        memory: Arc::new(Memory),
+        env: Arc::new(|name| (name == "ALLOWED_VAR").then(|| "allowed-value".to_string())),
+    };
+    Executor::with_config(ExecutorConfig::default(), services).unwrap()
+}
+
+async fn run(
+    executor: &Executor,
+    input: &str,
+    configure: impl FnOnce(&mut Invocation),
+) -> Result<Outcome, ExecError> {
+    let skill = executor.load(&component("hostile")).unwrap();
+    let mut invocation = Invocation::new("hostile", input);
+    configure(&mut invocation);
+    executor.run(&skill, invocation).await
+}
+
+fn grant(caps: &[Capability]) -> Grants {
+    Grants {
+        capabilities: caps.iter().copied().collect(),
+        ..Grants::none()
+    }
+}
+
+/// Everything an outcome shows the outside world, for "nothing leaked" checks.
+fn everything(outcome: &Outcome) -> String {
+    format!(
+        "{:?} {} {} {:?}",
+        outcome.result, outcome.stdout, outcome.stderr, outcome.logs
+    )
+}
+
+#[tokio::test]
+async fn an_endless_loop_runs_out_of_fuel_or_time_never_hangs() {
+    let ex = executor();
+    let err = run(&ex, "loop", |_| {}).await.unwrap_err();
+    assert!(
+        matches!(err, ExecError::FuelExhausted { fuel } if fuel == Limits::UNTRUSTED.fuel),
+        "{err}"
+    );
+
+    let started = Instant::now();
+    let err = run(&ex, "loop", |i| {
+        i.limits.fuel = u64::MAX / 2;
+        i.limits.deadline = Duration::from_millis(300);
+    })
+    .await
+    .unwrap_err();
+    let ExecError::DeadlineExceeded {
+        elapsed_ms,
+        limit_ms,
+    } = err
+    else {
+        panic!("expected a deadline error, got {err}");
+    };
+    assert_eq!(limit_ms, 300);
+    assert!(elapsed_ms >= 300, "{elapsed_ms}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.to_string().starts_with("deadline exceeded after"));
+}
+
+#[tokio::test]
+async fn limits_fire_only_when_reached() {
+    let ex = executor();
+    // Real work well inside the deadline succeeds (the old executor trapped at once).
+    let ok = run(&ex, "work 200000", |i| {
+        i.limits.deadline = Duration::from_secs(5)
+    })
+    .await
+    .unwrap();
+    assert!(ok.result.is_ok());
+    // Exactly the fuel it needs is enough; half of it is not.
+    let needed = ok.fuel_consumed;
+    assert!(needed > 200_000, "{needed}");
+    let exact = run(&ex, "work 200000", |i| i.limits.fuel = needed)
+        .await
+        .unwrap();
+    assert_eq!(exact.result, ok.result);
+    let err = run(&ex, "work 200000", |i| i.limits.fuel = needed / 2)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ExecError::FuelExhausted { .. }), "{err}");
+    // Memory under the cap is fine and measured.
+    let ok = run(&ex, "alloc 8", |_| {}).await.unwrap();
+    assert_eq!(ok.result, Ok("allocated 8388608".into()));
+    assert!(ok.peak_memory_bytes >= 8 << 20, "{}", ok.peak_memory_bytes);
+    // Moderate recursion is fine.
+    assert!(
+        run(&ex, "recurse 1000", |_| {})
+            .await
+            .unwrap()
+            .result
+            .is_ok()
+    );
+    // Output at the cap is fine; one byte over is not.
+    let max = Limits::UNTRUSTED.max_output_bytes;
+    let ok = run(&ex, &format!("output {max}"), |_| {}).await.unwrap();
+    assert_eq!(ok.result.unwrap().len(), max);
+}
+
+#[tokio::test]
+async fn a_huge_allocation_hits_the_memory_limit() {
+    let err = run(&executor(), "alloc 1024", |_| {}).await.unwrap_err();
+    assert!(
+        matches!(err, ExecError::MemoryLimit { limit_mib: 64 }),
+        "{err}"
+    );
+    let err = run(&executor(), "alloc 20", |i| {
+        i.limits.memory_bytes = 16 << 20
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.to_string(), "memory limit of 16 MiB exceeded");
+}
+
+#[tokio::test]
+async fn deep_recursion_overflows_the_stack_cleanly() {
+    let err = run(&executor(), "recurse 100000000", |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ExecError::StackOverflow { limit_kib: 1024 }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn huge_output_is_refused_and_printing_is_captured_bounded() {
+    let ex = executor();
+    let max = Limits::UNTRUSTED.max_output_bytes;
+    let err = run(&ex, &format!("output {}", max + 1), |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ExecError::OutputTooLarge { size, .. } if size == max + 1),
+        "{err}"
+    );
+
+    let out = run(&ex, "print 100", |_| {}).await.unwrap();
+    assert_eq!(out.stdout, "p".repeat(100));
+    assert_eq!(out.stderr, "to stderr");
+    assert!(!out.output_truncated);
+    // Printing far past the bound neither fails the skill nor grows the result.
+    let out = run(&ex, "print 5000000", |_| {}).await.unwrap();
+    assert_eq!(out.result, Ok("printed".into()));
+    assert_eq!(out.stdout.len(), Limits::UNTRUSTED.max_captured_bytes);
+    assert!(out.output_truncated);
+}
+
+#[tokio::test]
+async fn etc_passwd_is_out_of_reach() {
+    let ex = executor();
+    let data = tempfile::tempdir().unwrap();
+    // Through WASI: no preopened directory at all.
+    let out = run(&ex, "wasi-read /etc/passwd", |_| {}).await.unwrap();
+    assert!(
+        out.result.as_ref().unwrap_err().starts_with("wasi: "),
+        "{:?}",
+        out.result
+    );
+    assert!(!everything(&out).contains("root:"));
+    // Through read-file without the capability.
+    let out = run(&ex, "read-file /etc/passwd", |_| {}).await.unwrap();
+    assert_eq!(
+        out.result,
+        Err("permission denied: `read-file` needs the `read_file` capability, which this skill was not granted".into())
+    );
+    // With the capability: absolute paths, `..` and symlinks out are refused.
+    let granted = |i: &mut Invocation| {
+        i.grants = grant(&[Capability::ReadFile, Capability::WriteFile]);
+        i.grants.data_dir = Some(data.path().to_path_buf());
+    };
+    std::os::unix::fs::symlink("/etc", data.path().join("etc-link")).unwrap();
+    for (input, expected) in [
+        ("read-file /etc/passwd", "must be a relative path"),
+        (
+            "read-file ../../../../../../etc/passwd",
+            "must be a relative path",
+        ),
+        (
+            "read-file etc-link/passwd",
+            "leads outside the skill's data folder",
+        ),
+        ("write-file ../escape.txt x", "must be a relative path"),
+        (
+            "write-file etc-link/evil x",
+            "leads outside the skill's data folder",
+        ),
+    ] {
+        let out = run(&ex, input, granted).await.unwrap();
+        let err = out.result.clone().unwrap_err();
+        assert!(
+            err.contains("permission denied") && err.contains(expected),
+            "{input}: {err}"
+        );
+        assert!(!everything(&out).contains("root:"));
+    }
+    assert!(!data.path().parent().unwrap().join("escape.txt").exists());
+    // The allowed path works: write, then read back, inside the data folder.
+    let out = run(&ex, "write-file notes/today.txt hello-data", granted)
+        .await
+        .unwrap();
+    assert_eq!(out.result, Ok("written".into()));
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("notes/today.txt")).unwrap(),
+        "hello-data"
+    );
+    let out = run(&ex, "read-file notes/today.txt", granted)
+        .await
+        .unwrap();
+    assert_eq!(out.result, Ok("hello-data".into()));
+}
+
+#[tokio::test]
+async fn the_environment_is_not_inherited_and_read_env_needs_the_name() {
+    let ex = executor();
+    let home = std::env::var("HOME").unwrap_or_default();
+    let out = run(&ex, "std-env HOME", |_| {}).await.unwrap();
+    assert_eq!(
+        out.result,
+        Err("std: environment variable not found".into())
+    );
+    let out = run(&ex, "env HOME", |_| {}).await.unwrap();
+    assert!(
+        out.result
+            .clone()
+            .unwrap_err()
+            .contains("needs the `read_env` capability")
+    );
+    let with_grant = |i: &mut Invocation| {
+        i.grants = grant(&[Capability::ReadEnv]);
+        i.grants.env_vars = BTreeSet::from(["ALLOWED_VAR".to_string()]);
+    };
+    let out = run(&ex, "env HOME", with_grant).await.unwrap();
+    assert_eq!(
+        out.result,
+        Err(
+            "permission denied: variable `HOME` was not granted to this skill (grant it by name)"
+                .into()
+        )
+    );
+    if !home.is_empty() {
+        assert!(!everything(&out).contains(&home));
+    }
+    let out = run(&ex, "env ALLOWED_VAR", with_grant).await.unwrap();
+    assert_eq!(out.result, Ok("allowed-value".into()));
+}
+
+#[tokio::test]
+async fn sockets_are_denied() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let out = run(&executor(), &format!("connect 127.0.0.1:{port}"), |_| {})
+        .await
+        .unwrap();
+    assert!(
+        out.result.clone().unwrap_err().starts_with("connect: "),
+        "{:?}",
+        out.result
+    );
+    assert_eq!(
+        listener.accept().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
+}
+
+/// Answers one HTTP request on `listener` with `body`; returns the request.
+fn answer_one(listener: TcpListener, body: &'static str) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).unwrap_or(0);
+            request.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&request);
+            if n == 0 {
+                break;
+            }
+            if let Some(head_end) = text.find("\r\n\r\n") {
+                let length = text
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                if request.len() >= head_end + 4 + length {
+                    break;
+                }
+            }
+        }
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(reply.as_bytes()).unwrap();
+        String::from_utf8_lossy(&request).into_owned()
+    })
+}
+
+#[tokio::test]
+async fn http_reaches_only_allowed_hosts() {
+    let ex = executor();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/ping");
+    // No capability; then the capability but not the host: no request is made.
+    let out = run(&ex, &format!("http-get {url}"), |_| {}).await.unwrap();
+    assert!(
+        out.result
+            .clone()
+            .unwrap_err()
+            .contains("needs the `http_get` capability")
+    );
+    let out = run(&ex, &format!("http-get {url}"), |i| {
+        i.grants = grant(&[Capability::HttpGet])
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.result,
+        Err("permission denied: host `127.0.0.1` is not on this skill's HTTP allow-list".into())
+    );
+    listener.set_nonblocking(true).unwrap();
+    assert_eq!(
+        listener.accept().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
+    listener.set_nonblocking(false).unwrap();
+
+    let allowed = move |i: &mut Invocation| {
+        i.grants = grant(&[Capability::HttpGet, Capability::HttpPost]);
+        i.grants.http_hosts = BTreeSet::from([format!("127.0.0.1:{port}")]);
+    };
+    let server = answer_one(listener, "pong");
+    let out = run(&ex, &format!("http-get {url}"), allowed).await.unwrap();
+    assert_eq!(out.result, Ok("pong".into()));
+    assert!(server.join().unwrap().starts_with("GET /ping HTTP/1.1"));
+
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let server = answer_one(listener, "stored");
+    let out = run(&ex, &format!("http-post {url} payload-123"), allowed)
+        .await
+        .unwrap();
+    assert_eq!(out.result, Ok("stored".into()));
+    let request = server.join().unwrap();
+    assert!(
+        request.starts_with("POST /ping") && request.ends_with("payload-123"),
+        "{request}"
+    );
+}
+
+#[tokio::test]
+async fn secrets_memory_and_context_come_from_the_host() {
+    let ex = executor();
+    let secrets = |i: &mut Invocation| {
+        i.grants = grant(&[Capability::GetSecret]);
+        i.grants.secrets = BTreeSet::from(["api-key".to_string()]);
+    };
+    assert_eq!(
+        run(&ex, "secret api-key", secrets).await.unwrap().result,
+        Ok("s3cr3t".into())
+    );
+    let out = run(&ex, "secret db-password", secrets).await.unwrap();
+    assert!(
+        out.result
+            .unwrap_err()
+            .contains("not listed in this skill's `metadata.secrets`")
+    );
+    let out = run(&ex, "secret api-key", |_| {}).await.unwrap();
+    assert!(
+        out.result
+            .unwrap_err()
+            .contains("needs the `get_secret` capability")
+    );
+
+    let err = run(&ex, "memory cats", |_| {}).await.unwrap_err();
+    assert!(
+        matches!(&err, ExecError::Denied(m) if m.contains("`recall_memory` capability")),
+        "{err}"
+    );
+    let out = run(&ex, "memory cats", |i| {
+        i.grants = grant(&[Capability::RecallMemory]);
+        i.bot_slug = "jarvis".into();
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.result, Ok("jarvis:cats|limit=5".into()));
+
+    let context = |i: &mut Invocation| {
+        i.bot_name = "Jarvis".into();
+        i.bot_slug = "jarvis".into();
+    };
+    let first = run(&ex, "context", context).await.unwrap();
+    let second = run(&ex, "context", context).await.unwrap();
+    let first = first.result.unwrap();
+    assert!(first.starts_with("Jarvis|jarvis|hostile|inv-"), "{first}");
+    assert_ne!(
+        first,
+        second.result.unwrap(),
+        "every invocation gets a fresh id"
+    );
+}
+
+#[tokio::test]
+async fn no_state_survives_between_calls() {
+    let ex = executor();
+    for _ in 0..3 {
+        assert_eq!(
+            run(&ex, "count", |_| {}).await.unwrap().result,
+            Ok("1".into())
+        );
+    }
+}
+
+#[tokio::test]
+async fn logs_are_captured_and_bounded() {
+    let out = run(&executor(), "log-flood 100000", |_| {}).await.unwrap();
+    assert_eq!(out.result, Ok("flooded".into()));
+    assert!(out.logs_truncated);
+    assert!(!out.logs.is_empty() && out.logs.len() < 100000);
+    assert_eq!(out.logs[0].message, "line 0");
+}
+
+#[test]
+fn fifty_concurrent_invocations_on_two_threads_are_not_blocked_by_a_loop() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ex = Arc::new(executor());
+    let skill = ex.load(&component("hostile")).unwrap();
+    runtime.block_on(async {
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let (ex, skill) = (ex.clone(), skill.clone());
+            tasks.push(tokio::spawn(async move {
+                let input = if i == 0 { "loop" } else { "work 10000" };
+                let mut invocation = Invocation::new("hostile", input);
+                invocation.limits.fuel = u64::MAX / 2;
+                invocation.limits.deadline = Duration::from_secs(3);
+                let result = ex.run(&skill, invocation).await;
+                (i, result, started.elapsed())
+            }));
+        }
+        for task in tasks {
+            let (i, result, finished) = task.await.unwrap();
+            if i == 0 {
+                assert!(
+                    matches!(result, Err(ExecError::DeadlineExceeded { .. })),
+                    "{result:?}"
+                );
+            } else {
+                assert!(result.unwrap().result.is_ok());
+                assert!(
+                    finished < Duration::from_millis(1500),
+                    "call {i} took {finished:?}"
+                );
+            }
+        }
+    });
+}
+
+#[tokio::test]
+async fn a_cwasm_is_used_only_when_its_record_matches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = SkillStore::new(tmp.path().join("store"));
+    let ex = executor();
+    let options = InstallOptions {
+        pipeline: pipeline_options(),
+        ..InstallOptions::default()
+    };
+    install::install(&store, &fixture("echo-skill"), &options, Some(&ex)).unwrap();
+    let installed = store.get("echo-skill").unwrap();
+
+    let fresh = Executor::new().unwrap();
+    let skill = installed.load(&fresh).unwrap();
+    assert_eq!(skill.origin(), Some(Origin::Precompiled));
+    let out = fresh
+        .run(&skill, Invocation::new("echo-skill", "cwasm"))
+        .await
+        .unwrap();
+    assert_eq!(out.result, Ok("ECHO: CWASM".into()));
+
+    // One flipped byte: the hash no longer matches, so it is compiled instead.
+    let cwasm = installed.dir.join("skill.cwasm");
+    let mut bytes = std::fs::read(&cwasm).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&cwasm, &bytes).unwrap();
+    let fresh = Executor::new().unwrap();
+    let skill = installed.load(&fresh).unwrap();
+    assert_eq!(skill.origin(), Some(Origin::Compiled));
+    let out = fresh
+        .run(&skill, Invocation::new("echo-skill", "safe"))
+        .await
+        .unwrap();
+    assert_eq!(out.result, Ok("ECHO: SAFE".into()));
+
+    // A record from another engine configuration is not trusted either.
+    let mut record = installed
+        .provenance
+        .as_ref()
+        .unwrap()
+        .cwasm
+        .clone()
+        .unwrap();
+    record.sha256 = boternity_skills::digest::sha256_hex(&bytes);
+    record.engine = "another-engine".into();
+    let fresh = Executor::new().unwrap();
+    let skill = fresh
+        .load_precompiled(&installed.dir.join("skill.wasm"), &cwasm, &record)
+        .unwrap();
+    assert_eq!(skill.origin(), Some(Origin::Compiled));
+}
+
+#[test]
+fn run_prints_the_whole_result_as_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wasm = tmp.path().join("hostile.wasm");
+    std::fs::write(&wasm, component("hostile")).unwrap();
+    let out = boternity()
+        .arg("run")
+        .arg(&wasm)
+        .args(["--input", "print 3", "--message-format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["reason"], "skill-run");
+    assert_eq!(v["ok"], "printed");
+    assert_eq!(v["stdout"], "ppp");
+    assert!(v["fuel_consumed"].as_u64().unwrap() > 0);
+    assert!(v["peak_memory_bytes"].as_u64().unwrap() > 0);
+    assert!(v["duration_us"].as_u64().is_some());
+
+    let out = boternity()
+        .arg("run")
+        .arg(&wasm)
+        .args([
+            "--input",
+            "alloc 100",
+            "--message-format",
+            "json",
+            "--memory-mib",
+            "32",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["error"], "memory limit of 32 MiB exceeded");
+
+    // --grant on run opens what the skill asks for, and only that.
+    let out = boternity()
+        .arg("run")
+        .arg(&wasm)
+        .args([
+            "--input",
+            "env LANG_TEST_VAR",
+            "--grant",
+            "read_env",
+            "--allow-env",
+            "LANG_TEST_VAR",
+        ])
+        .env("LANG_TEST_VAR", "granted!")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "granted!\n");
+}
