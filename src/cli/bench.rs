@@ -9,7 +9,9 @@ use serde_json::json;
 
 use super::{MessageFormat, StoreArgs, emit_json};
 
-/// Measure a skill in one process: `compile_ms` (JIT compile), `cold_start_ms`
+/// Measure what invoking a skill costs (compile, cold start, warm invoke).
+///
+/// In one process: `compile_ms` (JIT compile), `cold_start_ms`
 /// (load the precompiled .cwasm and make the first call), `invoke_median_us`
 /// and `invoke_p99_us` (warm: fresh store, instantiate, call `execute`), and
 /// `compile_per_call_median_us` (the old executor: compile, link, instantiate

@@ -7,8 +7,9 @@ use serde_json::json;
 
 use super::{MessageFormat, StoreArgs, emit_json};
 
-/// List installed skills: name, version, type, binary, trust tier and how the
-/// binary was made.
+/// List installed skills.
+///
+/// Name, version, type, binary, trust tier and how the binary was made.
 #[derive(clap::Args)]
 pub struct Opts {
     #[command(flatten)]

@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-/// Create a new Tool skill: SKILL.md, a wit-bindgen cdylib crate implementing the
-/// skill world, and the world's WIT. It builds as generated.
+/// Create a new Tool skill from the template.
+///
+/// SKILL.md, a wit-bindgen cdylib crate implementing the skill world, and the
+/// world's WIT. It builds as generated.
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  boternity new-skill word-count\n  boternity new-skill word-count --path skills/\n  cd word-count && boternity build-skill . && boternity run skill.wasm --input 'hello world'"

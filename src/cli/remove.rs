@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 use super::StoreArgs;
 
-/// Remove an installed skill (atomically: it disappears in one rename).
-/// Its data folder (skill-data/<name>) is kept.
+/// Remove an installed skill.
+///
+/// Atomic: it disappears in one rename. Its data folder (skill-data/<name>) is kept.
 #[derive(clap::Args)]
 pub struct Opts {
     /// The skill's name.

@@ -9,7 +9,8 @@ use serde_json::json;
 
 use super::{MessageFormat, emit_json};
 
-/// Check that a file is a valid WebAssembly component of the skill world:
+/// Check that a file is a component of the skill world.
+///
 /// wasmparser validation, then the world check (exports `get-name`,
 /// `get-description`, `execute` with exactly the world's types; imports only
 /// `boternity:skill/host` and the WASI 0.2 interfaces the executor links).
