@@ -68,6 +68,13 @@ pub struct BuildOptions {
     pub timeout: Duration,
     /// `cargo build --jobs`.
     pub jobs: Option<u32>,
+    /// A jobserver shared by parallel builds, so they never run more compiler
+    /// processes than it has tokens.
+    pub jobserver: Option<jobserver::Client>,
+    /// Remove a `Cargo.lock` the build created in the source folder, leaving
+    /// the source exactly as it was (a registry checkout stays clean, and its
+    /// content hash stays the cache key).
+    pub leave_source_untouched: bool,
 }
 
 impl Default for BuildOptions {
@@ -77,6 +84,8 @@ impl Default for BuildOptions {
             wrapper_dir: None,
             timeout: DEFAULT_BUILD_TIMEOUT,
             jobs: None,
+            jobserver: None,
+            leave_source_untouched: false,
         }
     }
 }
@@ -192,7 +201,11 @@ fn build_crate(
         .target_dir
         .clone()
         .unwrap_or_else(|| metadata.target_directory.clone().into_std_path_buf());
-    let lock_shipped = metadata.workspace_root.join("Cargo.lock").is_file();
+    let lock_file = metadata
+        .workspace_root
+        .join("Cargo.lock")
+        .into_std_path_buf();
+    let lock_shipped = lock_file.is_file();
 
     let mut cmd = scrubbed_cargo(toolchain);
     cmd.arg("build")
@@ -216,8 +229,15 @@ fn build_crate(
     if let Some(jobs) = options.jobs {
         cmd.args(["--jobs", &jobs.to_string()]);
     }
+    if let Some(client) = &options.jobserver {
+        client.configure(&mut cmd);
+    }
     let package_name = package.name.to_string();
-    let output = run_with_timeout(cmd, toolchain, options.timeout, &package_name)?;
+    let output = run_with_timeout(cmd, toolchain, options.timeout, &package_name);
+    if options.leave_source_untouched && !lock_shipped {
+        let _ = std::fs::remove_file(&lock_file);
+    }
+    let output = output?;
 
     let mut artifact = None;
     for message in Message::parse_stream(output.stdout.as_slice()).flatten() {

@@ -77,6 +77,10 @@ pub struct Provenance {
     /// The precompiled `.cwasm` beside `skill.wasm`, if any.
     pub cwasm: Option<CwasmRecord>,
     pub notes: Vec<String>,
+    /// `precompile`'s content-addressed cache key (source, toolchain, world,
+    /// tool): the same key means the same output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_key: Option<String>,
 }
 
 /// Why a record could not be read or written.
@@ -128,6 +132,7 @@ impl Provenance {
             grants,
             cwasm,
             notes: prepared.notes.clone(),
+            cache_key: None,
         }
     }
 

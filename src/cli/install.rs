@@ -24,11 +24,16 @@ use super::{MessageFormat, StoreArgs, emit_json};
 /// The installed version is replaced atomically; a failed install changes nothing.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  boternity install skills/word-count\n  boternity install ./my-skill --store /tmp/store --trust-tier verified\n  boternity install ./registry-skill --no-stub --message-format json\n\nExit status:\n  0  installed (a stub counts, unless --no-stub)\n  1  not installed; the store is unchanged"
+    after_help = "Examples:\n  boternity install skills/word-count\n  boternity install ./my-skill --store /tmp/store --trust-tier verified\n  boternity install ./registry-skill --no-stub --message-format json\n  boternity install word-count --registry dist/   (from `boternity precompile` output)\n\nExit status:\n  0  installed (a stub counts, unless --no-stub)\n  1  not installed; the store is unchanged"
 )]
 pub struct Opts {
-    /// The skill folder (holding SKILL.md).
+    /// The skill folder (holding SKILL.md), or with --registry the skill's name.
     skill_dir: PathBuf,
+    /// Install the named skill from a precompiled registry (the --out of
+    /// `boternity precompile`): its sha256 is checked against index.json and the
+    /// binary validated before it is accepted.
+    #[arg(long, value_name = "DIR")]
+    registry: Option<PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
     /// Refuse to install a JSON stub (for CI).
@@ -81,8 +86,17 @@ impl Opts {
         let result = Executor::new()
             .map_err(anyhow::Error::from)
             .and_then(|executor| {
-                install::install(&store, &self.skill_dir, &options, Some(&executor))
-                    .map_err(anyhow::Error::from)
+                match &self.registry {
+                    Some(registry) => install::install_from_registry(
+                        &store,
+                        registry,
+                        &self.skill_dir.to_string_lossy(),
+                        &options,
+                        Some(&executor),
+                    ),
+                    None => install::install(&store, &self.skill_dir, &options, Some(&executor)),
+                }
+                .map_err(anyhow::Error::from)
             })
             .with_context(|| format!("cannot install {}", self.skill_dir.display()));
         match (result, self.message_format) {

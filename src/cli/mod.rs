@@ -3,9 +3,11 @@
 
 mod bench;
 mod build_skill;
+mod index;
 mod install;
 mod list;
 mod new_skill;
+mod precompile;
 mod remove;
 mod run;
 mod validate;
@@ -24,6 +26,8 @@ pub enum Command {
     List(list::Opts),
     Remove(remove::Opts),
     Bench(bench::Opts),
+    Precompile(Box<precompile::Opts>),
+    Index(index::Opts),
 }
 
 impl Command {
@@ -37,6 +41,8 @@ impl Command {
             Command::List(o) => o.run(),
             Command::Remove(o) => o.run(),
             Command::Bench(o) => o.run(),
+            Command::Precompile(o) => o.run(),
+            Command::Index(o) => o.run(),
         }
     }
 }

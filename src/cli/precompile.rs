@@ -1,0 +1,164 @@
+//! `boternity precompile`: pre-compile a whole registry of skills (CI).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use boternity_skills::index::{IndexEntry, Status};
+use boternity_skills::precompile::{self, PrecompileOptions, Shard};
+use serde_json::json;
+
+use super::{MessageFormat, emit_json};
+
+/// Pre-compile every skill of a registry into validated components.
+///
+/// Finds every folder holding SKILL.md below REGISTRY_DIR; each Tool skill goes
+/// through the install pipeline (build / componentize / validate / stub) into
+/// OUT/<name>/<version>/ with its provenance, and OUT/index.json lists them
+/// all. Prompt skills are listed and skipped. All builds share one cargo target
+/// directory; unchanged skills are not rebuilt.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  boternity precompile registry/ --out dist/\n  boternity precompile registry/ --out dist/shard-2 --shard 2/4 --no-stub --message-format json\n  boternity index merge dist/shard-*/index.json -o dist/index.json\n\nExit status:\n  0  every skill succeeded (ok, cached or skipped)\n  1  at least one skill failed (all others were still built)"
+)]
+pub struct Opts {
+    /// The registry: a folder with skill folders anywhere below it.
+    registry_dir: PathBuf,
+    /// Where to write <name>/<version>/skill.wasm and index.json.
+    #[arg(long)]
+    out: PathBuf,
+    /// Skills processed at once (cargo builds share one jobserver).
+    #[arg(long, default_value_t = default_jobs())]
+    jobs: usize,
+    /// Only this shard of the registry, K/N (stable by skill name).
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
+    /// Fail a skill instead of writing a JSON stub.
+    #[arg(long)]
+    no_stub: bool,
+    /// Rebuild skills even when nothing changed.
+    #[arg(long)]
+    force: bool,
+    /// The cargo target directory all builds share (default: the cache folder's).
+    #[arg(long)]
+    target_dir: Option<PathBuf>,
+    /// Output format: a table on stdout, or one JSON object per skill and a summary.
+    #[arg(long, value_enum, default_value_t)]
+    message_format: MessageFormat,
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+impl Opts {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let options = PrecompileOptions {
+            out: self.out.clone(),
+            jobs: self.jobs,
+            shard: self.shard,
+            no_stub: self.no_stub,
+            force: self.force,
+            target_dir: self
+                .target_dir
+                .clone()
+                .unwrap_or_else(|| boternity_skills::build::default_cache_dir().join("target")),
+        };
+        let json = self.message_format == MessageFormat::Json;
+        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
+            let total = precompile::discover(&self.registry_dir).map_or(0, |s| s.len());
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed}] {bar:30} {pos}/{len} {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        let progress = |entry: &IndexEntry| {
+            if json {
+                let mut value = serde_json::to_value(entry).unwrap_or_default();
+                value["reason"] = json!("skill-precompiled");
+                emit_json(&value);
+            } else if let Some(bar) = &bar {
+                bar.inc(1);
+                bar.set_message(format!("{} {}", entry.name, status_word(entry.status)));
+            }
+        };
+        let report = precompile::precompile(&self.registry_dir, &options, &progress)?;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let counts =
+            [Status::Ok, Status::Cached, Status::Skipped, Status::Failed].map(|s| report.count(s));
+        if json {
+            emit_json(&json!({
+                "reason": "precompile-finished",
+                "skills": report.index.skills.len(),
+                "found": report.found,
+                "ok": counts[0], "cached": counts[1], "skipped": counts[2], "failed": counts[3],
+                "duration_ms": report.duration.as_millis() as u64,
+                "index": report.index_path,
+            }));
+        } else {
+            println!(
+                "{:<28} {:<10} {:<8} {:<14} DETAIL",
+                "NAME", "VERSION", "STATUS", "PATH TAKEN"
+            );
+            for e in &report.index.skills {
+                let detail = match (&e.error, e.size) {
+                    (Some(err), _) => err.lines().next().unwrap_or_default().to_string(),
+                    (None, Some(size)) => format!("{size} bytes"),
+                    (None, None) => String::new(),
+                };
+                let taken = e.path_taken.map_or("-".to_string(), |p| p.to_string());
+                println!(
+                    "{:<28} {:<10} {:<8} {:<14} {}",
+                    e.name,
+                    e.version,
+                    status_word(e.status),
+                    taken,
+                    detail
+                );
+            }
+            eprintln!(
+                "{} skills: {} ok, {} cached, {} skipped, {} failed in {:.1}s; index: {}",
+                report.index.skills.len(),
+                counts[0],
+                counts[1],
+                counts[2],
+                counts[3],
+                report.duration.as_secs_f64(),
+                report.index_path.display()
+            );
+            for e in report
+                .index
+                .skills
+                .iter()
+                .filter(|e| e.status == Status::Failed)
+            {
+                eprintln!(
+                    "\nerror: `{}` {} failed:\n{}",
+                    e.name,
+                    e.version,
+                    e.error.as_deref().unwrap_or_default()
+                );
+            }
+        }
+        Ok(if report.failed() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
+    }
+}
+
+fn status_word(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Cached => "cached",
+        Status::Skipped => "skipped",
+        Status::Failed => "FAILED",
+    }
+}

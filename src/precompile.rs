@@ -1,0 +1,397 @@
+//! `precompile`: the job a registry's CI runs on every push. Every skill folder
+//! below the registry goes through the install pipeline's decision (one code
+//! path), into `<out>/<name>/<version>/` with its provenance, plus
+//! `<out>/index.json`.
+//!
+//! Fast: one shared cargo target directory (common dependencies compile once
+//! per registry), a content-addressed cache (an unchanged skill is not rebuilt),
+//! and `jobs` skills at a time under one jobserver so parallel cargo processes
+//! never oversubscribe the cores. Shardable: `K/N` splits by skill name.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::build::BuildOptions;
+use crate::digest::{sha256_hex, tree_sha256};
+use crate::executor::Grants;
+use crate::index::{INDEX_FILE, Index, IndexEntry, Status};
+use crate::manifest::{self, Manifest, SkillType, TrustTier};
+use crate::pipeline::{self, PipelineOptions};
+use crate::provenance::{PROVENANCE_FILE, Provenance};
+use crate::source::WASM_FILE;
+use crate::toolchain::{Toolchain, ToolchainError};
+use crate::world::SkillWorld;
+
+/// One shard of a registry: `index` of `count`, 1-based (`2/4`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("`{s}` is not a shard: use K/N with 1 <= K <= N, e.g. 2/4");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if count == 0 || index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Shard {
+    /// Whether skill `name` belongs to this shard: a stable hash of the name,
+    /// so every skill lands in exactly one shard on every machine.
+    pub fn contains(&self, name: &str) -> bool {
+        let digest = Sha256::digest(name.as_bytes());
+        let bucket =
+            u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % u64::from(self.count);
+        bucket == u64::from(self.index - 1)
+    }
+}
+
+/// How to precompile.
+#[derive(Debug, Clone)]
+pub struct PrecompileOptions {
+    pub out: PathBuf,
+    /// Skills processed at once.
+    pub jobs: usize,
+    pub shard: Option<Shard>,
+    pub no_stub: bool,
+    /// Rebuild even unchanged skills.
+    pub force: bool,
+    /// The cargo target directory every build shares.
+    pub target_dir: PathBuf,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct PrecompileReport {
+    pub index: Index,
+    /// Skill folders found in the registry (all shards).
+    pub found: usize,
+    pub duration: Duration,
+    pub index_path: PathBuf,
+}
+
+impl PrecompileReport {
+    pub fn count(&self, status: Status) -> usize {
+        self.index
+            .skills
+            .iter()
+            .filter(|e| e.status == status)
+            .count()
+    }
+
+    pub fn failed(&self) -> bool {
+        self.count(Status::Failed) > 0
+    }
+}
+
+/// Why the run as a whole could not proceed (a skill's own failure is an
+/// index entry, not this).
+#[derive(Debug, thiserror::Error)]
+pub enum PrecompileError {
+    #[error("cannot read the registry {}: {source}", path.display())]
+    Registry {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Output {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Every skill folder (one holding SKILL.md) below `registry`, sorted. Skill
+/// folders are not searched further; build output and hidden folders are skipped.
+pub fn discover(registry: &Path) -> Result<Vec<PathBuf>, PrecompileError> {
+    let mut found = Vec::new();
+    walk(registry, &mut found).map_err(|source| PrecompileError::Registry {
+        path: registry.to_path_buf(),
+        source,
+    })?;
+    found.sort();
+    Ok(found)
+}
+
+fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if dir.join(manifest::MANIFEST_FILE).is_file() {
+        found.push(dir.to_path_buf());
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if entry.file_type()?.is_dir() && !name.starts_with('.') && name != "target" {
+            walk(&entry.path(), found)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the job. `progress` is called (from worker threads) as each skill finishes.
+pub fn precompile(
+    registry: &Path,
+    options: &PrecompileOptions,
+    progress: &(dyn Fn(&IndexEntry) + Sync),
+) -> Result<PrecompileReport, PrecompileError> {
+    let started = Instant::now();
+    let all = discover(registry)?;
+    let found = all.len();
+    let skills: Vec<PathBuf> = all
+        .into_iter()
+        .filter(|dir| {
+            options
+                .shard
+                .is_none_or(|s| s.contains(&manifest::folder_name(dir)))
+        })
+        .collect();
+    std::fs::create_dir_all(&options.out).map_err(|source| PrecompileError::Output {
+        path: options.out.clone(),
+        source,
+    })?;
+
+    let job = Job {
+        toolchain: Toolchain::detect(),
+        build: BuildOptions {
+            target_dir: Some(options.target_dir.clone()),
+            jobserver: jobserver(),
+            leave_source_untouched: true,
+            ..BuildOptions::default()
+        },
+        options,
+    };
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<IndexEntry>>> = Mutex::new(vec![None; skills.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..options.jobs.clamp(1, skills.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(dir) = skills.get(i) else { break };
+                    let entry = job.one(dir);
+                    progress(&entry);
+                    results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(entry);
+                }
+            });
+        }
+    });
+    let mut index = Index {
+        skills: results
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .into_iter()
+            .flatten()
+            .collect(),
+    };
+    index.sort();
+    let index_path = options.out.join(INDEX_FILE);
+    write_atomically(&index_path, &index.to_json()).map_err(|source| PrecompileError::Output {
+        path: index_path.clone(),
+        source,
+    })?;
+    Ok(PrecompileReport {
+        index,
+        found,
+        duration: started.elapsed(),
+        index_path,
+    })
+}
+
+/// Parallel cargo processes share one jobserver: the caller's (when run under
+/// make or cargo), else a new one with a token per core.
+fn jobserver() -> Option<jobserver::Client> {
+    // SAFETY: called before any other code could have closed or reused the
+    // inherited jobserver file descriptors.
+    if let Some(client) = unsafe { jobserver::Client::from_env() } {
+        return Some(client);
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    jobserver::Client::new(cores).ok()
+}
+
+struct Job<'a> {
+    toolchain: Result<Toolchain, ToolchainError>,
+    build: BuildOptions,
+    options: &'a PrecompileOptions,
+}
+
+impl Job<'_> {
+    fn one(&self, dir: &Path) -> IndexEntry {
+        let folder = manifest::folder_name(dir);
+        let manifest = match Manifest::load(dir) {
+            Ok(m) => m,
+            Err(e) => return failed(&folder, "unknown", format!("{}: {e}", dir.display())),
+        };
+        let version = manifest.version_or_default().to_string();
+        if manifest.skill_type == SkillType::Prompt {
+            return IndexEntry {
+                status: Status::Skipped,
+                error: None,
+                ..failed(&manifest.name, &version, String::new())
+            };
+        }
+        let key = match self.cache_key(dir) {
+            Ok(key) => key,
+            Err(e) => {
+                return failed(
+                    &manifest.name,
+                    &version,
+                    format!("cannot hash {}: {e}", dir.display()),
+                );
+            }
+        };
+        let rel = format!("{}/{}", manifest.name, version);
+        let entry_dir = self.options.out.join(&rel);
+        if !self.options.force
+            && let Some(cached) = cached_entry(&entry_dir, &key)
+        {
+            return entry(&manifest.name, &version, Status::Cached, &rel, &cached);
+        }
+        match self.build(dir, &entry_dir, &key) {
+            Ok(provenance) => entry(&manifest.name, &version, Status::Ok, &rel, &provenance),
+            Err(message) => failed(&manifest.name, &version, message),
+        }
+    }
+
+    /// Everything that decides the output: the source tree (with any shipped
+    /// binary), the toolchain, the world, this tool, the stub policy.
+    fn cache_key(&self, dir: &Path) -> std::io::Result<String> {
+        let tree = tree_sha256(dir, |_| false)?;
+        let toolchain = match &self.toolchain {
+            Ok(t) => format!("{} / {}", t.rustc_version, t.cargo_version),
+            Err(e) => format!("no toolchain: {e}"),
+        };
+        let key = format!(
+            "boternity-precompile/1\n{tree}\n{toolchain}\n{}\n{}\nno_stub={}\n",
+            SkillWorld::wit_sha256(),
+            crate::TOOL_VERSION,
+            self.options.no_stub
+        );
+        Ok(sha256_hex(key.as_bytes()))
+    }
+
+    fn build(&self, dir: &Path, entry_dir: &Path, key: &str) -> Result<Provenance, String> {
+        let options = PipelineOptions {
+            build: self.build.clone(),
+            no_stub: self.options.no_stub,
+            toolchain: Some(self.toolchain.clone()),
+        };
+        let prepared = pipeline::prepare(dir, &options).map_err(|e| format!("{e}"))?;
+        let grants = Grants::from_manifest(&prepared.folder.manifest);
+        let mut provenance = Provenance::new(&prepared, TrustTier::Untrusted, grants, None);
+        provenance.cache_key = Some(key.to_string());
+        let binary = prepared.binary.as_deref().unwrap_or_default();
+        let manifest_text = std::fs::read(prepared.folder.dir.join(manifest::MANIFEST_FILE))
+            .map_err(|e| format!("cannot read SKILL.md: {e}"))?;
+        publish(entry_dir, &manifest_text, binary, &provenance)
+            .map_err(|e| format!("cannot write {}: {e}", entry_dir.display()))?;
+        Ok(provenance)
+    }
+}
+
+/// The previous run's output, if it was made from exactly this input and is intact.
+fn cached_entry(entry_dir: &Path, key: &str) -> Option<Provenance> {
+    let provenance = Provenance::read(entry_dir).ok()??;
+    if provenance.cache_key.as_deref() != Some(key) {
+        return None;
+    }
+    let wasm = std::fs::read(entry_dir.join(WASM_FILE)).ok()?;
+    (provenance.wasm.as_ref()?.sha256 == sha256_hex(&wasm)).then_some(provenance)
+}
+
+/// Writes `<entry_dir>/{SKILL.md, skill.wasm, provenance}` by staging beside
+/// it and renaming into place.
+fn publish(
+    entry_dir: &Path,
+    manifest_text: &[u8],
+    wasm: &[u8],
+    provenance: &Provenance,
+) -> std::io::Result<()> {
+    let parent = entry_dir.parent().unwrap_or(entry_dir);
+    std::fs::create_dir_all(parent)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(parent)?;
+    std::fs::write(staging.path().join(manifest::MANIFEST_FILE), manifest_text)?;
+    std::fs::write(staging.path().join(WASM_FILE), wasm)?;
+    std::fs::write(staging.path().join(PROVENANCE_FILE), provenance.to_json())?;
+    if entry_dir.exists() {
+        std::fs::remove_dir_all(entry_dir)?;
+    }
+    std::fs::rename(staging.keep(), entry_dir)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn entry(
+    name: &str,
+    version: &str,
+    status: Status,
+    rel: &str,
+    provenance: &Provenance,
+) -> IndexEntry {
+    IndexEntry {
+        name: name.into(),
+        version: version.into(),
+        status,
+        path: Some(format!("{rel}/{WASM_FILE}")),
+        sha256: provenance.wasm.as_ref().map(|w| w.sha256.clone()),
+        size: provenance.wasm.as_ref().map(|w| w.size),
+        path_taken: Some(provenance.path_taken),
+        error: None,
+    }
+}
+
+fn failed(name: &str, version: &str, error: String) -> IndexEntry {
+    IndexEntry {
+        name: name.into(),
+        version: version.into(),
+        status: Status::Failed,
+        path: None,
+        sha256: None,
+        size: None,
+        path_taken: None,
+        error: Some(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_every_name_exactly_once() {
+        let shards: Vec<Shard> = (1..=4).map(|k| format!("{k}/4").parse().unwrap()).collect();
+        for i in 0..500 {
+            let name = format!("skill-{i}");
+            assert_eq!(
+                shards.iter().filter(|s| s.contains(&name)).count(),
+                1,
+                "{name}"
+            );
+        }
+        for bad in ["0/4", "5/4", "1/0", "x", "1-4"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+}
