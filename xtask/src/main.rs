@@ -4,6 +4,12 @@
 //!   from `templates/`, build it into a component, validate it, run it.
 //! - `cargo xtask test`: install the wasm targets the tests build for, then run
 //!   the whole test suite (what CI runs).
+//! - `cargo xtask bench`: the executor's figures (`boternity bench`, release
+//!   build) on the example skill.
+//! - `cargo xtask bench-precompile`: a generated registry of 10 skills,
+//!   precompiled as a batch against 10 isolated `build-skill` runs, and the
+//!   unchanged rerun, side by side in one run.
+//! - `cargo xtask fuzz [SECONDS]`: both cargo-fuzz targets for a while each.
 //!
 //! Each step prints the `boternity` command it runs, so the demo doubles as a
 //! walkthrough of the CLI.
@@ -24,9 +30,22 @@ fn main() -> anyhow::Result<()> {
             ensure_targets(&TEST_TARGETS)?;
             test(&args[1..])
         }
+        Some("bench") => {
+            ensure_targets(&["wasm32-wasip2"])?;
+            bench()
+        }
+        Some("bench-precompile") => {
+            ensure_targets(&["wasm32-wasip2"])?;
+            bench_precompile()
+        }
+        Some("fuzz") => fuzz(
+            args.get(1)
+                .map_or(Ok(60), |s| s.parse())
+                .context("SECONDS is a number")?,
+        ),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  demo    scaffold, build, validate and run the example skill\n  test    install the wasm targets, then run every test"
+                "usage: cargo xtask <task>\n\ntasks:\n  demo    scaffold, build, validate and run the example skill\n  test    install the wasm targets, then run every test\n  bench   executor figures (release build)\n  bench-precompile   batch precompile vs isolated builds\n  fuzz [SECONDS]     run the cargo-fuzz targets"
             );
             bail!("unknown or missing task")
         }
@@ -88,19 +107,24 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// Builds the `boternity` binary (the test profile's, so tests and the demo
-/// share one build) and returns its path.
-fn build_boternity() -> anyhow::Result<PathBuf> {
+/// Builds the `boternity` binary and returns its path: the test profile's for
+/// the demo (so tests and demo share one build), release for benches.
+fn build_boternity(release: bool) -> anyhow::Result<PathBuf> {
     let root = workspace_root();
-    let status = cargo()
-        .current_dir(&root)
-        .args(["build", "--bin", "boternity"])
-        .status()
-        .context("run cargo build")?;
+    let mut cmd = cargo();
+    cmd.current_dir(&root).args(["build", "--bin", "boternity"]);
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().context("run cargo build")?;
     if !status.success() {
         bail!("cargo build --bin boternity failed");
     }
-    Ok(root.join("target/debug/boternity"))
+    Ok(root.join(if release {
+        "target/release/boternity"
+    } else {
+        "target/debug/boternity"
+    }))
 }
 
 fn step(binary: &Path, args: &[&str]) -> anyhow::Result<()> {
@@ -116,7 +140,7 @@ fn step(binary: &Path, args: &[&str]) -> anyhow::Result<()> {
 }
 
 fn demo() -> anyhow::Result<()> {
-    let boternity = build_boternity()?;
+    let boternity = build_boternity(false)?;
     let demo_dir = workspace_root().join("target/demo");
     if demo_dir.exists() {
         std::fs::remove_dir_all(&demo_dir).context("clear target/demo")?;
@@ -143,5 +167,176 @@ fn demo() -> anyhow::Result<()> {
     println!(
         "\nDemo finished: the example skill was built into a real component and ran in the sandbox."
     );
+    Ok(())
+}
+
+/// A fresh folder under target/ for a chore.
+fn scratch(name: &str) -> anyhow::Result<PathBuf> {
+    let dir = workspace_root().join("target").join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn run_quiet(binary: &Path, args: &[&str]) -> anyhow::Result<std::time::Duration> {
+    let started = std::time::Instant::now();
+    let out = Command::new(binary)
+        .args(args)
+        .output()
+        .with_context(|| format!("run {}", binary.display()))?;
+    let elapsed = started.elapsed();
+    if !out.status.success() {
+        bail!(
+            "`{} {}` failed:\n{}",
+            binary.display(),
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(elapsed)
+}
+
+fn bench() -> anyhow::Result<()> {
+    let boternity = build_boternity(true)?;
+    let dir = scratch("bench")?;
+    let parent = dir.to_str().context("UTF-8 path")?;
+    run_quiet(&boternity, &["new-skill", "word-count", "--path", parent])?;
+    let skill = format!("{parent}/word-count");
+    run_quiet(&boternity, &["build-skill", &skill])?;
+    let wasm = format!("{skill}/skill.wasm");
+    step(
+        &boternity,
+        &[
+            "bench",
+            &wasm,
+            "--input",
+            "the quick brown fox",
+            "--iterations",
+            "20000",
+        ],
+    )?;
+    step(
+        &boternity,
+        &[
+            "bench",
+            &wasm,
+            "--input",
+            "the quick brown fox",
+            "--iterations",
+            "20000",
+            "--message-format",
+            "json",
+        ],
+    )?;
+    println!(
+        "\ntargets: invoke_median_us <= 40, compile_per_call_median_us / invoke_median_us >= 1000, cold_start_ms <= 1"
+    );
+    Ok(())
+}
+
+/// Ten skills from the template, each a little different.
+fn generate_registry(boternity: &Path, registry: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let parent = registry.to_str().context("UTF-8 path")?;
+    let mut skills = Vec::new();
+    for i in 0..10 {
+        let name = format!("bench-skill-{i:02}");
+        run_quiet(boternity, &["new-skill", &name, "--path", parent])?;
+        let lib = registry.join(&name).join("src/lib.rs");
+        let text = std::fs::read_to_string(&lib)?;
+        std::fs::write(
+            &lib,
+            text.replace(
+                "\"words={} lines={} chars={}\"",
+                &format!("\"skill {i}: words={{}} lines={{}} chars={{}}\""),
+            ),
+        )?;
+        skills.push(registry.join(name));
+    }
+    Ok(skills)
+}
+
+fn bench_precompile() -> anyhow::Result<()> {
+    let boternity = build_boternity(true)?;
+    let dir = scratch("bench-precompile")?;
+    let registry = dir.join("registry");
+    let skills = generate_registry(&boternity, &registry)?;
+
+    // Ten isolated builds: each skill alone, with its own (cold) target directory.
+    let mut isolated = std::time::Duration::ZERO;
+    for skill in &skills {
+        let skill = skill.to_str().context("UTF-8 path")?;
+        isolated += run_quiet(
+            &boternity,
+            &["build-skill", skill, "-o", &format!("{skill}.wasm")],
+        )?;
+    }
+    for skill in &skills {
+        std::fs::remove_dir_all(skill.join("target"))?;
+    }
+
+    // The batch: one shared (cold) target directory.
+    let (reg, out, target) = (
+        registry.to_str().context("UTF-8 path")?,
+        dir.join("out"),
+        dir.join("shared-target"),
+    );
+    let (out, target) = (
+        out.to_str().context("UTF-8")?,
+        target.to_str().context("UTF-8")?,
+    );
+    let batch = run_quiet(
+        &boternity,
+        &["precompile", reg, "--out", out, "--target-dir", target],
+    )?;
+    let rerun = run_quiet(
+        &boternity,
+        &["precompile", reg, "--out", out, "--target-dir", target],
+    )?;
+
+    println!(
+        "registry of {} skills (cold caches, one run):",
+        skills.len()
+    );
+    println!(
+        "  10 isolated build-skill runs  {:>8.1} s",
+        isolated.as_secs_f64()
+    );
+    println!(
+        "  precompile (batch)            {:>8.1} s   ratio {:.2} (target <= 0.40)",
+        batch.as_secs_f64(),
+        batch.as_secs_f64() / isolated.as_secs_f64()
+    );
+    println!(
+        "  precompile, unchanged rerun   {:>8.2} s",
+        rerun.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn fuzz(seconds: u64) -> anyhow::Result<()> {
+    let fuzz_dir = workspace_root().join("fuzz");
+    for target in ["validate", "manifest"] {
+        println!("\n$ cargo fuzz run -O {target} corpus/{target} -- -max_total_time={seconds}");
+        // cargo-fuzz passes -Z flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
+        let status = cargo()
+            .current_dir(&fuzz_dir)
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args([
+                "fuzz",
+                "run",
+                "-O",
+                target,
+                &format!("corpus/{target}"),
+                "--",
+            ])
+            .arg(format!("-max_total_time={seconds}"))
+            .status()
+            .context("run cargo fuzz (install it with `cargo install cargo-fuzz`)")?;
+        if !status.success() {
+            bail!("fuzz target {target} failed: see fuzz/artifacts/{target}/");
+        }
+    }
     Ok(())
 }
