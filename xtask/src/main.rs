@@ -163,9 +163,21 @@ fn demo() -> anyhow::Result<()> {
             "The quick brown fox\njumps over the lazy dog",
         ],
     )?;
-    let _ = store;
+    step(&boternity, &["install", &skill, "--store", &store])?;
+    step(&boternity, &["list", "--store", &store])?;
+    step(
+        &boternity,
+        &[
+            "run",
+            "word-count",
+            "--store",
+            &store,
+            "--input",
+            "installed and running",
+        ],
+    )?;
     println!(
-        "\nDemo finished: the example skill was built into a real component and ran in the sandbox."
+        "\nDemo finished: the example skill was built into a real component, installed, and ran in the sandbox."
     );
     Ok(())
 }
