@@ -50,8 +50,9 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Re
                 continue;
             }
             collect_files(root, &path, out)?;
-        } else if kind.is_file() {
-            // Symlinks are refused earlier (see `source`), so plain files suffice.
+        } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
+            // A symlinked file counts by its contents (`source` has already
+            // refused links leading out of the skill folder).
             out.push(path.strip_prefix(root).unwrap_or(&path).to_path_buf());
         }
     }

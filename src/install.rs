@@ -152,18 +152,7 @@ pub fn commit_prepared(
     }
 
     let mut grants = Grants::from_manifest(manifest);
-    grants
-        .env_vars
-        .extend(options.grants.env_vars.iter().cloned());
-    grants
-        .http_hosts
-        .extend(options.grants.http_hosts.iter().cloned());
-    grants
-        .secrets
-        .extend(options.grants.secrets.iter().cloned());
-    grants
-        .capabilities
-        .extend(options.grants.capabilities.iter().copied());
+    grants.extend(&options.grants);
 
     let (cwasm, record) = match (executor, &prepared.component, &prepared.binary) {
         (Some(executor), Some(_), Some(wasm)) => {

@@ -17,12 +17,13 @@ use sha2::{Digest, Sha256};
 
 use crate::build::BuildOptions;
 use crate::digest::{sha256_hex, tree_sha256};
-use crate::executor::Grants;
+use crate::executor::{Executor, Grants};
 use crate::index::{INDEX_FILE, Index, IndexEntry, Status};
 use crate::manifest::{self, Manifest, SkillType, TrustTier};
 use crate::pipeline::{self, PipelineOptions};
 use crate::provenance::{PROVENANCE_FILE, Provenance};
 use crate::source::WASM_FILE;
+use crate::store::CWASM_FILE;
 use crate::toolchain::{Toolchain, ToolchainError};
 use crate::world::SkillWorld;
 
@@ -72,6 +73,10 @@ pub struct PrecompileOptions {
     pub force: bool,
     /// The cargo target directory every build shares.
     pub target_dir: PathBuf,
+    /// Also write `skill.cwasm`, precompiled for this machine's engine and
+    /// signed with its key (useful when this machine, or one sharing its
+    /// cache folder, installs from the output).
+    pub cwasm: bool,
 }
 
 /// What a run produced.
@@ -164,7 +169,15 @@ pub fn precompile(
         source,
     })?;
 
+    let executor = match options.cwasm {
+        true => Some(Executor::new().map_err(|e| PrecompileError::Output {
+            path: options.out.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?),
+        false => None,
+    };
     let job = Job {
+        executor,
         toolchain: Toolchain::detect(),
         build: BuildOptions {
             target_dir: Some(options.target_dir.clone()),
@@ -224,6 +237,7 @@ fn jobserver() -> Option<jobserver::Client> {
 }
 
 struct Job<'a> {
+    executor: Option<Executor>,
     toolchain: Result<Toolchain, ToolchainError>,
     build: BuildOptions,
     options: &'a PrecompileOptions,
@@ -276,10 +290,11 @@ impl Job<'_> {
             Err(e) => format!("no toolchain: {e}"),
         };
         let key = format!(
-            "boternity-precompile/1\n{tree}\n{toolchain}\n{}\n{}\nno_stub={}\n",
+            "boternity-precompile/1\n{tree}\n{toolchain}\n{}\n{}\nno_stub={}\ncwasm={}\n",
             SkillWorld::wit_sha256(),
             crate::TOOL_VERSION,
-            self.options.no_stub
+            self.options.no_stub,
+            self.options.cwasm
         );
         Ok(sha256_hex(key.as_bytes()))
     }
@@ -291,14 +306,27 @@ impl Job<'_> {
             toolchain: Some(self.toolchain.clone()),
         };
         let prepared = pipeline::prepare(dir, &options).map_err(|e| format!("{e}"))?;
-        let grants = Grants::from_manifest(&prepared.folder.manifest);
-        let mut provenance = Provenance::new(&prepared, TrustTier::Untrusted, grants, None);
-        provenance.cache_key = Some(key.to_string());
         let binary = prepared.binary.as_deref().unwrap_or_default();
+        let (cwasm, record) = match (&self.executor, &prepared.component) {
+            (Some(executor), Some(_)) => {
+                let (cwasm, record) = executor.precompile(binary).map_err(|e| format!("{e}"))?;
+                (Some(cwasm), Some(record))
+            }
+            _ => (None, None),
+        };
+        let grants = Grants::from_manifest(&prepared.folder.manifest);
+        let mut provenance = Provenance::new(&prepared, TrustTier::Untrusted, grants, record);
+        provenance.cache_key = Some(key.to_string());
         let manifest_text = std::fs::read(prepared.folder.dir.join(manifest::MANIFEST_FILE))
             .map_err(|e| format!("cannot read SKILL.md: {e}"))?;
-        publish(entry_dir, &manifest_text, binary, &provenance)
-            .map_err(|e| format!("cannot write {}: {e}", entry_dir.display()))?;
+        publish(
+            entry_dir,
+            &manifest_text,
+            binary,
+            cwasm.as_deref(),
+            &provenance,
+        )
+        .map_err(|e| format!("cannot write {}: {e}", entry_dir.display()))?;
         Ok(provenance)
     }
 }
@@ -313,12 +341,13 @@ fn cached_entry(entry_dir: &Path, key: &str) -> Option<Provenance> {
     (provenance.wasm.as_ref()?.sha256 == sha256_hex(&wasm)).then_some(provenance)
 }
 
-/// Writes `<entry_dir>/{SKILL.md, skill.wasm, provenance}` by staging beside
+/// Writes `<entry_dir>/{SKILL.md, skill.wasm, skill.cwasm, provenance}` by staging beside
 /// it and renaming into place.
 fn publish(
     entry_dir: &Path,
     manifest_text: &[u8],
     wasm: &[u8],
+    cwasm: Option<&[u8]>,
     provenance: &Provenance,
 ) -> std::io::Result<()> {
     let parent = entry_dir.parent().unwrap_or(entry_dir);
@@ -328,6 +357,9 @@ fn publish(
         .tempdir_in(parent)?;
     std::fs::write(staging.path().join(manifest::MANIFEST_FILE), manifest_text)?;
     std::fs::write(staging.path().join(WASM_FILE), wasm)?;
+    if let Some(cwasm) = cwasm {
+        std::fs::write(staging.path().join(CWASM_FILE), cwasm)?;
+    }
     std::fs::write(staging.path().join(PROVENANCE_FILE), provenance.to_json())?;
     if entry_dir.exists() {
         std::fs::remove_dir_all(entry_dir)?;

@@ -424,3 +424,88 @@ fn compiler_errors_reach_the_user_intact() {
     assert!(err.contains("--> src/lib.rs:16:"), "{err}");
     assert!(!skill.join("skill.wasm").exists());
 }
+
+#[test]
+fn build_skill_takes_a_bare_lib_rs_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let skill = copy_fixture("bare-minimal", tmp.path(), "bare-minimal");
+    let out = boternity()
+        .arg("build-skill")
+        .arg(&skill)
+        .arg("--target-dir")
+        .arg(skill_target_dir())
+        .args(["--message-format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(report["source"], "bare lib.rs");
+    assert!(
+        report["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("export!(VowelCounter);")
+    );
+    let out = boternity()
+        .arg("run")
+        .arg(skill.join("skill.wasm"))
+        .args(["--input", "queueing"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "vowels=5\n");
+}
+
+#[test]
+fn builds_see_no_host_secrets_and_stop_at_the_time_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let skill = copy_fixture("echo-skill", tmp.path(), "echo-skill");
+    let manifest = skill.join("Cargo.toml");
+    let toml = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        toml.replace("name = \"echo-skill\"", "name = \"echo-env-probe\""),
+    )
+    .unwrap();
+    // A build script that fails if it can see the host's secret, and sleeps on request.
+    std::fs::write(
+        skill.join("build.rs"),
+        "fn main() {\n    if let Ok(v) = std::env::var(\"SUPER_SECRET_TOKEN\") { panic!(\"build saw the secret {v}\"); }\n    if std::path::Path::new(\"sleep-please\").exists() { std::thread::sleep(std::time::Duration::from_secs(120)); }\n}\n",
+    )
+    .unwrap();
+    let out = boternity()
+        .arg("build-skill")
+        .arg(&skill)
+        .arg("--target-dir")
+        .arg(skill_target_dir())
+        .env("SUPER_SECRET_TOKEN", "hunter2")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    std::fs::write(skill.join("sleep-please"), "").unwrap();
+    std::fs::write(
+        skill.join("build.rs"),
+        std::fs::read_to_string(skill.join("build.rs")).unwrap() + "\n// changed\n",
+    )
+    .unwrap();
+    let toolchain = Toolchain::detect().unwrap();
+    let started = std::time::Instant::now();
+    let err = build::build(
+        &toolchain,
+        "echo-skill",
+        &RustSource::Crate {
+            manifest_path: manifest,
+        },
+        &build::BuildOptions {
+            timeout: std::time::Duration::from_secs(5),
+            ..build_options()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, build::BuildError::Timeout { .. }), "{err}");
+    assert!(
+        err.to_string().contains("took over 5s and was stopped"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}

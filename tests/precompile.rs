@@ -208,6 +208,21 @@ fn a_registry_is_precompiled_indexed_cached_and_installable() {
             .contains("stubs are not allowed")
     );
 
+    // --cwasm: components also get a signed .cwasm (stubs cannot).
+    let with_cwasm = tmp.path().join("out-cwasm");
+    let (_, _) = precompile(&reg, &with_cwasm, &["--cwasm"]);
+    assert!(with_cwasm.join("echo-skill/1.2.0/skill.cwasm").is_file());
+    assert!(!with_cwasm.join("needs-stub/0.0.0/skill.cwasm").exists());
+    let provenance =
+        boternity_skills::provenance::Provenance::read(&with_cwasm.join("echo-skill/1.2.0"))
+            .unwrap()
+            .unwrap();
+    let record = provenance.cwasm.unwrap();
+    assert_eq!(
+        record.sha256,
+        sha256_hex(&std::fs::read(with_cwasm.join("echo-skill/1.2.0/skill.cwasm")).unwrap())
+    );
+
     // Install from the result: checked against the index, then validated.
     let store = tmp.path().join("store");
     let installed = boternity()

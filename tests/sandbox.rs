@@ -548,6 +548,40 @@ async fn a_cwasm_is_used_only_when_its_record_matches() {
         .unwrap();
     assert_eq!(out.result, Ok("ECHO: SAFE".into()));
 
+    // A record signed with another machine's key is not trusted, even when
+    // everything else in it is right.
+    let original = installed
+        .provenance
+        .as_ref()
+        .unwrap()
+        .cwasm
+        .clone()
+        .unwrap();
+    std::fs::write(&cwasm, {
+        let mut fixed = bytes.clone();
+        fixed[middle] ^= 0xff;
+        fixed
+    })
+    .unwrap();
+    let foreign = boternity_skills::executor::CwasmKey::random()
+        .unwrap()
+        .sign(
+            original.sha256.clone(),
+            original.engine.clone(),
+            original.wasm_sha256.clone(),
+        );
+    let fresh = Executor::new().unwrap();
+    let skill = fresh
+        .load_precompiled(&installed.dir.join("skill.wasm"), &cwasm, &foreign)
+        .unwrap();
+    assert_eq!(skill.origin(), Some(Origin::Compiled));
+    // The genuine record still works with the restored file.
+    let fresh = Executor::new().unwrap();
+    let skill = fresh
+        .load_precompiled(&installed.dir.join("skill.wasm"), &cwasm, &original)
+        .unwrap();
+    assert_eq!(skill.origin(), Some(Origin::Precompiled));
+
     // A record from another engine configuration is not trusted either.
     let mut record = installed
         .provenance
@@ -618,4 +652,61 @@ fn run_prints_the_whole_result_as_json() {
         .output()
         .unwrap();
     assert_eq!(stdout(&out), "granted!\n");
+}
+
+#[test]
+fn build_skill_cwasm_is_used_for_that_file_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let skill = copy_fixture("echo-skill", tmp.path(), "echo-skill");
+    let wasm = tmp.path().join("dist/echo.wasm");
+    let out = boternity()
+        .arg("build-skill")
+        .arg(&skill)
+        .arg("-o")
+        .arg(&wasm)
+        .arg("--cwasm")
+        .arg("--target-dir")
+        .arg(skill_target_dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(wasm.with_extension("cwasm").is_file() && wasm.with_extension("cwasm.json").is_file());
+
+    // The CLI signed the record with the key in its cache folder.
+    let key = boternity_skills::executor::CwasmKey::load_or_create(&cache_dir().join("cwasm-key"))
+        .unwrap();
+    let executor = || {
+        Executor::with_config(
+            ExecutorConfig {
+                cwasm_key: Some(key.clone()),
+                ..ExecutorConfig::default()
+            },
+            HostServices::default(),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        executor().load_file(&wasm).unwrap().origin(),
+        Some(Origin::Precompiled)
+    );
+    // Another component under that name: the record does not vouch for it.
+    std::fs::write(&wasm, component("bare-full")).unwrap();
+    assert_eq!(
+        executor().load_file(&wasm).unwrap().origin(),
+        Some(Origin::Compiled)
+    );
+    // Another machine's key: compiled, never deserialized.
+    let stranger = Executor::with_config(
+        ExecutorConfig {
+            cwasm_key: Some(boternity_skills::executor::CwasmKey::random().unwrap()),
+            ..ExecutorConfig::default()
+        },
+        HostServices::default(),
+    )
+    .unwrap();
+    std::fs::write(&wasm, component("echo-skill")).unwrap();
+    assert_eq!(
+        stranger.load_file(&wasm).unwrap().origin(),
+        Some(Origin::Compiled)
+    );
 }

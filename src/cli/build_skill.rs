@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use boternity_skills::build::BuildOptions;
+use boternity_skills::executor::Executor;
+use boternity_skills::executor::cwasm::sidecar_paths;
 use boternity_skills::pipeline::{self, PipelineOptions, Prepared};
 use boternity_skills::toolchain::Toolchain;
 use serde_json::json;
@@ -32,6 +34,10 @@ pub struct Opts {
     /// cargo's target directory (default: the crate's own).
     #[arg(long)]
     target_dir: Option<PathBuf>,
+    /// Also precompile it for this machine: <output>.cwasm and its signed
+    /// record <output>.cwasm.json, which `boternity run <output>` then uses.
+    #[arg(long)]
+    cwasm: bool,
     /// Output format: human text on stderr, or one JSON object on stdout.
     #[arg(long, value_enum, default_value_t)]
     message_format: MessageFormat,
@@ -79,6 +85,15 @@ impl Opts {
         });
         write_atomically(&output, binary)
             .with_context(|| format!("cannot write {}", output.display()))?;
+        if self.cwasm && prepared.component.is_some() {
+            let executor = Executor::new()?;
+            let (cwasm, record) = executor.precompile(binary)?;
+            let (cwasm_path, record_path) = sidecar_paths(&output);
+            write_atomically(&cwasm_path, &cwasm)
+                .with_context(|| format!("cannot write {}", cwasm_path.display()))?;
+            write_atomically(&record_path, &serde_json::to_vec_pretty(&record)?)
+                .with_context(|| format!("cannot write {}", record_path.display()))?;
+        }
         self.report(&prepared, &output);
         Ok(())
     }

@@ -42,6 +42,9 @@ pub struct Opts {
     /// The cargo target directory all builds share (default: the cache folder's).
     #[arg(long)]
     target_dir: Option<PathBuf>,
+    /// Also write skill.cwasm, precompiled and signed for this machine.
+    #[arg(long)]
+    cwasm: bool,
     /// Output format: a table on stdout, or one JSON object per skill and a summary.
     #[arg(long, value_enum, default_value_t)]
     message_format: MessageFormat,
@@ -59,6 +62,7 @@ impl Opts {
             shard: self.shard,
             no_stub: self.no_stub,
             force: self.force,
+            cwasm: self.cwasm,
             target_dir: self
                 .target_dir
                 .clone()

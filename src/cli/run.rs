@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use boternity_skills::executor::{Executor, Grants, Invocation, Limits, Outcome};
+use boternity_skills::executor::{
+    Executor, ExecutorConfig, Grants, HostServices, Invocation, Limits, Outcome,
+};
 use boternity_skills::manifest::{Capability, TrustTier};
 use serde_json::json;
 
@@ -73,6 +75,15 @@ pub struct SandboxArgs {
     /// Largest output in bytes.
     #[arg(long, value_name = "BYTES")]
     pub max_output: Option<usize>,
+    /// Largest input in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_input: Option<usize>,
+    /// Largest table, in elements.
+    #[arg(long, value_name = "N")]
+    pub max_table_elements: Option<u64>,
+    /// Wasm stack size in KiB; deeper recursion is a stack overflow.
+    #[arg(long, value_name = "KIB")]
+    pub stack_kib: Option<usize>,
     /// The bot's name and slug as `get-context` reports them.
     #[arg(long, default_value = "boternity")]
     pub bot_name: String,
@@ -105,18 +116,33 @@ impl SandboxArgs {
         if let Some(max) = self.max_output {
             limits.max_output_bytes = max;
         }
+        if let Some(max) = self.max_input {
+            limits.max_input_bytes = max;
+        }
+        if let Some(max) = self.max_table_elements {
+            limits.table_elements = max;
+        }
         limits
+    }
+
+    /// The executor for these settings (the stack size is engine-wide).
+    pub fn executor(&self) -> anyhow::Result<Executor> {
+        let mut config = ExecutorConfig::default();
+        if let Some(kib) = self.stack_kib {
+            config.max_wasm_stack = kib * 1024;
+        }
+        Ok(Executor::with_config(config, HostServices::default())?)
     }
 
     /// These flags' grants, added to `base` (e.g. an installed skill's).
     pub fn grants(&self, mut base: Grants) -> Grants {
-        base.capabilities.extend(self.grants.iter().copied());
-        base.env_vars.extend(self.env_vars.iter().cloned());
-        base.http_hosts.extend(self.http_hosts.iter().cloned());
-        base.secrets.extend(self.secrets.iter().cloned());
-        if self.data_dir.is_some() {
-            base.data_dir = self.data_dir.clone();
-        }
+        base.extend(&Grants {
+            capabilities: self.grants.iter().copied().collect(),
+            env_vars: self.env_vars.iter().cloned().collect(),
+            http_hosts: self.http_hosts.iter().cloned().collect(),
+            secrets: self.secrets.iter().cloned().collect(),
+            data_dir: self.data_dir.clone(),
+        });
         base
     }
 
@@ -143,10 +169,8 @@ impl Opts {
         let input = read_input(self.input.clone(), self.input_file.as_ref())?;
         let path = std::path::Path::new(&self.skill);
         let runtime = tokio::runtime::Runtime::new()?;
-        let executor = Executor::new()?;
+        let executor = self.sandbox.executor()?;
         let outcome = if path.is_file() {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
             let name = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -155,7 +179,7 @@ impl Opts {
                 self.sandbox
                     .invocation(&name, input, Grants::none(), TrustTier::Untrusted);
             runtime.block_on(async {
-                let skill = executor.load(&bytes)?;
+                let skill = executor.load_file(path)?;
                 executor.run(&skill, invocation).await
             })
         } else {

@@ -38,6 +38,17 @@ impl Grants {
         }
     }
 
+    /// Adds `more` to these grants (a data folder in `more` replaces ours).
+    pub fn extend(&mut self, more: &Grants) {
+        self.capabilities.extend(more.capabilities.iter().copied());
+        self.env_vars.extend(more.env_vars.iter().cloned());
+        self.http_hosts.extend(more.http_hosts.iter().cloned());
+        self.secrets.extend(more.secrets.iter().cloned());
+        if more.data_dir.is_some() {
+            self.data_dir.clone_from(&more.data_dir);
+        }
+    }
+
     /// `Ok` if `cap` was granted, else the message the skill gets.
     pub fn require(&self, cap: Capability, function: &str) -> Result<(), String> {
         if self.capabilities.contains(&cap) {

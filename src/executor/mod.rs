@@ -10,6 +10,7 @@
 
 pub mod bench;
 mod capture;
+pub mod cwasm;
 pub mod grants;
 pub mod host;
 pub mod limits;
@@ -29,6 +30,7 @@ use wasmtime::{
 };
 use wasmtime_wasi::WasiCtxBuilder;
 
+pub use cwasm::{CwasmKey, CwasmRecord};
 pub use grants::Grants;
 pub use host::{EnvSecrets, HostServices, LogEntry, MemoryProvider, NoMemory, SecretsProvider};
 pub use limits::Limits;
@@ -62,6 +64,9 @@ pub struct ExecutorConfig {
     pub pooling: bool,
     /// Concurrent instances the pool holds.
     pub pool_instances: u32,
+    /// The key `.cwasm` records are signed with (default: created on first
+    /// use at [`CwasmKey::default_path`]; if that fails, a per-process key).
+    pub cwasm_key: Option<CwasmKey>,
 }
 
 impl Default for ExecutorConfig {
@@ -69,7 +74,8 @@ impl Default for ExecutorConfig {
         ExecutorConfig {
             max_wasm_stack: limits::WASM_STACK_BYTES,
             pooling: true,
-            pool_instances: 256,
+            pool_instances: 128,
+            cwasm_key: None,
         }
     }
 }
@@ -185,18 +191,6 @@ impl LoadedSkill {
     }
 }
 
-/// What `precompile` records so a `.cwasm` is loaded only when this tool
-/// wrote it for this engine and it is unchanged since.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CwasmRecord {
-    /// sha256 of the `.cwasm` file.
-    pub sha256: String,
-    /// The engine's compatibility fingerprint (wasmtime version and settings).
-    pub engine: String,
-    /// sha256 of the component it was compiled from.
-    pub wasm_sha256: String,
-}
-
 /// The executor. Cheap to share (`Arc`); safe to use from many tasks at once.
 pub struct Executor {
     engine: Engine,
@@ -206,6 +200,7 @@ pub struct Executor {
     services: HostServices,
     stop_ticker: Arc<AtomicBool>,
     invocations: AtomicU64,
+    cwasm_key: CwasmKey,
 }
 
 impl Drop for Executor {
@@ -233,7 +228,17 @@ impl Executor {
             .map_err(link)?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), stop_ticker.clone());
+        let cwasm_key = match config.cwasm_key.clone() {
+            Some(key) => key,
+            None => CwasmKey::load_or_create(&CwasmKey::default_path())
+                .or_else(|e| {
+                    tracing::debug!("no shared .cwasm key ({e}); using one for this process only");
+                    CwasmKey::random()
+                })
+                .map_err(|e| ExecError::Compile(format!("cannot make a .cwasm key: {e}")))?,
+        };
         Ok(Executor {
+            cwasm_key,
             engine,
             linker,
             config,
@@ -308,6 +313,9 @@ impl Executor {
         cwasm_path: &Path,
         record: &CwasmRecord,
     ) -> Result<Component, String> {
+        if !self.cwasm_key.verify(record) {
+            return Err("its record was not signed with this machine's key".into());
+        }
         if record.engine != self.engine_fingerprint() {
             return Err("it was compiled by another engine version or configuration".into());
         }
@@ -316,9 +324,10 @@ impl Executor {
             return Err("its sha256 does not match the record this tool wrote".into());
         }
         // SAFETY: deserializing runs no checks on the machine code inside. The
-        // bytes were hashed above and match the record this tool wrote when it
-        // compiled them with an engine of the same fingerprint, so they are our
-        // own compiler's output, unchanged.
+        // record is signed with this machine's key, so this tool wrote it when
+        // it compiled these bytes with an engine of the same fingerprint; the
+        // bytes were hashed above and match it: our own compiler's output,
+        // unchanged.
         unsafe { Component::deserialize(&self.engine, &bytes) }.map_err(|e| format!("{e:#}"))
     }
 
@@ -333,11 +342,11 @@ impl Executor {
                 .map_err(|e| ExecError::Compile(format!("{e:#}")))?,
             LoadedSkill::Stub(_) => return Err(validate::ValidateError::Stub.into()),
         };
-        let record = CwasmRecord {
-            sha256: sha256_hex(&cwasm),
-            engine: self.engine_fingerprint(),
-            wasm_sha256: sha256_hex(wasm),
-        };
+        let record = self.cwasm_key.sign(
+            sha256_hex(&cwasm),
+            self.engine_fingerprint(),
+            sha256_hex(wasm),
+        );
         Ok((cwasm, record))
     }
 
@@ -376,6 +385,24 @@ impl Executor {
             sha256,
             origin,
         })
+    }
+
+    /// Loads a component file, through the `.cwasm` beside it when its signed
+    /// record (see [`cwasm::sidecar_paths`]) vouches for it and this file.
+    pub fn load_file(&self, wasm_path: &Path) -> Result<Arc<LoadedSkill>, ExecError> {
+        let bytes = std::fs::read(wasm_path)
+            .map_err(|e| ExecError::Compile(format!("cannot read {}: {e}", wasm_path.display())))?;
+        let (cwasm, record) = cwasm::sidecar_paths(wasm_path);
+        let record: Option<CwasmRecord> = std::fs::read(&record)
+            .ok()
+            .and_then(|json| serde_json::from_slice(&json).ok());
+        if let Some(record) = record
+            && cwasm.is_file()
+            && record.wasm_sha256 == sha256_hex(&bytes)
+        {
+            return self.load_precompiled(wasm_path, &cwasm, &record);
+        }
+        self.load(&bytes)
     }
 
     /// Runs `execute` once in a fresh store.

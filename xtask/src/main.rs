@@ -83,17 +83,46 @@ fn ensure_targets(targets: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs the suite, echoing cargo's output, and closes with one line that
+/// totals every test binary's results.
 fn test(extra: &[String]) -> anyhow::Result<()> {
-    let status = cargo()
+    use std::io::BufRead;
+    let mut child = cargo()
         .current_dir(workspace_root())
         .args(["test", "--workspace"])
         .args(extra)
-        .status()
+        .stdout(std::process::Stdio::piped())
+        .spawn()
         .context("run cargo test")?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    let stdout = child.stdout.take().context("cargo test's stdout")?;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            passed += count_before(rest, " passed");
+            failed += count_before(rest, " failed");
+        }
+    }
+    let status = child.wait()?;
+    println!("\ntests: {passed} passed, {failed} failed");
     if !status.success() {
         bail!("tests failed");
     }
     Ok(())
+}
+
+/// In `ok. 11 passed; 0 failed; …`, the number before `word`.
+fn count_before(text: &str, word: &str) -> u64 {
+    text.split(';')
+        .find_map(|part| {
+            part.trim()
+                .trim_start_matches("ok. ")
+                .trim_start_matches("FAILED. ")
+                .strip_suffix(word.trim_start())
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn workspace_root() -> PathBuf {
