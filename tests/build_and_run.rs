@@ -24,13 +24,7 @@ fn the_template_scaffolds_builds_and_runs() {
     assert!(out.status.success(), "{}", stderr(&out));
     let skill = tmp.path().join("word-count");
 
-    let out = boternity()
-        .arg("build-skill")
-        .arg(&skill)
-        .arg("--target-dir")
-        .arg(skill_target_dir())
-        .output()
-        .unwrap();
+    let out = build_skill(&skill).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let wasm = skill.join("skill.wasm");
 
@@ -95,13 +89,9 @@ fn build_skill_json_reports_path_size_and_sha256() {
     let tmp = tempfile::tempdir().unwrap();
     let skill = copy_fixture("echo-skill", tmp.path(), "echo-skill");
     let output = tmp.path().join("dist/echo.wasm");
-    let out = boternity()
-        .arg("build-skill")
-        .arg(&skill)
+    let out = build_skill(&skill)
         .arg("-o")
         .arg(&output)
-        .arg("--target-dir")
-        .arg(skill_target_dir())
         .args(["--message-format", "json"])
         .output()
         .unwrap();
@@ -187,13 +177,7 @@ fn a_skill_written_against_the_seed_world_builds_validates_and_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let skill = copy_fixture("seed-greeter", tmp.path(), "seed-greeter");
     // Its wit/skill-world.wit is boternity's seed file, verbatim.
-    let out = boternity()
-        .arg("build-skill")
-        .arg(&skill)
-        .arg("--target-dir")
-        .arg(skill_target_dir())
-        .output()
-        .unwrap();
+    let out = build_skill(&skill).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let wasm = skill.join("skill.wasm");
     let out = boternity().arg("validate").arg(&wasm).output().unwrap();
@@ -260,13 +244,9 @@ fn a_component_of_another_world_is_rejected_with_every_difference() {
     assert_eq!(report["differences"].as_array().unwrap().len(), 4);
 
     // build-skill refuses it too, listing the differences.
-    let out = boternity()
-        .arg("build-skill")
-        .arg(fixture("other-world"))
+    let out = build_skill(&fixture("other-world"))
         .arg("-o")
         .arg(tmp.path().join("never.wasm"))
-        .arg("--target-dir")
-        .arg(skill_target_dir())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -393,13 +373,7 @@ fn compiler_errors_reach_the_user_intact() {
     let skill = copy_fixture("echo-skill", tmp.path(), "echo-skill");
     // Its own package name: the shared target dir must not mix it up with the
     // good echo-skill other tests build at the same time.
-    let manifest = skill.join("Cargo.toml");
-    let toml = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(
-        &manifest,
-        toml.replace("name = \"echo-skill\"", "name = \"echo-broken\""),
-    )
-    .unwrap();
+    rename_package(&skill, "echo-broken");
     let lib = skill.join("src/lib.rs");
     let text = std::fs::read_to_string(&lib).unwrap();
     std::fs::write(
@@ -407,13 +381,7 @@ fn compiler_errors_reach_the_user_intact() {
         text.replace("input.to_uppercase()", "input.to_uppercase() + 1u8"),
     )
     .unwrap();
-    let out = boternity()
-        .arg("build-skill")
-        .arg(&skill)
-        .arg("--target-dir")
-        .arg(skill_target_dir())
-        .output()
-        .unwrap();
+    let out = build_skill(&skill).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
@@ -429,11 +397,7 @@ fn compiler_errors_reach_the_user_intact() {
 fn build_skill_takes_a_bare_lib_rs_too() {
     let tmp = tempfile::tempdir().unwrap();
     let skill = copy_fixture("bare-minimal", tmp.path(), "bare-minimal");
-    let out = boternity()
-        .arg("build-skill")
-        .arg(&skill)
-        .arg("--target-dir")
-        .arg(skill_target_dir())
+    let out = build_skill(&skill)
         .args(["--message-format", "json"])
         .output()
         .unwrap();
@@ -459,24 +423,14 @@ fn build_skill_takes_a_bare_lib_rs_too() {
 fn builds_see_no_host_secrets_and_stop_at_the_time_limit() {
     let tmp = tempfile::tempdir().unwrap();
     let skill = copy_fixture("echo-skill", tmp.path(), "echo-skill");
-    let manifest = skill.join("Cargo.toml");
-    let toml = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(
-        &manifest,
-        toml.replace("name = \"echo-skill\"", "name = \"echo-env-probe\""),
-    )
-    .unwrap();
+    rename_package(&skill, "echo-env-probe");
     // A build script that fails if it can see the host's secret, and sleeps on request.
     std::fs::write(
         skill.join("build.rs"),
         "fn main() {\n    if let Ok(v) = std::env::var(\"SUPER_SECRET_TOKEN\") { panic!(\"build saw the secret {v}\"); }\n    if std::path::Path::new(\"sleep-please\").exists() { std::thread::sleep(std::time::Duration::from_secs(120)); }\n}\n",
     )
     .unwrap();
-    let out = boternity()
-        .arg("build-skill")
-        .arg(&skill)
-        .arg("--target-dir")
-        .arg(skill_target_dir())
+    let out = build_skill(&skill)
         .env("SUPER_SECRET_TOKEN", "hunter2")
         .output()
         .unwrap();
@@ -494,7 +448,7 @@ fn builds_see_no_host_secrets_and_stop_at_the_time_limit() {
         &toolchain,
         "echo-skill",
         &RustSource::Crate {
-            manifest_path: manifest,
+            manifest_path: skill.join("Cargo.toml"),
         },
         &build::BuildOptions {
             timeout: std::time::Duration::from_secs(5),

@@ -526,12 +526,7 @@ async fn a_failed_upgrade_keeps_the_previous_version_running() {
     let store = store_with_echo(tmp.path());
     // v2 of echo-skill does not compile.
     let v2 = copy_fixture("echo-skill", &tmp.path().join("v2"), "echo-skill");
-    let toml = std::fs::read_to_string(v2.join("Cargo.toml")).unwrap();
-    std::fs::write(
-        v2.join("Cargo.toml"),
-        toml.replace("name = \"echo-skill\"", "name = \"echo-upgrade\""),
-    )
-    .unwrap();
+    rename_package(&v2, "echo-upgrade");
     std::fs::write(v2.join("src/lib.rs"), "this is not rust").unwrap();
     assert_refused(
         &store,

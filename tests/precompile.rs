@@ -25,12 +25,7 @@ fn registry(root: &Path) -> PathBuf {
         manifest.replace("name: echo-skill", "name: broken-skill"),
     )
     .unwrap();
-    let toml = std::fs::read_to_string(broken.join("Cargo.toml")).unwrap();
-    std::fs::write(
-        broken.join("Cargo.toml"),
-        toml.replace("name = \"echo-skill\"", "name = \"broken-skill\""),
-    )
-    .unwrap();
+    rename_package(&broken, "broken-skill");
     std::fs::write(broken.join("src/lib.rs"), "wit_bindgen::generate!({ world: \"skill-plugin\", path: \"wit\" });\nstruct S;\nimpl Guest for S {}\nexport!(S);\n").unwrap();
     let shipped = reg.join("shipped-echo");
     std::fs::create_dir_all(&shipped).unwrap();

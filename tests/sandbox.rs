@@ -659,14 +659,10 @@ fn build_skill_cwasm_is_used_for_that_file_only() {
     let tmp = tempfile::tempdir().unwrap();
     let skill = copy_fixture("echo-skill", tmp.path(), "echo-skill");
     let wasm = tmp.path().join("dist/echo.wasm");
-    let out = boternity()
-        .arg("build-skill")
-        .arg(&skill)
+    let out = build_skill(&skill)
         .arg("-o")
         .arg(&wasm)
         .arg("--cwasm")
-        .arg("--target-dir")
-        .arg(skill_target_dir())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));

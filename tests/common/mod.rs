@@ -99,6 +99,34 @@ pub fn copy_fixture(name: &str, parent: &Path, as_name: &str) -> PathBuf {
     dest
 }
 
+/// Gives a copied skill crate its own package name, so builds sharing the test
+/// target directory never mistake it for the original.
+pub fn rename_package(skill: &Path, package: &str) {
+    let manifest = skill.join("Cargo.toml");
+    let toml = std::fs::read_to_string(&manifest).unwrap();
+    let renamed: Vec<String> = toml
+        .lines()
+        .map(|l| {
+            if l.starts_with("name = ") {
+                format!("name = \"{package}\"")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(&manifest, renamed.join("\n") + "\n").unwrap();
+}
+
+/// `boternity build-skill <skill>` in the shared test target directory.
+pub fn build_skill(skill: &Path) -> Command {
+    let mut cmd = boternity();
+    cmd.arg("build-skill")
+        .arg(skill)
+        .arg("--target-dir")
+        .arg(skill_target_dir());
+    cmd
+}
+
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {

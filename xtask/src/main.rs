@@ -247,30 +247,21 @@ fn bench() -> anyhow::Result<()> {
     let skill = format!("{parent}/word-count");
     run_quiet(&boternity, &["build-skill", &skill])?;
     let wasm = format!("{skill}/skill.wasm");
-    step(
-        &boternity,
-        &[
-            "bench",
-            &wasm,
-            "--input",
-            "the quick brown fox",
-            "--iterations",
-            "20000",
-        ],
-    )?;
-    step(
-        &boternity,
-        &[
-            "bench",
-            &wasm,
-            "--input",
-            "the quick brown fox",
-            "--iterations",
-            "20000",
-            "--message-format",
-            "json",
-        ],
-    )?;
+    for format in ["human", "json"] {
+        step(
+            &boternity,
+            &[
+                "bench",
+                &wasm,
+                "--input",
+                "the quick brown fox",
+                "--iterations",
+                "20000",
+                "--message-format",
+                format,
+            ],
+        )?;
+    }
     println!(
         "\ntargets: invoke_median_us <= 40, compile_per_call_median_us / invoke_median_us >= 1000, cold_start_ms <= 1"
     );
