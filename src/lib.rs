@@ -13,6 +13,7 @@ pub mod build;
 pub mod componentize;
 pub mod digest;
 pub mod executor;
+pub mod fsutil;
 pub mod index;
 pub mod install;
 pub mod manifest;

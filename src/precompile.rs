@@ -212,9 +212,11 @@ pub fn precompile(
     };
     index.sort();
     let index_path = options.out.join(INDEX_FILE);
-    write_atomically(&index_path, &index.to_json()).map_err(|source| PrecompileError::Output {
-        path: index_path.clone(),
-        source,
+    crate::fsutil::write_atomically(&index_path, &index.to_json()).map_err(|source| {
+        PrecompileError::Output {
+            path: index_path.clone(),
+            source,
+        }
     })?;
     Ok(PrecompileReport {
         index,
@@ -361,18 +363,8 @@ fn publish(
         std::fs::write(staging.path().join(CWASM_FILE), cwasm)?;
     }
     std::fs::write(staging.path().join(PROVENANCE_FILE), provenance.to_json())?;
-    if entry_dir.exists() {
-        std::fs::remove_dir_all(entry_dir)?;
-    }
-    std::fs::rename(staging.keep(), entry_dir)
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    // The previous output (if any) ends up in `staging` and goes with it.
+    crate::fsutil::replace_dir(staging.path(), entry_dir)
 }
 
 fn entry(

@@ -254,17 +254,9 @@ impl SkillStore {
         }
 
         let replaced = dest.exists();
-        if replaced {
-            // The staging folder ends up holding the old version, and is removed
-            // when `staging` drops.
-            exchange(stage, &dest).map_err(io(&dest))?;
-        } else {
-            let stage = staging.keep();
-            if let Err(e) = std::fs::rename(&stage, &dest) {
-                let _ = std::fs::remove_dir_all(&stage);
-                return Err(io(&dest)(e));
-            }
-        }
+        // On a replace the staging folder ends up holding the old version, and
+        // is removed when `staging` drops.
+        crate::fsutil::replace_dir(stage, &dest).map_err(io(&dest))?;
         if let Ok(dir) = File::open(&skills) {
             let _ = dir.sync_all();
         }
@@ -305,41 +297,4 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let mut file = File::create(path).map_err(io(path))?;
     std::io::Write::write_all(&mut file, bytes).map_err(io(path))?;
     file.sync_all().map_err(io(path))
-}
-
-/// Swaps two folders in one step where the OS can (Linux `RENAME_EXCHANGE`),
-/// else with two renames.
-fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt;
-        let a_c = CString::new(a.as_os_str().as_bytes())?;
-        let b_c = CString::new(b.as_os_str().as_bytes())?;
-        // SAFETY: two valid NUL-terminated paths; renameat2 touches no memory of ours.
-        let rc = unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                a_c.as_ptr(),
-                libc::AT_FDCWD,
-                b_c.as_ptr(),
-                libc::RENAME_EXCHANGE,
-            )
-        };
-        if rc == 0 {
-            return Ok(());
-        }
-        let err = std::io::Error::last_os_error();
-        // Filesystems without exchange support fall through to two renames.
-        if err.raw_os_error() != Some(libc::EINVAL) && err.raw_os_error() != Some(libc::ENOSYS) {
-            return Err(err);
-        }
-    }
-    let aside = a.with_extension("old");
-    std::fs::rename(b, &aside)?;
-    if let Err(e) = std::fs::rename(a, b) {
-        let _ = std::fs::rename(&aside, b);
-        return Err(e);
-    }
-    std::fs::rename(&aside, a)
 }

@@ -8,6 +8,7 @@ use anyhow::Context;
 use boternity_skills::build::BuildOptions;
 use boternity_skills::executor::Executor;
 use boternity_skills::executor::cwasm::sidecar_paths;
+use boternity_skills::fsutil::write_atomically;
 use boternity_skills::pipeline::{self, PipelineOptions, Prepared};
 use boternity_skills::toolchain::Toolchain;
 use serde_json::json;
@@ -134,17 +135,4 @@ impl Opts {
             }
         }
     }
-}
-
-/// Writes beside the destination, then renames: never a half-written file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }

@@ -41,7 +41,7 @@ impl Opts {
                 let bytes = merged.to_json();
                 match output {
                     Some(path) => {
-                        super::build_skill::write_atomically(&path, &bytes)
+                        boternity_skills::fsutil::write_atomically(&path, &bytes)
                             .with_context(|| format!("cannot write {}", path.display()))?;
                         eprintln!(
                             "{:>12} {} skills from {} indexes into {}",
