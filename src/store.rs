@@ -176,18 +176,7 @@ impl SkillStore {
         let manifest = Manifest::load(&dir).map_err(|e| e.to_string());
         let wasm_path = dir.join(WASM_FILE);
         let binary = if wasm_path.is_file() {
-            let size = std::fs::metadata(&wasm_path).map_err(io(&wasm_path))?.len();
-            let kind = if size > validate::MAX_WASM_BYTES {
-                InstalledBinary::Unknown
-            } else {
-                let bytes = std::fs::read(&wasm_path).map_err(io(&wasm_path))?;
-                match validate::classify(&bytes) {
-                    Ok(BinaryKind::Component) => InstalledBinary::Component,
-                    Ok(BinaryKind::Stub(_)) => InstalledBinary::Stub,
-                    _ => InstalledBinary::Unknown,
-                }
-            };
-            Some(kind)
+            Some(binary_kind(&wasm_path)?)
         } else {
             None
         };
@@ -283,6 +272,31 @@ impl SkillStore {
         drop(trash);
         Ok(())
     }
+}
+
+/// What an installed `skill.wasm` is. A WebAssembly binary is told by its
+/// 8-byte header alone (a lookup must not read whole binaries); anything else
+/// is read to see whether it is a stub.
+fn binary_kind(path: &Path) -> Result<InstalledBinary, StoreError> {
+    let mut header = [0u8; 8];
+    let mut file = File::open(path).map_err(io(path))?;
+    let read = std::io::Read::read(&mut file, &mut header).map_err(io(path))?;
+    let header = &header[..read];
+    if header.starts_with(b"\0asm") {
+        return Ok(match validate::classify(header) {
+            Ok(BinaryKind::Component) => InstalledBinary::Component,
+            _ => InstalledBinary::Unknown,
+        });
+    }
+    let size = file.metadata().map_err(io(path))?.len();
+    if size > validate::MAX_WASM_BYTES {
+        return Ok(InstalledBinary::Unknown);
+    }
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    Ok(match validate::classify(&bytes) {
+        Ok(BinaryKind::Stub(_)) => InstalledBinary::Stub,
+        _ => InstalledBinary::Unknown,
+    })
 }
 
 /// Exclusive lock on the skills folder, released on drop. Locking the folder

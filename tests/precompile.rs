@@ -13,6 +13,16 @@ use boternity_skills::index::{Index, IndexEntry, Status};
 use boternity_skills::pipeline::PathTaken;
 use common::*;
 
+/// The skills `registry` holds, by name.
+const REGISTRY_SKILLS: [&str; 6] = [
+    "bare-full",
+    "be-kind",
+    "broken-skill",
+    "echo-skill",
+    "needs-stub",
+    "shipped-echo",
+];
+
 /// A registry with every kind of skill, in nested folders.
 fn registry(root: &Path) -> PathBuf {
     let reg = root.join("registry");
@@ -104,17 +114,7 @@ fn a_registry_is_precompiled_indexed_cached_and_installable() {
 
     let index = Index::read(&out.join("index.json")).unwrap();
     let names: Vec<&str> = index.skills.iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "bare-full",
-            "be-kind",
-            "broken-skill",
-            "echo-skill",
-            "needs-stub",
-            "shipped-echo"
-        ]
-    );
+    assert_eq!(names, REGISTRY_SKILLS);
     for (name, path) in [
         ("echo-skill", PathTaken::Built),
         ("bare-full", PathTaken::Built),
@@ -313,17 +313,7 @@ fn shards_cover_the_registry_exactly_once_and_merge() {
         shard_indexes.push(index_path);
     }
     seen.sort();
-    assert_eq!(
-        seen,
-        [
-            "bare-full",
-            "be-kind",
-            "broken-skill",
-            "echo-skill",
-            "needs-stub",
-            "shipped-echo"
-        ]
-    );
+    assert_eq!(seen, REGISTRY_SKILLS);
 
     let merged_path = tmp.path().join("merged.json");
     let merge = boternity()
