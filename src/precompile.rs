@@ -112,6 +112,8 @@ pub enum PrecompileError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot set up the executor for --cwasm: {0}")]
+    Executor(#[from] crate::executor::ExecError),
     #[error("cannot write {}: {source}", path.display())]
     Output {
         path: PathBuf,
@@ -170,10 +172,7 @@ pub fn precompile(
     })?;
 
     let executor = match options.cwasm {
-        true => Some(Executor::new().map_err(|e| PrecompileError::Output {
-            path: options.out.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?),
+        true => Some(Executor::new()?),
         false => None,
     };
     let job = Job {

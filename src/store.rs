@@ -101,8 +101,10 @@ impl InstalledSkill {
         {
             return executor.load_precompiled(&wasm, &cwasm, record);
         }
-        let bytes = std::fs::read(&wasm)
-            .map_err(|e| ExecError::Compile(format!("cannot read {}: {e}", wasm.display())))?;
+        let bytes = std::fs::read(&wasm).map_err(|source| ExecError::Io {
+            path: wasm.clone(),
+            source,
+        })?;
         executor.load(&bytes)
     }
 }

@@ -51,12 +51,16 @@ pub async fn bench(wasm: &[u8], options: &BenchOptions) -> Result<BenchReport, E
 
     // Cold start: a fresh executor (engine set-up is not counted) loads the
     // `.cwasm` (hash check + deserialize + link) and makes the first call.
-    let dir = tempfile::tempdir().map_err(|e| ExecError::Compile(e.to_string()))?;
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| ExecError::Io { path, source }
+    };
+    let dir = tempfile::tempdir().map_err(io(&std::env::temp_dir()))?;
     let (cwasm, record) = executor.precompile(wasm)?;
     let wasm_path = dir.path().join("skill.wasm");
     let cwasm_path = dir.path().join("skill.cwasm");
-    std::fs::write(&wasm_path, wasm).map_err(|e| ExecError::Compile(e.to_string()))?;
-    std::fs::write(&cwasm_path, &cwasm).map_err(|e| ExecError::Compile(e.to_string()))?;
+    std::fs::write(&wasm_path, wasm).map_err(io(&wasm_path))?;
+    std::fs::write(&cwasm_path, &cwasm).map_err(io(&cwasm_path))?;
     let cold_executor = Executor::with_config(ExecutorConfig::default(), HostServices::default())?;
     let started = Instant::now();
     let skill = cold_executor.load_precompiled(&wasm_path, &cwasm_path, &record)?;

@@ -132,6 +132,11 @@ pub enum ExecError {
     Binary(#[from] validate::ValidateError),
     #[error("skill `{name}` has no skill.wasm (a prompt skill?); nothing to run")]
     NoBinary { name: String },
+    #[error("cannot read or write {}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("input is {size} bytes, over the {max}-byte limit")]
     InputTooLarge { size: usize, max: usize },
     #[error("cannot compile the component: {0}")]
@@ -235,7 +240,10 @@ impl Executor {
                     tracing::debug!("no shared .cwasm key ({e}); using one for this process only");
                     CwasmKey::random()
                 })
-                .map_err(|e| ExecError::Compile(format!("cannot make a .cwasm key: {e}")))?,
+                .map_err(|source| ExecError::Io {
+                    path: CwasmKey::default_path(),
+                    source,
+                })?,
         };
         Ok(Executor {
             cwasm_key,
@@ -300,8 +308,9 @@ impl Executor {
             }
             Err(reason) => {
                 tracing::debug!(cwasm = %cwasm_path.display(), %reason, "not using the precompiled artifact; compiling");
-                let bytes = std::fs::read(wasm_path).map_err(|e| {
-                    ExecError::Compile(format!("cannot read {}: {e}", wasm_path.display()))
+                let bytes = std::fs::read(wasm_path).map_err(|source| ExecError::Io {
+                    path: wasm_path.to_path_buf(),
+                    source,
                 })?;
                 self.load(&bytes)
             }
@@ -390,8 +399,10 @@ impl Executor {
     /// Loads a component file, through the `.cwasm` beside it when its signed
     /// record (see [`cwasm::sidecar_paths`]) vouches for it and this file.
     pub fn load_file(&self, wasm_path: &Path) -> Result<Arc<LoadedSkill>, ExecError> {
-        let bytes = std::fs::read(wasm_path)
-            .map_err(|e| ExecError::Compile(format!("cannot read {}: {e}", wasm_path.display())))?;
+        let bytes = std::fs::read(wasm_path).map_err(|source| ExecError::Io {
+            path: wasm_path.to_path_buf(),
+            source,
+        })?;
         let (cwasm, record) = cwasm::sidecar_paths(wasm_path);
         let record: Option<CwasmRecord> = std::fs::read(&record)
             .ok()
