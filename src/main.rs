@@ -22,12 +22,18 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // First, before anything opens a descriptor or spawns a process (as rustc
+    // does): the inherited jobserver's descriptors are only known to be its
+    // own until then.
+    // SAFETY: nothing has run yet that could open, close or reuse a file
+    // descriptor in this process.
+    let jobserver = unsafe { boternity_skills::registry::precompile::inherited_jobserver() };
     let cli = Cli::parse();
     cli::init_tracing(cli.verbose);
-    match cli.command.run() {
+    match cli.command.run(jobserver) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            cli::print_error(err.as_ref());
             ExitCode::FAILURE
         }
     }

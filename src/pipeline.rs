@@ -9,14 +9,15 @@
 
 use std::path::Path;
 
-use crate::build::{self, BuildError, BuildOptions};
-use crate::componentize::{self, ComponentizeError};
+use crate::build::cargo::{self, BuildError, BuildOptions};
+use crate::build::componentize::{self, ComponentizeError};
+use crate::build::toolchain::{Toolchain, ToolchainError};
 use crate::digest::sha256_hex;
-use crate::manifest::SkillType;
-use crate::source::{RustSource, SkillFolder, SourceError};
-use crate::stub::StubMarker;
-use crate::toolchain::{Toolchain, ToolchainError};
-use crate::validate::{self, BinaryKind, ValidComponent, ValidateError};
+use crate::fsutil::{CappedReadError, IoError};
+use crate::skill::manifest::SkillType;
+use crate::skill::source::{RustSource, SkillFolder, SourceError};
+use crate::skill::stub::StubMarker;
+use crate::skill::validate::{self, BinaryKind, ValidComponent, ValidateError};
 
 /// Which way a skill's binary came to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -99,13 +100,13 @@ pub enum PipelineError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Build(#[from] BuildError),
-    #[error("{what}: {source}")]
+    #[error("cannot componentize {what}")]
     Componentize {
         what: String,
         #[source]
         source: ComponentizeError,
     },
-    #[error("{what}: {source}")]
+    #[error("{what} is not a usable skill component")]
     Invalid {
         what: String,
         #[source]
@@ -113,11 +114,8 @@ pub enum PipelineError {
     },
     #[error("no real build is possible and stubs are not allowed: {reason}")]
     StubForbidden { reason: String },
-    #[error("cannot read {}: {source}", path.display())]
-    Io {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// Runs the decision for the skill folder `dir`.
@@ -194,7 +192,7 @@ fn build_source(
     rust: &RustSource,
     options: &BuildOptions,
 ) -> Result<(), PipelineError> {
-    let built = build::build(toolchain, &prepared.folder.manifest.name, rust, options)?;
+    let built = cargo::build(toolchain, &prepared.folder.manifest.name, rust, options)?;
     if let Some(added) = &built.wrapper_additions {
         prepared.notes.push(format!(
             "wrapped the bare lib.rs; appended:{}",
@@ -306,19 +304,17 @@ fn stub(
 
 /// Reads a shipped binary, refusing one over the size cap before reading it.
 fn read_capped(path: &Path) -> Result<Vec<u8>, PipelineError> {
-    let io = |source| PipelineError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let size = std::fs::metadata(path).map_err(io)?.len();
-    if size > validate::MAX_WASM_BYTES {
-        return Err(PipelineError::Invalid {
+    crate::fsutil::read_capped(path, validate::MAX_WASM_BYTES).map_err(|e| match e {
+        CappedReadError::Io(e) => PipelineError::Io(e),
+        CappedReadError::TooLarge(t) => PipelineError::Invalid {
             what: "the shipped skill.wasm".into(),
             source: ValidateError::TooLarge {
-                size,
-                max: validate::MAX_WASM_BYTES,
+                size: t.size,
+                max: t.max,
             },
-        });
-    }
-    std::fs::read(path).map_err(io)
+        },
+        CappedReadError::NotRegular(path) => {
+            PipelineError::Source(SourceError::NotRegularFile { path })
+        }
+    })
 }

@@ -4,13 +4,13 @@
 mod common;
 
 use boternity_skills::build;
-use boternity_skills::componentize;
+use boternity_skills::build::Toolchain;
+use boternity_skills::build::componentize;
 use boternity_skills::digest::sha256_hex;
 use boternity_skills::executor::{Executor, Invocation};
-use boternity_skills::source::RustSource;
-use boternity_skills::toolchain::Toolchain;
-use boternity_skills::validate::{self, ValidateError};
-use boternity_skills::world::WorldMismatch;
+use boternity_skills::skill::source::RustSource;
+use boternity_skills::skill::validate::{self, ValidateError};
+use boternity_skills::skill::world::WorldMismatch;
 use common::*;
 
 #[test]

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use boternity_skills::digest::sha256_hex;
 use boternity_skills::executor::{Executor, Invocation};
-use boternity_skills::install::{self, InstallError, InstallOptions};
-use boternity_skills::manifest::TrustTier;
 use boternity_skills::pipeline::PathTaken;
+use boternity_skills::skill::manifest::TrustTier;
+use boternity_skills::skill::stub::StubMarker;
+use boternity_skills::store::install::{self, InstallError, InstallOptions};
 use boternity_skills::store::{InstalledBinary, SkillStore};
-use boternity_skills::stub::StubMarker;
 use common::*;
 
 fn options() -> InstallOptions {
@@ -60,7 +60,7 @@ fn install_with(
 fn assert_refused(store: &SkillStore, dir: &Path, options: &InstallOptions, expected: &str) {
     let before = snapshot(store.root());
     let err = install_with(store, dir, options).expect_err("install should fail");
-    let message = format!("{err}");
+    let message = boternity_skills::error_chain(&err);
     assert!(
         message.contains(expected),
         "expected `{expected}` in: {message}"
@@ -472,9 +472,9 @@ fn bad_binaries_are_refused_and_the_store_is_unchanged() {
     let bad = tmp.path().join("bad");
     let echo = component("echo-skill");
     let other = boternity_skills::build::build(
-        &boternity_skills::toolchain::Toolchain::detect().unwrap(),
+        &boternity_skills::build::Toolchain::detect().unwrap(),
         "other-world",
-        &boternity_skills::source::RustSource::Crate {
+        &boternity_skills::skill::source::RustSource::Crate {
             manifest_path: fixture("other-world").join("Cargo.toml"),
         },
         &build_options(),
@@ -515,7 +515,7 @@ fn bad_binaries_are_refused_and_the_store_is_unchanged() {
     // Over the size cap: refused before it is read (a sparse file costs nothing).
     let dir = binary_skill(&bad, "oversized", None);
     let file = std::fs::File::create(dir.join("skill.wasm")).unwrap();
-    file.set_len(boternity_skills::validate::MAX_WASM_BYTES + 1)
+    file.set_len(boternity_skills::skill::validate::MAX_WASM_BYTES + 1)
         .unwrap();
     assert_refused(&store, &dir, &options(), "over the 33554432-byte limit");
 }

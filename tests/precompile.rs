@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use boternity_skills::digest::sha256_hex;
-use boternity_skills::index::{Index, IndexEntry, Status};
 use boternity_skills::pipeline::PathTaken;
+use boternity_skills::registry::index::{Index, IndexEntry, Status};
 use common::*;
 
 /// The skills `registry` holds, by name.
@@ -209,7 +209,7 @@ fn a_registry_is_precompiled_indexed_cached_and_installable() {
     assert!(with_cwasm.join("echo-skill/1.2.0/skill.cwasm").is_file());
     assert!(!with_cwasm.join("needs-stub/0.0.0/skill.cwasm").exists());
     let provenance =
-        boternity_skills::provenance::Provenance::read(&with_cwasm.join("echo-skill/1.2.0"))
+        boternity_skills::store::provenance::Provenance::read(&with_cwasm.join("echo-skill/1.2.0"))
             .unwrap()
             .unwrap();
     let record = provenance.cwasm.unwrap();

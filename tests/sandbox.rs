@@ -15,9 +15,9 @@ use boternity_skills::executor::{
     ExecError, Executor, ExecutorConfig, Grants, HostServices, Invocation, Limits, MemoryProvider,
     Origin, Outcome, SecretsProvider,
 };
-use boternity_skills::install::{self, InstallOptions};
-use boternity_skills::manifest::Capability;
+use boternity_skills::skill::manifest::Capability;
 use boternity_skills::store::SkillStore;
+use boternity_skills::store::install::{self, InstallOptions};
 use common::*;
 
 struct Secrets;

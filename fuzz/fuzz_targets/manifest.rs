@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = boternity_skills::manifest::Manifest::parse(text);
-        let _ = boternity_skills::manifest::check_name(text);
+        let _ = boternity_skills::skill::manifest::Manifest::parse(text);
+        let _ = boternity_skills::skill::manifest::check_name(text);
     }
 });

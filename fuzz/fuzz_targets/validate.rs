@@ -7,8 +7,8 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = boternity_skills::validate::classify(data);
-    let _ = boternity_skills::validate::validate_component(data);
-    let _ = boternity_skills::componentize::inspect(data);
-    let _ = boternity_skills::stub::classify(data);
+    let _ = boternity_skills::skill::validate::classify(data);
+    let _ = boternity_skills::skill::validate::validate_component(data);
+    let _ = boternity_skills::build::componentize::inspect(data);
+    let _ = boternity_skills::skill::stub::classify(data);
 });

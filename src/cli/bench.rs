@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use boternity_skills::executor::Invocation;
 use boternity_skills::executor::bench::{self, BenchOptions};
-use serde_json::json;
+use boternity_skills::skill::source::WASM_FILE;
 
-use super::{MessageFormat, StoreArgs, emit_json};
+use super::args::{OutputArgs, ResolvedSkill, SkillArg};
+use super::message::{self, Bench};
 
 /// Measure what invoking a skill costs (compile, cold start, warm invoke).
 ///
@@ -21,10 +22,8 @@ use super::{MessageFormat, StoreArgs, emit_json};
     after_help = "Examples:\n  cargo run --release -- bench skill.wasm --input 'hello world'\n  boternity bench word-count --iterations 20000 --message-format json"
 )]
 pub struct Opts {
-    /// A component file, or the name of an installed skill.
-    skill: String,
     #[command(flatten)]
-    store: StoreArgs,
+    skill: SkillArg,
     /// The input passed to `execute`.
     #[arg(long, default_value = "hello world")]
     input: String,
@@ -34,22 +33,15 @@ pub struct Opts {
     /// Compile-per-call invocations to measure.
     #[arg(long, default_value_t = 20)]
     compile_iterations: usize,
-    /// Output format: a table on stdout, or one JSON object.
-    #[arg(long, value_enum, default_value_t)]
-    message_format: MessageFormat,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let path = std::path::Path::new(&self.skill);
-        let wasm_path = if path.is_file() {
-            path.to_path_buf()
-        } else {
-            let store = self.store.open()?;
-            store
-                .get(&self.skill)?
-                .dir
-                .join(boternity_skills::source::WASM_FILE)
+        let wasm_path = match self.skill.resolve()? {
+            ResolvedSkill::File(path) => path,
+            ResolvedSkill::Installed { skill, .. } => skill.dir.join(WASM_FILE),
         };
         let wasm = std::fs::read(&wasm_path)
             .with_context(|| format!("cannot read {}", wasm_path.display()))?;
@@ -62,37 +54,33 @@ impl Opts {
             .enable_all()
             .build()?;
         let report = runtime.block_on(bench::bench(&wasm, &options))?;
-        match self.message_format {
-            MessageFormat::Json => {
-                let mut value = serde_json::to_value(&report)?;
-                value["reason"] = json!("bench");
-                value["profile"] = json!(if cfg!(debug_assertions) {
-                    "debug"
-                } else {
-                    "release"
-                });
-                emit_json(&value);
-            }
-            MessageFormat::Human => {
-                if cfg!(debug_assertions) {
-                    eprintln!(
-                        "note: this is a debug build of boternity; use --release for real figures"
-                    );
-                }
-                println!("compile_ms                  {:>12.3}", report.compile_ms);
-                println!("cold_start_ms               {:>12.3}", report.cold_start_ms);
-                println!(
-                    "invoke_median_us            {:>12.1}",
-                    report.invoke_median_us
-                );
-                println!("invoke_p99_us               {:>12.1}", report.invoke_p99_us);
-                println!(
-                    "compile_per_call_median_us  {:>12.1}",
-                    report.compile_per_call_median_us
-                );
-                println!("speedup (per-call / warm)   {:>12.0}x", report.speedup);
-            }
+        let profile = if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        };
+        if self.output.json() {
+            message::emit(&Bench {
+                report: &report,
+                profile,
+            });
+            return Ok(ExitCode::SUCCESS);
         }
+        if cfg!(debug_assertions) {
+            eprintln!("note: this is a debug build of boternity; use --release for real figures");
+        }
+        println!("compile_ms                  {:>12.3}", report.compile_ms);
+        println!("cold_start_ms               {:>12.3}", report.cold_start_ms);
+        println!(
+            "invoke_median_us            {:>12.1}",
+            report.invoke_median_us
+        );
+        println!("invoke_p99_us               {:>12.1}", report.invoke_p99_us);
+        println!(
+            "compile_per_call_median_us  {:>12.1}",
+            report.compile_per_call_median_us
+        );
+        println!("speedup (per-call / warm)   {:>12.0}x", report.speedup);
         Ok(ExitCode::SUCCESS)
     }
 }

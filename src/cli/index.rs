@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use boternity_skills::index::Index;
+use boternity_skills::registry::index::Index;
 
 /// Work with precompiled registry indexes.
 #[derive(clap::Args)]
@@ -41,8 +40,7 @@ impl Opts {
                 let bytes = merged.to_json();
                 match output {
                     Some(path) => {
-                        boternity_skills::fsutil::write_atomically(&path, &bytes)
-                            .with_context(|| format!("cannot write {}", path.display()))?;
+                        boternity_skills::fsutil::write_atomically(&path, &bytes)?;
                         eprintln!(
                             "{:>12} {} skills from {} indexes into {}",
                             "Merged",

@@ -6,14 +6,15 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use boternity_skills::build::BuildOptions;
-use boternity_skills::executor::{Executor, Grants};
-use boternity_skills::install::{self, InstallOptions, Installed};
-use boternity_skills::manifest::{Capability, TrustTier};
-use boternity_skills::pipeline::{PathTaken, PipelineOptions};
-use serde_json::json;
+use boternity_skills::executor::Executor;
+use boternity_skills::registry::client::install_from_registry;
+use boternity_skills::skill::manifest::TrustTier;
+use boternity_skills::{
+    InstallOptions, Installed, PathTaken, PipelineOptions, SkillStore, install,
+};
 
-use super::run::{parse_capability, parse_tier};
-use super::{MessageFormat, StoreArgs, emit_json};
+use super::args::{BuildArgs, GrantArgs, MessageFormat, OutputArgs, StoreArgs};
+use super::message::{self, InstallFailed, SkillInstalled};
 
 /// Install a skill into boternity's store.
 ///
@@ -40,26 +41,14 @@ pub struct Opts {
     #[arg(long)]
     no_stub: bool,
     /// The trust tier to install under (the skill's own claim is ignored).
-    #[arg(long, default_value = "untrusted", value_parser = parse_tier)]
+    #[arg(long, default_value = "untrusted")]
     trust_tier: TrustTier,
-    /// Grant a capability beyond the manifest's (repeatable).
-    #[arg(long = "grant", value_name = "CAP", value_parser = parse_capability)]
-    grants: Vec<Capability>,
-    /// A variable `read-env` may read (repeatable).
-    #[arg(long = "allow-env", value_name = "NAME")]
-    env_vars: Vec<String>,
-    /// A host (or host:port) `http-get`/`http-post` may reach (repeatable).
-    #[arg(long = "allow-host", value_name = "HOST")]
-    http_hosts: Vec<String>,
-    /// A secret `get-secret` may fetch, beyond metadata.secrets (repeatable).
-    #[arg(long = "allow-secret", value_name = "NAME")]
-    secrets: Vec<String>,
-    /// cargo's target directory for builds.
-    #[arg(long)]
-    target_dir: Option<PathBuf>,
-    /// Output format: human text on stderr, or one JSON object on stdout.
-    #[arg(long, value_enum, default_value_t)]
-    message_format: MessageFormat,
+    #[command(flatten)]
+    grants: GrantArgs,
+    #[command(flatten)]
+    build: BuildArgs,
+    #[command(flatten)]
+    format: OutputArgs,
 }
 
 impl Opts {
@@ -68,71 +57,53 @@ impl Opts {
         let options = InstallOptions {
             pipeline: PipelineOptions {
                 build: BuildOptions {
-                    target_dir: self.target_dir.clone(),
+                    target_dir: self.build.target_dir.clone(),
                     ..BuildOptions::default()
                 },
                 no_stub: self.no_stub,
                 toolchain: None,
             },
             trust_tier: self.trust_tier,
-            grants: Grants {
-                capabilities: self.grants.iter().copied().collect(),
-                env_vars: self.env_vars.iter().cloned().collect(),
-                http_hosts: self.http_hosts.iter().cloned().collect(),
-                secrets: self.secrets.iter().cloned().collect(),
-                data_dir: None,
-            },
+            grants: self.grants.grants(None),
         };
-        let result = Executor::new()
-            .map_err(anyhow::Error::from)
-            .and_then(|executor| {
-                match &self.registry {
-                    Some(registry) => install::install_from_registry(
-                        &store,
-                        registry,
-                        &self.skill_dir.to_string_lossy(),
-                        &options,
-                        Some(&executor),
-                    ),
-                    None => install::install(&store, &self.skill_dir, &options, Some(&executor)),
-                }
-                .map_err(anyhow::Error::from)
-            })
+        let result = self
+            .install(&store, &options)
             .with_context(|| format!("cannot install {}", self.skill_dir.display()));
-        match (result, self.message_format) {
-            (Ok(installed), format) => {
-                report(&installed, format);
+        match result {
+            Ok(installed) => {
+                report(&installed, self.format.message_format);
                 Ok(ExitCode::SUCCESS)
             }
-            (Err(err), MessageFormat::Json) => {
-                emit_json(
-                    &json!({"reason": "install-failed", "skill_dir": self.skill_dir, "error": format!("{err:#}")}),
-                );
+            Err(err) if self.format.json() => {
+                message::emit(&InstallFailed {
+                    skill_dir: &self.skill_dir,
+                    error: message::error_text(&err),
+                });
                 Ok(ExitCode::FAILURE)
             }
-            (Err(err), MessageFormat::Human) => Err(err),
+            Err(err) => Err(err),
         }
+    }
+
+    fn install(&self, store: &SkillStore, options: &InstallOptions) -> anyhow::Result<Installed> {
+        let executor = Executor::new()?;
+        Ok(match &self.registry {
+            Some(registry) => install_from_registry(
+                store,
+                registry,
+                &self.skill_dir.to_string_lossy(),
+                options,
+                Some(&executor),
+            )?,
+            None => install(store, &self.skill_dir, options, Some(&executor))?,
+        })
     }
 }
 
 pub fn report(installed: &Installed, format: MessageFormat) {
     let p = &installed.provenance;
     match format {
-        MessageFormat::Json => emit_json(&json!({
-            "reason": "skill-installed",
-            "name": installed.name,
-            "version": p.version,
-            "path": installed.dir,
-            "path_taken": installed.path,
-            "detail": installed.reason,
-            "stub": installed.path == PathTaken::Stub,
-            "trust_tier": installed.trust_tier,
-            "sha256": p.wasm.as_ref().map(|w| &w.sha256),
-            "size": p.wasm.as_ref().map(|w| w.size),
-            "precompiled": p.cwasm.is_some(),
-            "replaced": installed.replaced,
-            "notes": installed.notes,
-        })),
+        MessageFormat::Json => message::emit(&SkillInstalled::new(installed)),
         MessageFormat::Human => {
             for note in &installed.notes {
                 eprintln!("note: {note}");

@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use boternity_skills::store::InstalledBinary;
-use serde_json::json;
 
-use super::{MessageFormat, StoreArgs, emit_json};
+use super::args::{OutputArgs, StoreArgs};
+use super::message::{self, InstalledSkillLine};
 
 /// List installed skills.
 ///
@@ -14,16 +14,15 @@ use super::{MessageFormat, StoreArgs, emit_json};
 pub struct Opts {
     #[command(flatten)]
     store: StoreArgs,
-    /// Output format: a table, or one JSON object per skill.
-    #[arg(long, value_enum, default_value_t)]
-    message_format: MessageFormat,
+    #[command(flatten)]
+    format: OutputArgs,
 }
 
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let store = self.store.open()?;
         let skills = store.list()?;
-        if self.message_format == MessageFormat::Human {
+        if !self.format.json() {
             println!(
                 "{:<28} {:<10} {:<7} {:<10} {:<10} PATH TAKEN",
                 "NAME", "VERSION", "TYPE", "BINARY", "TIER"
@@ -47,8 +46,19 @@ impl Opts {
                 .provenance
                 .as_ref()
                 .map_or("(old install)".to_string(), |p| p.path_taken.to_string());
-            match self.message_format {
-                MessageFormat::Human => println!(
+            if self.format.json() {
+                message::emit(&InstalledSkillLine {
+                    name: &skill.name,
+                    version: &version,
+                    skill_type: &skill_type,
+                    binary: skill.binary,
+                    trust_tier: skill.trust_tier(),
+                    path_taken: skill.provenance.as_ref().map(|p| p.path_taken),
+                    manifest_error: skill.manifest.as_ref().err().map(String::as_str),
+                    path: &skill.dir,
+                });
+            } else {
+                println!(
                     "{:<28} {:<10} {:<7} {:<10} {:<10} {}",
                     skill.name,
                     version,
@@ -56,15 +66,7 @@ impl Opts {
                     binary,
                     skill.trust_tier(),
                     path_taken
-                ),
-                MessageFormat::Json => emit_json(&json!({
-                    "reason": "installed-skill",
-                    "name": skill.name, "version": version, "type": skill_type,
-                    "binary": skill.binary, "trust_tier": skill.trust_tier(),
-                    "path_taken": skill.provenance.as_ref().map(|p| p.path_taken),
-                    "manifest_error": skill.manifest.as_ref().err(),
-                    "path": skill.dir,
-                })),
+                );
             }
         }
         Ok(ExitCode::SUCCESS)

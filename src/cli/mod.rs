@@ -1,11 +1,14 @@
-//! Subcommands (one module each) and what they share: output format, the
-//! store location, tracing set-up.
+//! Subcommands, one module each: every module parses its flags (shared flag
+//! groups live in [`args`]), calls the library and reports, in human text or
+//! as the typed JSON messages of [`message`].
 
+mod args;
 mod bench;
 mod build_skill;
 mod index;
 mod install;
 mod list;
+mod message;
 mod new_skill;
 mod precompile;
 mod remove;
@@ -14,7 +17,7 @@ mod validate;
 
 use std::process::ExitCode;
 
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -31,7 +34,9 @@ pub enum Command {
 }
 
 impl Command {
-    pub fn run(self) -> anyhow::Result<ExitCode> {
+    /// `jobserver`: the one this process inherited, taken at the start of
+    /// `main` before anything else could disturb its descriptors.
+    pub fn run(self, jobserver: Option<jobserver::Client>) -> anyhow::Result<ExitCode> {
         match self {
             Command::NewSkill(o) => o.run(),
             Command::BuildSkill(o) => o.run(),
@@ -41,46 +46,24 @@ impl Command {
             Command::List(o) => o.run(),
             Command::Remove(o) => o.run(),
             Command::Bench(o) => o.run(),
-            Command::Precompile(o) => o.run(),
+            Command::Precompile(o) => o.run(jobserver),
             Command::Index(o) => o.run(),
         }
     }
 }
 
-/// `--message-format`: cargo's convention (human text on stderr; JSON objects
-/// on stdout, one per line, each with a `reason`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum MessageFormat {
-    #[default]
-    Human,
-    Json,
-}
-
-/// `--store DIR`, shared by every command that touches the store.
-#[derive(clap::Args, Clone, Debug)]
-pub struct StoreArgs {
-    /// The data folder holding skills/ (default: $BOTERNITY_DATA_DIR, else ~/.boternity).
-    #[arg(long, value_name = "DIR")]
-    store: Option<std::path::PathBuf>,
-}
-
-impl StoreArgs {
-    pub fn open(&self) -> anyhow::Result<boternity_skills::store::SkillStore> {
-        let root = match &self.store {
-            Some(dir) => dir.clone(),
-            None => boternity_skills::store::SkillStore::default_root().ok_or_else(|| {
-                anyhow::anyhow!(
-                    "no store: pass --store DIR or set BOTERNITY_DATA_DIR (HOME is not set)"
-                )
-            })?,
-        };
-        Ok(boternity_skills::store::SkillStore::new(root))
+/// Prints an error as `error: …` and then each cause once, on its own
+/// `Caused by:` line (as wasm-tools does).
+pub fn print_error(err: &(dyn std::error::Error + 'static)) {
+    eprintln!("error: {err}");
+    let mut cause = err.source();
+    if cause.is_some() {
+        eprintln!("\nCaused by:");
     }
-}
-
-/// Prints one JSON object on its own line (stdout).
-pub fn emit_json(value: &serde_json::Value) {
-    println!("{value}");
+    while let Some(c) = cause {
+        eprintln!("    {c}");
+        cause = c.source();
+    }
 }
 
 pub fn init_tracing(verbose: u8) {

@@ -23,7 +23,7 @@ pub struct Opts {
 
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let dir = boternity_skills::scaffold::new_skill(&self.name, &self.path)
+        let dir = boternity_skills::skill::scaffold::new_skill(&self.name, &self.path)
             .with_context(|| format!("cannot create skill `{}`", self.name))?;
         eprintln!("Created Tool skill `{}` in {}", self.name, dir.display());
         eprintln!(

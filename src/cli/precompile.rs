@@ -4,11 +4,11 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use boternity_skills::index::{IndexEntry, Status};
-use boternity_skills::precompile::{self, PrecompileOptions, Shard};
-use serde_json::json;
+use boternity_skills::registry::index::Status;
+use boternity_skills::registry::precompile::{self, PrecompileOptions, Progress, Shard};
 
-use super::{MessageFormat, emit_json};
+use super::args::{BuildArgs, OutputArgs};
+use super::message::{self, PrecompileFinished, SkillPrecompiled};
 
 /// Pre-compile every skill of a registry into validated components.
 ///
@@ -39,15 +39,13 @@ pub struct Opts {
     /// Rebuild skills even when nothing changed.
     #[arg(long)]
     force: bool,
-    /// The cargo target directory all builds share (default: the cache folder's).
-    #[arg(long)]
-    target_dir: Option<PathBuf>,
+    #[command(flatten)]
+    build: BuildArgs,
     /// Also write skill.cwasm, precompiled and signed for this machine.
     #[arg(long)]
     cwasm: bool,
-    /// Output format: a table on stdout, or one JSON object per skill and a summary.
-    #[arg(long, value_enum, default_value_t)]
-    message_format: MessageFormat,
+    #[command(flatten)]
+    format: OutputArgs,
 }
 
 fn default_jobs() -> usize {
@@ -55,7 +53,8 @@ fn default_jobs() -> usize {
 }
 
 impl Opts {
-    pub fn run(self) -> anyhow::Result<ExitCode> {
+    /// `jobserver`: the one this process inherited, taken at the start of `main`.
+    pub fn run(self, jobserver: Option<jobserver::Client>) -> anyhow::Result<ExitCode> {
         let options = PrecompileOptions {
             out: self.out.clone(),
             jobs: self.jobs,
@@ -64,14 +63,17 @@ impl Opts {
             force: self.force,
             cwasm: self.cwasm,
             target_dir: self
+                .build
                 .target_dir
                 .clone()
-                .unwrap_or_else(|| boternity_skills::build::default_cache_dir().join("target")),
+                .unwrap_or_else(boternity_skills::paths::shared_target_dir),
+            jobserver,
         };
-        let json = self.message_format == MessageFormat::Json;
+        let json = self.format.json();
+        // The bar's length is this run's (this shard's) skills, which the
+        // library reports once it has them.
         let bar = (!json && std::io::stderr().is_terminal()).then(|| {
-            let total = precompile::discover(&self.registry_dir).map_or(0, |s| s.len());
-            let bar = indicatif::ProgressBar::new(total as u64);
+            let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
                     "{spinner} [{elapsed}] {bar:30} {pos}/{len} {msg}",
@@ -80,14 +82,18 @@ impl Opts {
             );
             bar
         });
-        let progress = |entry: &IndexEntry| {
-            if json {
-                let mut value = serde_json::to_value(entry).unwrap_or_default();
-                value["reason"] = json!("skill-precompiled");
-                emit_json(&value);
-            } else if let Some(bar) = &bar {
-                bar.inc(1);
-                bar.set_message(format!("{} {}", entry.name, status_word(entry.status)));
+        let progress = |event: Progress<'_>| match event {
+            Progress::Started { skills } => {
+                if let Some(bar) = &bar {
+                    bar.set_length(skills as u64);
+                }
+            }
+            Progress::Finished(entry) if json => message::emit(&SkillPrecompiled { entry }),
+            Progress::Finished(entry) => {
+                if let Some(bar) = &bar {
+                    bar.inc(1);
+                    bar.set_message(format!("{} {}", entry.name, status_word(entry.status)));
+                }
             }
         };
         let report = precompile::precompile(&self.registry_dir, &options, &progress)?;
@@ -97,14 +103,16 @@ impl Opts {
         let counts =
             [Status::Ok, Status::Cached, Status::Skipped, Status::Failed].map(|s| report.count(s));
         if json {
-            emit_json(&json!({
-                "reason": "precompile-finished",
-                "skills": report.index.skills.len(),
-                "found": report.found,
-                "ok": counts[0], "cached": counts[1], "skipped": counts[2], "failed": counts[3],
-                "duration_ms": report.duration.as_millis() as u64,
-                "index": report.index_path,
-            }));
+            message::emit(&PrecompileFinished {
+                skills: report.index.skills.len(),
+                found: report.found,
+                ok: counts[0],
+                cached: counts[1],
+                skipped: counts[2],
+                failed: counts[3],
+                duration_ms: report.duration.as_millis() as u64,
+                index: &report.index_path,
+            });
         } else {
             println!(
                 "{:<28} {:<10} {:<8} {:<14} DETAIL",

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::StoreArgs;
+use super::args::StoreArgs;
 
 /// Remove an installed skill.
 ///

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use boternity_skills::validate::{self, ValidateError};
-use serde_json::json;
+use boternity_skills::skill::validate::{self, ValidateError};
 
-use super::{MessageFormat, emit_json};
+use super::args::{MessageFormat, OutputArgs};
+use super::message::{self, Validated};
 
 /// Check that a file is a component of the skill world.
 ///
@@ -21,9 +21,8 @@ use super::{MessageFormat, emit_json};
 pub struct Opts {
     /// The file to check.
     file: PathBuf,
-    /// Output format: human text on stderr, or one JSON object on stdout.
-    #[arg(long, value_enum, default_value_t)]
-    message_format: MessageFormat,
+    #[command(flatten)]
+    format: OutputArgs,
 }
 
 impl Opts {
@@ -41,20 +40,30 @@ impl Opts {
                 .with_context(|| format!("cannot read {}", self.file.display()))?;
             validate::validate_component(&bytes)
         };
-        match (self.message_format, result) {
-            (MessageFormat::Json, Ok(c)) => emit_json(&json!({
-                "reason": "validated", "valid": true, "file": self.file,
-                "size": c.size, "sha256": c.sha256, "imports": c.imports,
-            })),
+        match (self.format.message_format, result) {
+            (MessageFormat::Json, Ok(c)) => message::emit(&Validated {
+                valid: true,
+                file: &self.file,
+                size: Some(c.size),
+                sha256: Some(&c.sha256),
+                imports: Some(&c.imports),
+                error: None,
+                differences: Vec::new(),
+            }),
             (MessageFormat::Json, Err(e)) => {
                 let differences = match &e {
                     ValidateError::WorldMismatch(d) => d.iter().map(|d| d.to_string()).collect(),
                     _ => Vec::new(),
                 };
-                emit_json(&json!({
-                    "reason": "validated", "valid": false, "file": self.file,
-                    "error": e.to_string(), "differences": differences,
-                }));
+                message::emit(&Validated {
+                    valid: false,
+                    file: &self.file,
+                    size: None,
+                    sha256: None,
+                    imports: None,
+                    error: Some(boternity_skills::error_chain(&e)),
+                    differences,
+                });
                 return Ok(ExitCode::FAILURE);
             }
             (MessageFormat::Human, Ok(c)) => {

@@ -40,7 +40,7 @@ pub struct BenchReport {
 pub async fn bench(wasm: &[u8], options: &BenchOptions) -> Result<BenchReport, ExecError> {
     let executor = Executor::new()?;
     // Validation once, outside every timing: it is not what is measured.
-    crate::validate::validate_component(wasm)?;
+    crate::skill::validate::validate_component(wasm)?;
 
     // JIT compile alone.
     let started = Instant::now();

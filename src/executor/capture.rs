@@ -9,6 +9,11 @@ use std::task::{Context, Poll};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
+/// How much a guest may write per `check-write`: past the capture bound the
+/// bytes are dropped (and counted as truncated), never refused, so printing
+/// too much never traps a skill.
+const WRITE_BUDGET_BYTES: usize = 64 * 1024;
+
 #[derive(Debug, Default)]
 struct Buffer {
     bytes: Vec<u8>,
@@ -101,6 +106,6 @@ impl OutputStream for Capture {
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        Ok(64 * 1024)
+        Ok(WRITE_BUDGET_BYTES)
     }
 }

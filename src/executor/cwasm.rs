@@ -35,10 +35,9 @@ impl std::fmt::Debug for CwasmKey {
 }
 
 impl CwasmKey {
-    /// Where the key lives: in the cache folder, since losing it only means
-    /// recompiling (every `.cwasm` falls back to the component).
+    /// Where the key lives ([`crate::paths::cwasm_key`]).
     pub fn default_path() -> PathBuf {
-        crate::build::default_cache_dir().join("cwasm-key")
+        crate::paths::cwasm_key()
     }
 
     /// Reads the key at `path`, creating it (mode 0600) on first use.

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use crate::manifest::{Capability, Manifest};
+use crate::skill::manifest::{Capability, Manifest};
 
 /// The grants of one invocation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -12,7 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::boternity::skill::host::{Host, SkillContext};
 use super::grants::Grants;
 use super::limits::Limits;
-use crate::manifest::Capability;
+use crate::skill::manifest::Capability;
 
 /// Largest file `read-file` returns and `write-file` writes.
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -163,7 +163,7 @@ impl wasmtime::ResourceLimiter for Limiter {
 
 /// Bounded text capture (logs).
 #[derive(Debug, Default)]
-pub struct Captured {
+pub struct LogBuffer {
     pub entries: Vec<LogEntry>,
     bytes: usize,
     pub truncated: bool,
@@ -177,7 +177,7 @@ pub struct HostState {
     grants: Arc<Grants>,
     context: SkillContext,
     services: HostServices,
-    pub(super) logs: Captured,
+    pub(super) logs: LogBuffer,
     max_captured: usize,
 }
 
@@ -196,7 +196,7 @@ impl HostState {
             grants,
             context,
             services,
-            logs: Captured::default(),
+            logs: LogBuffer::default(),
             max_captured: limits.max_captured_bytes,
         }
     }

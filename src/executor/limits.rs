@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::manifest::TrustTier;
+use crate::skill::manifest::TrustTier;
 
 const MIB: u64 = 1024 * 1024;
 

@@ -36,11 +36,12 @@ pub use host::{EnvSecrets, HostServices, LogEntry, MemoryProvider, NoMemory, Sec
 pub use limits::Limits;
 
 use crate::digest::sha256_hex;
-use crate::stub::StubMarker;
-use crate::validate::{self, BinaryKind};
+use crate::skill::stub::StubMarker;
+use crate::skill::validate::{self, BinaryKind};
 use host::{HostState, HostTrap};
 
 mod bindings {
+    // The macro takes literals only: "skill-plugin" is `world::WORLD_NAME`.
     wasmtime::component::bindgen!({
         path: "wit",
         world: "skill-plugin",
@@ -108,7 +109,9 @@ impl Invocation {
 /// What a finished invocation produced.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Outcome {
-    /// The skill's own answer: `Ok` text or `Err` text.
+    /// The skill's own answer: `Ok` text or `Err` text (serialized as the
+    /// fields `ok` and `err`, one of them null).
+    #[serde(flatten, serialize_with = "ok_and_err")]
     pub result: Result<String, String>,
     pub fuel_consumed: u64,
     pub peak_memory_bytes: u64,
@@ -125,6 +128,23 @@ pub struct Outcome {
     pub stub: bool,
 }
 
+/// `Result<String, String>` as `{"ok": …, "err": …}`, one of them null: the
+/// shape JSON readers expect, rather than serde's `{"Ok": …}`.
+fn ok_and_err<S: serde::Serializer>(
+    result: &Result<String, String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let (ok, err) = match result {
+        Ok(text) => (Some(text), None),
+        Err(text) => (None, Some(text)),
+    };
+    let mut map = serializer.serialize_map(Some(2))?;
+    map.serialize_entry("ok", &ok)?;
+    map.serialize_entry("err", &err)?;
+    map.end()
+}
+
 /// Why an invocation did not produce the skill's answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -132,7 +152,7 @@ pub enum ExecError {
     Binary(#[from] validate::ValidateError),
     #[error("skill `{name}` has no skill.wasm (a prompt skill?); nothing to run")]
     NoBinary { name: String },
-    #[error("cannot read or write {}: {source}", path.display())]
+    #[error("cannot read or write {}", path.display())]
     Io {
         path: std::path::PathBuf,
         source: std::io::Error,
@@ -463,7 +483,7 @@ impl Executor {
             Err(_) => Err(DeadlineHit.into()),
         };
         let fuel_consumed = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-        let result = result.map_err(|e| self.classify(e, &limits, started))?;
+        let result = result.map_err(|e| self.error_for(e, &limits, started))?;
         let output_len = match &result {
             Ok(s) | Err(s) => s.len(),
         };
@@ -549,7 +569,7 @@ impl Executor {
         format!("inv-{nanos:x}-{}-{n}", std::process::id())
     }
 
-    fn classify(&self, err: wasmtime::Error, limits: &Limits, started: Instant) -> ExecError {
+    fn error_for(&self, err: wasmtime::Error, limits: &Limits, started: Instant) -> ExecError {
         if err.downcast_ref::<DeadlineHit>().is_some()
             || matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt))
         {

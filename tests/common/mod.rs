@@ -100,21 +100,31 @@ pub fn copy_fixture(name: &str, parent: &Path, as_name: &str) -> PathBuf {
 }
 
 /// Gives a copied skill crate its own package name, so builds sharing the test
-/// target directory never mistake it for the original.
+/// target directory never mistake it for the original. Its lock file names the
+/// package too, and is renamed with it so `--locked` builds still pass.
 pub fn rename_package(skill: &Path, package: &str) {
     let manifest = skill.join("Cargo.toml");
     let toml = std::fs::read_to_string(&manifest).unwrap();
-    let renamed: Vec<String> = toml
+    let old = toml
         .lines()
-        .map(|l| {
-            if l.starts_with("name = ") {
-                format!("name = \"{package}\"")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect();
-    std::fs::write(&manifest, renamed.join("\n") + "\n").unwrap();
+        .find_map(|l| l.strip_prefix("name = "))
+        .expect("a package name")
+        .to_string();
+    let rename = |path: &Path| {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        let renamed: Vec<String> = text
+            .lines()
+            .map(|l| match l.strip_prefix("name = ") {
+                Some(name) if name == old => format!("name = \"{package}\""),
+                _ => l.to_string(),
+            })
+            .collect();
+        std::fs::write(path, renamed.join("\n") + "\n").unwrap();
+    };
+    rename(&manifest);
+    rename(&skill.join("Cargo.lock"));
 }
 
 /// `boternity build-skill <skill>` in the shared test target directory.
@@ -131,7 +141,9 @@ pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        if entry.file_name() == "target" || entry.file_name() == "Cargo.lock" {
+        // Lock files are kept: a copy must resolve the same dependencies as
+        // the fixture, whatever the registry publishes next month.
+        if entry.file_name() == "target" {
             continue;
         }
         let dest = to.join(entry.file_name());

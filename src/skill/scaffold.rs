@@ -3,12 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::manifest::{self, ManifestError};
-use crate::world::SKILL_WIT;
+use crate::fsutil::{IoError, IoOp, IoResultExt, StagedDir};
+use crate::skill::manifest::{self, ManifestError};
+use crate::skill::world::SKILL_WIT;
 
-const TEMPLATE_SKILL_MD: &str = include_str!("../templates/skill/SKILL.md");
-const TEMPLATE_CARGO_TOML: &str = include_str!("../templates/skill/Cargo.toml");
-const TEMPLATE_LIB_RS: &str = include_str!("../templates/skill/src/lib.rs");
+const TEMPLATE_SKILL_MD: &str = include_str!("../../templates/skill/SKILL.md");
+const TEMPLATE_CARGO_TOML: &str = include_str!("../../templates/skill/Cargo.toml");
+const TEMPLATE_LIB_RS: &str = include_str!("../../templates/skill/src/lib.rs");
 /// Where a skill crate keeps the world for `wit_bindgen::generate!`.
 pub const SKILL_WIT_PATH: &str = "wit/boternity-skill.wit";
 
@@ -19,11 +20,8 @@ pub enum ScaffoldError {
     InvalidName(#[from] ManifestError),
     #[error("{} already exists; choose another name or remove it first", .0.display())]
     Exists(PathBuf),
-    #[error("cannot create {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 fn render(template: &str, name: &str) -> String {
@@ -31,47 +29,38 @@ fn render(template: &str, name: &str) -> String {
 }
 
 /// Writes `Cargo.toml` and `wit/` for a skill crate named `name` into `dir`.
-pub fn write_crate_files(name: &str, dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir.join("src"))?;
-    std::fs::create_dir_all(dir.join("wit"))?;
-    std::fs::write(dir.join("Cargo.toml"), render(TEMPLATE_CARGO_TOML, name))?;
-    std::fs::write(dir.join(SKILL_WIT_PATH), SKILL_WIT)?;
-    Ok(())
+pub fn write_crate_files(name: &str, dir: &Path) -> Result<(), IoError> {
+    for sub in ["src", "wit"] {
+        let path = dir.join(sub);
+        std::fs::create_dir_all(&path).on(IoOp::Create, &path)?;
+    }
+    let cargo_toml = dir.join("Cargo.toml");
+    std::fs::write(&cargo_toml, render(TEMPLATE_CARGO_TOML, name)).on(IoOp::Write, &cargo_toml)?;
+    let wit = dir.join(SKILL_WIT_PATH);
+    std::fs::write(&wit, SKILL_WIT).on(IoOp::Write, &wit)
 }
 
 /// Creates `<parent>/<name>/` holding a complete Tool skill that builds as is.
-/// Writes into a temporary folder first so a failure leaves nothing behind.
+/// Staged beside its destination first, so a failure leaves nothing behind.
 pub fn new_skill(name: &str, parent: &Path) -> Result<PathBuf, ScaffoldError> {
     manifest::check_name(name)?;
     let dest = parent.join(name);
     if dest.exists() {
         return Err(ScaffoldError::Exists(dest));
     }
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ScaffoldError::Io { path, source }
-    };
-    std::fs::create_dir_all(parent).map_err(io(parent))?;
-    let staging = tempfile::Builder::new()
-        .prefix(&format!(".{name}-new-"))
-        .tempdir_in(parent)
-        .map_err(io(parent))?;
-    let root = staging.path();
-    write_crate_files(name, root).map_err(io(root))?;
-    std::fs::write(root.join("src/lib.rs"), render(TEMPLATE_LIB_RS, name)).map_err(io(root))?;
-    std::fs::write(root.join("SKILL.md"), render(TEMPLATE_SKILL_MD, name)).map_err(io(root))?;
-    std::fs::write(root.join(".gitignore"), "/target\n").map_err(io(root))?;
-    // `rename` fails rather than replace a folder created meanwhile.
-    let staged = staging.keep();
-    std::fs::rename(&staged, &dest).map_err(|source| {
-        let _ = std::fs::remove_dir_all(&staged);
-        if dest.exists() {
+    let staged = StagedDir::new_in(parent, name)?;
+    write_crate_files(name, staged.path())?;
+    staged.write("src/lib.rs", render(TEMPLATE_LIB_RS, name).as_bytes())?;
+    staged.write(
+        manifest::MANIFEST_FILE,
+        render(TEMPLATE_SKILL_MD, name).as_bytes(),
+    )?;
+    staged.write(".gitignore", b"/target\n")?;
+    staged.commit_new(&dest).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
             ScaffoldError::Exists(dest.clone())
         } else {
-            ScaffoldError::Io {
-                path: dest.clone(),
-                source,
-            }
+            e.into()
         }
     })?;
     Ok(dest)
@@ -85,9 +74,9 @@ mod tests {
     fn scaffolds_a_checked_skill_and_refuses_bad_names_and_existing_folders() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = new_skill("hello-skill", tmp.path()).unwrap();
-        let m = crate::manifest::Manifest::load(&dir).unwrap();
+        let m = crate::skill::manifest::Manifest::load(&dir).unwrap();
         assert_eq!(m.name, "hello-skill");
-        assert_eq!(m.skill_type, crate::manifest::SkillType::Tool);
+        assert_eq!(m.skill_type, crate::skill::manifest::SkillType::Tool);
         assert!(
             std::fs::read_to_string(dir.join("src/lib.rs"))
                 .unwrap()

@@ -15,17 +15,18 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::build::BuildOptions;
+use crate::build::cargo::BuildOptions;
+use crate::build::toolchain::{Toolchain, ToolchainError};
 use crate::digest::{sha256_hex, tree_sha256};
 use crate::executor::{Executor, Grants};
-use crate::index::{INDEX_FILE, Index, IndexEntry, Status};
-use crate::manifest::{self, Manifest, SkillType, TrustTier};
+use crate::fsutil::{IoError, IoOp, IoResultExt, StagedDir};
 use crate::pipeline::{self, PipelineOptions};
-use crate::provenance::{PROVENANCE_FILE, Provenance};
-use crate::source::WASM_FILE;
+use crate::registry::index::{INDEX_FILE, Index, IndexEntry, Status};
+use crate::skill::manifest::{self, Manifest, SkillType, TrustTier};
+use crate::skill::source::WASM_FILE;
+use crate::skill::world::SkillWorld;
 use crate::store::CWASM_FILE;
-use crate::toolchain::{Toolchain, ToolchainError};
-use crate::world::SkillWorld;
+use crate::store::provenance::{PROVENANCE_FILE, Provenance};
 
 /// One shard of a registry: `index` of `count`, 1-based (`2/4`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +78,32 @@ pub struct PrecompileOptions {
     /// signed with its key (useful when this machine, or one sharing its
     /// cache folder, installs from the output).
     pub cwasm: bool,
+    /// The jobserver the caller inherited (from make or cargo), taken once at
+    /// the start of `main` (see [`inherited_jobserver`]); without one, a new
+    /// jobserver with a token per core is shared by this run's builds.
+    pub jobserver: Option<jobserver::Client>,
+}
+
+/// What [`precompile`] reports as it goes.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// The skills of this run (this shard's) are known.
+    Started { skills: usize },
+    /// One skill is done.
+    Finished(&'a IndexEntry),
+}
+
+/// The jobserver this process inherited, if any. Call it first thing in
+/// `main`, before anything opens a file or spawns a process: the inherited
+/// descriptors are only known to be the jobserver's until then.
+///
+/// # Safety
+/// The caller guarantees that no file descriptor has been opened or closed
+/// in this process since it started, so the descriptors named in
+/// `CARGO_MAKEFLAGS`/`MAKEFLAGS` are still the ones the parent passed down.
+pub unsafe fn inherited_jobserver() -> Option<jobserver::Client> {
+    // SAFETY: the caller's guarantee above is exactly `from_env`'s contract.
+    unsafe { jobserver::Client::from_env() }
 }
 
 /// What a run produced.
@@ -107,18 +134,15 @@ impl PrecompileReport {
 /// index entry, not this).
 #[derive(Debug, thiserror::Error)]
 pub enum PrecompileError {
-    #[error("cannot read the registry {}: {source}", path.display())]
+    #[error("cannot read the registry {}", path.display())]
     Registry {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot set up the executor for --cwasm: {0}")]
+    #[error("cannot set up the executor for --cwasm")]
     Executor(#[from] crate::executor::ExecError),
-    #[error("cannot write {}: {source}", path.display())]
-    Output {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Output(#[from] IoError),
 }
 
 /// Every skill folder (one holding SKILL.md) below `registry`, sorted. Skill
@@ -149,11 +173,12 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Runs the job. `progress` is called (from worker threads) as each skill finishes.
+/// Runs the job. `progress` is called once the run's skills are known, then
+/// (from worker threads) as each skill finishes.
 pub fn precompile(
     registry: &Path,
     options: &PrecompileOptions,
-    progress: &(dyn Fn(&IndexEntry) + Sync),
+    progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<PrecompileReport, PrecompileError> {
     let started = Instant::now();
     let all = discover(registry)?;
@@ -166,10 +191,10 @@ pub fn precompile(
                 .is_none_or(|s| s.contains(&manifest::folder_name(dir)))
         })
         .collect();
-    std::fs::create_dir_all(&options.out).map_err(|source| PrecompileError::Output {
-        path: options.out.clone(),
-        source,
-    })?;
+    progress(Progress::Started {
+        skills: skills.len(),
+    });
+    std::fs::create_dir_all(&options.out).on(IoOp::Create, &options.out)?;
 
     let executor = match options.cwasm {
         true => Some(Executor::new()?),
@@ -180,7 +205,7 @@ pub fn precompile(
         toolchain: Toolchain::detect(),
         build: BuildOptions {
             target_dir: Some(options.target_dir.clone()),
-            jobserver: jobserver(),
+            jobserver: options.jobserver.clone().or_else(new_jobserver),
             leave_source_untouched: true,
             ..BuildOptions::default()
         },
@@ -195,7 +220,7 @@ pub fn precompile(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(dir) = skills.get(i) else { break };
                     let entry = job.one(dir);
-                    progress(&entry);
+                    progress(Progress::Finished(&entry));
                     results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(entry);
                 }
             });
@@ -211,12 +236,7 @@ pub fn precompile(
     };
     index.sort();
     let index_path = options.out.join(INDEX_FILE);
-    crate::fsutil::write_atomically(&index_path, &index.to_json()).map_err(|source| {
-        PrecompileError::Output {
-            path: index_path.clone(),
-            source,
-        }
-    })?;
+    crate::fsutil::write_atomically(&index_path, &index.to_json())?;
     Ok(PrecompileReport {
         index,
         found,
@@ -225,14 +245,9 @@ pub fn precompile(
     })
 }
 
-/// Parallel cargo processes share one jobserver: the caller's (when run under
-/// make or cargo), else a new one with a token per core.
-fn jobserver() -> Option<jobserver::Client> {
-    // SAFETY: called before any other code could have closed or reused the
-    // inherited jobserver file descriptors.
-    if let Some(client) = unsafe { jobserver::Client::from_env() } {
-        return Some(client);
-    }
+/// A jobserver with a token per core, shared by this run's parallel cargo
+/// processes so they never run more compilers than there are cores.
+fn new_jobserver() -> Option<jobserver::Client> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     jobserver::Client::new(cores).ok()
 }
@@ -306,11 +321,13 @@ impl Job<'_> {
             no_stub: self.options.no_stub,
             toolchain: Some(self.toolchain.clone()),
         };
-        let prepared = pipeline::prepare(dir, &options).map_err(|e| format!("{e}"))?;
+        let prepared = pipeline::prepare(dir, &options).map_err(|e| crate::error_chain(&e))?;
         let binary = prepared.binary.as_deref().unwrap_or_default();
         let (cwasm, record) = match (&self.executor, &prepared.component) {
             (Some(executor), Some(_)) => {
-                let (cwasm, record) = executor.precompile(binary).map_err(|e| format!("{e}"))?;
+                let (cwasm, record) = executor
+                    .precompile(binary)
+                    .map_err(|e| crate::error_chain(&e))?;
                 (Some(cwasm), Some(record))
             }
             _ => (None, None),
@@ -327,7 +344,7 @@ impl Job<'_> {
             cwasm.as_deref(),
             &provenance,
         )
-        .map_err(|e| format!("cannot write {}: {e}", entry_dir.display()))?;
+        .map_err(|e| crate::error_chain(&e))?;
         Ok(provenance)
     }
 }
@@ -343,27 +360,25 @@ fn cached_entry(entry_dir: &Path, key: &str) -> Option<Provenance> {
 }
 
 /// Writes `<entry_dir>/{SKILL.md, skill.wasm, skill.cwasm, provenance}` by staging beside
-/// it and renaming into place.
+/// it and swapping it into place, flushed to disk like a store commit.
 fn publish(
     entry_dir: &Path,
     manifest_text: &[u8],
     wasm: &[u8],
     cwasm: Option<&[u8]>,
     provenance: &Provenance,
-) -> std::io::Result<()> {
+) -> Result<(), IoError> {
     let parent = entry_dir.parent().unwrap_or(entry_dir);
-    std::fs::create_dir_all(parent)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".staging-")
-        .tempdir_in(parent)?;
-    std::fs::write(staging.path().join(manifest::MANIFEST_FILE), manifest_text)?;
-    std::fs::write(staging.path().join(WASM_FILE), wasm)?;
+    let staged = StagedDir::new_in(parent, "entry")?;
+    staged.write(manifest::MANIFEST_FILE, manifest_text)?;
+    staged.write(WASM_FILE, wasm)?;
     if let Some(cwasm) = cwasm {
-        std::fs::write(staging.path().join(CWASM_FILE), cwasm)?;
+        staged.write(CWASM_FILE, cwasm)?;
     }
-    std::fs::write(staging.path().join(PROVENANCE_FILE), provenance.to_json())?;
-    // The previous output (if any) ends up in `staging` and goes with it.
-    crate::fsutil::replace_dir(staging.path(), entry_dir)
+    staged.write(PROVENANCE_FILE, &provenance.to_json())?;
+    // The previous output (if any) ends up in the staged folder and goes with it.
+    staged.commit(entry_dir)?;
+    Ok(())
 }
 
 fn entry(

@@ -6,9 +6,10 @@
 use std::path::Path;
 
 use crate::executor::{ExecError, Executor, Grants};
-use crate::manifest::{self, TrustTier};
+use crate::fsutil::{IoError, IoOp, IoResultExt};
 use crate::pipeline::{self, PathTaken, PipelineError, PipelineOptions, Prepared};
-use crate::provenance::Provenance;
+use crate::skill::manifest::{self, TrustTier};
+use crate::store::provenance::Provenance;
 use crate::store::{SkillStore, StagedSkill, StoreError};
 
 /// How to install.
@@ -41,27 +42,12 @@ pub struct Installed {
 pub enum InstallError {
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
-    #[error("the component does not run on this executor: {0}")]
+    #[error("the component does not run on this executor")]
     Executor(#[from] ExecError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Index(#[from] crate::index::IndexError),
-    #[error(
-        "{} does not match the index: its sha256 is {actual}, the index says {expected}; \
-         the registry is corrupt or was tampered with",
-        path.display()
-    )]
-    DigestMismatch {
-        path: std::path::PathBuf,
-        expected: String,
-        actual: String,
-    },
-    #[error("cannot read {}: {source}", path.display())]
-    Io {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    Io(#[from] IoError),
 }
 
 /// Installs the skill folder `dir` into `store`. With an `executor`, the
@@ -73,63 +59,6 @@ pub fn install(
     executor: Option<&Executor>,
 ) -> Result<Installed, InstallError> {
     let prepared = pipeline::prepare(dir, &options.pipeline)?;
-    commit_prepared(store, prepared, options, executor)
-}
-
-/// Installs skill `name` from a precompiled registry (`precompile`'s output
-/// folder): the binary must match the index's sha256, and is then validated
-/// like any shipped `skill.wasm` before it is accepted.
-pub fn install_from_registry(
-    store: &SkillStore,
-    registry: &Path,
-    name: &str,
-    options: &InstallOptions,
-    executor: Option<&Executor>,
-) -> Result<Installed, InstallError> {
-    manifest::check_name(name).map_err(crate::store::StoreError::from)?;
-    let index_path = registry.join(crate::index::INDEX_FILE);
-    let index = crate::index::Index::read(&index_path)?;
-    let entry = index.find(name, &index_path)?;
-    let rel = entry.path.as_deref().unwrap_or_default();
-    if rel.split('/').any(|part| part == ".." || part.is_empty()) {
-        return Err(crate::index::IndexError::NotBuilt {
-            name: name.into(),
-            version: entry.version.clone(),
-            error: format!("the index gives an unsafe path `{rel}`"),
-        }
-        .into());
-    }
-    let wasm_path = registry.join(rel);
-    let entry_dir = wasm_path.parent().unwrap_or(registry).to_path_buf();
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| InstallError::Io { path, source }
-    };
-    let wasm = std::fs::read(&wasm_path).map_err(io(&wasm_path))?;
-    let actual = crate::digest::sha256_hex(&wasm);
-    let expected = entry.sha256.clone().unwrap_or_default();
-    if actual != expected {
-        return Err(InstallError::DigestMismatch {
-            path: wasm_path,
-            expected,
-            actual,
-        });
-    }
-    // A folder named after the skill, as the pipeline expects.
-    let staging = tempfile::tempdir().map_err(io(&std::env::temp_dir()))?;
-    let dir = staging.path().join(name);
-    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-    let manifest_src = entry_dir.join(manifest::MANIFEST_FILE);
-    std::fs::copy(&manifest_src, dir.join(manifest::MANIFEST_FILE)).map_err(io(&manifest_src))?;
-    std::fs::write(dir.join(crate::source::WASM_FILE), &wasm).map_err(io(&dir))?;
-    let mut prepared = pipeline::prepare(&dir, &options.pipeline)?;
-    prepared.notes.push(format!(
-        "from the registry {} ({} {}, made there as: {})",
-        registry.display(),
-        entry.name,
-        entry.version,
-        entry.path_taken.map_or("?".to_string(), |p| p.to_string())
-    ));
     commit_prepared(store, prepared, options, executor)
 }
 
@@ -164,10 +93,7 @@ pub fn commit_prepared(
     };
 
     let manifest_path = prepared.folder.dir.join(manifest::MANIFEST_FILE);
-    let manifest_text = std::fs::read(&manifest_path).map_err(|source| InstallError::Io {
-        path: manifest_path,
-        source,
-    })?;
+    let manifest_text = std::fs::read(&manifest_path).on(IoOp::Read, &manifest_path)?;
     let provenance = Provenance::new(&prepared, options.trust_tier, grants, record);
     let name = manifest.name.clone();
     let replaced = store.commit(

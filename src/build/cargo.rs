@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use cargo_metadata::{CrateType, Message, Metadata, MetadataCommand};
 
-use crate::source::RustSource;
-use crate::toolchain::{SKILL_TARGET, Toolchain};
-use crate::wrap::{self, WrapError};
+use crate::build::toolchain::{SKILL_TARGET, Toolchain};
+use crate::build::wrap::{self, WrapError};
+use crate::fsutil::{IoError, IoOp, IoResultExt};
+use crate::skill::source::RustSource;
 
 /// How long a skill build may take by default.
 pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -59,7 +60,7 @@ const KEPT_ENV_PREFIXES: &[&str] = &["SCCACHE_"];
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
     /// cargo's target directory; `None` uses the crate's own (`target/`), or for
-    /// a bare `lib.rs` the shared one in [`default_cache_dir`].
+    /// a bare `lib.rs` the shared one in [`crate::paths::shared_target_dir`].
     pub target_dir: Option<PathBuf>,
     /// Where bare `lib.rs` files are wrapped into crates (a temporary folder per
     /// build when `None`).
@@ -121,7 +122,7 @@ pub enum BuildError {
         "package `{package}` has no cdylib library: add `[lib] crate-type = [\"cdylib\"]` to its Cargo.toml"
     )]
     NotCdylib { package: String },
-    #[error("cannot run cargo ({}): {source}", cargo.display())]
+    #[error("cannot run cargo ({})", cargo.display())]
     Spawn {
         cargo: PathBuf,
         source: std::io::Error,
@@ -136,11 +137,8 @@ pub enum BuildError {
     },
     #[error("cargo built `{package}` but reported no .wasm artifact for it")]
     NoArtifact { package: String },
-    #[error("cannot read {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// Builds `source` for the skill `name`.
@@ -160,10 +158,7 @@ pub fn build(
                     temp = tempfile::Builder::new()
                         .prefix("boternity-wrap-")
                         .tempdir()
-                        .map_err(|source| BuildError::Io {
-                            path: std::env::temp_dir(),
-                            source,
-                        })?;
+                        .on(IoOp::Create, &std::env::temp_dir())?;
                     temp.path().join(name)
                 }
             };
@@ -171,7 +166,7 @@ pub fn build(
             // A wrapper lives for one build; its dependencies should not.
             let mut options = options.clone();
             if options.target_dir.is_none() {
-                options.target_dir = Some(default_cache_dir().join("target"));
+                options.target_dir = Some(crate::paths::shared_target_dir());
             }
             build_crate(toolchain, &manifest, &options, appended)
         }
@@ -261,10 +256,7 @@ fn build_crate(
     let artifact = artifact.ok_or_else(|| BuildError::NoArtifact {
         package: package_name.clone(),
     })?;
-    let wasm = std::fs::read(&artifact).map_err(|source| BuildError::Io {
-        path: artifact.clone(),
-        source,
-    })?;
+    let wasm = std::fs::read(&artifact).on(IoOp::Read, &artifact)?;
     Ok(Built {
         wasm,
         artifact,
@@ -272,22 +264,6 @@ fn build_crate(
         diagnostics: only_diagnostics(&output.stderr),
         wrapper_additions,
     })
-}
-
-/// Where builds of bare `lib.rs` skills share compiled dependencies:
-/// `$BOTERNITY_CACHE_DIR`, else `$XDG_CACHE_HOME/boternity`, else
-/// `~/.cache/boternity`.
-pub fn default_cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("BOTERNITY_CACHE_DIR") {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("boternity");
-    }
-    match std::env::var_os("HOME") {
-        Some(home) => PathBuf::from(home).join(".cache/boternity"),
-        None => std::env::temp_dir().join("boternity-cache"),
-    }
 }
 
 fn crate_metadata(toolchain: &Toolchain, manifest_path: &Path) -> Result<Metadata, BuildError> {
@@ -334,7 +310,7 @@ fn scrub(cmd: &mut Command, toolchain: &Toolchain) {
 /// bytes wherever it is built. The crate's own paths are already relative.
 fn reproducible_rustflags(target_dir: &Path) -> String {
     let mut flags = Vec::new();
-    if let Some(cargo_home) = cargo_home() {
+    if let Some(cargo_home) = crate::paths::user_cargo_home() {
         flags.push(format!(
             "--remap-path-prefix={}=/cargo",
             cargo_home.display()
@@ -345,12 +321,6 @@ fn reproducible_rustflags(target_dir: &Path) -> String {
         target_dir.display()
     ));
     flags.join("\u{1f}")
-}
-
-fn cargo_home() -> Option<PathBuf> {
-    std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
 }
 
 /// cargo's stderr without its progress lines (`Compiling …`, `Finished …`).

@@ -47,7 +47,7 @@ pub enum JsonKind {
 }
 
 /// Classifies bytes that do not start with the WebAssembly magic number.
-pub fn classify(bytes: &[u8]) -> JsonKind {
+pub fn recognize(bytes: &[u8]) -> JsonKind {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
         return JsonKind::NotJson;
@@ -76,26 +76,26 @@ mod tests {
     #[test]
     fn reads_what_boternity_wrote() {
         let legacy = br#"{"boternity_wasm_stub": true, "version": 1, "body": "Hello"}"#;
-        assert_eq!(classify(legacy), JsonKind::Stub(StubMarker::new("Hello")));
+        assert_eq!(recognize(legacy), JsonKind::Stub(StubMarker::new("Hello")));
         let ours = StubMarker::new("line\n\"quoted\"").to_bytes();
         assert_eq!(
-            classify(&ours),
+            recognize(&ours),
             JsonKind::Stub(StubMarker::new("line\n\"quoted\""))
         );
     }
 
     #[test]
     fn tells_other_json_and_garbage_apart() {
-        assert!(matches!(classify(br#"{"a": 1}"#), JsonKind::NotAStub(_)));
+        assert!(matches!(recognize(br#"{"a": 1}"#), JsonKind::NotAStub(_)));
         assert!(matches!(
-            classify(br#"{"boternity_wasm_stub": true, "version": 2, "body": ""}"#),
+            recognize(br#"{"boternity_wasm_stub": true, "version": 2, "body": ""}"#),
             JsonKind::NotAStub(_)
         ));
         assert!(matches!(
-            classify(br#"{"boternity_wasm_stub": true}"#),
+            recognize(br#"{"boternity_wasm_stub": true}"#),
             JsonKind::NotAStub(_)
         ));
-        assert_eq!(classify(b"\x00garbage"), JsonKind::NotJson);
-        assert_eq!(classify(b"{ truncated"), JsonKind::NotJson);
+        assert_eq!(recognize(b"\x00garbage"), JsonKind::NotJson);
+        assert_eq!(recognize(b"{ truncated"), JsonKind::NotJson);
     }
 }

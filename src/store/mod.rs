@@ -7,16 +7,21 @@
 //! on the skills folder, so readers see the old version or the new one, never a
 //! mix, and a failure leaves the store as it was.
 
+pub mod install;
+pub mod provenance;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::fsutil::{IoError, IoOp, IoResultExt, REMOVING_PREFIX, StagedDir};
+
 use crate::executor::{ExecError, Executor, Grants, LoadedSkill};
-use crate::manifest::TrustTier;
-use crate::manifest::{self, Manifest, ManifestError};
-use crate::provenance::{PROVENANCE_FILE, Provenance, ProvenanceError};
-use crate::source::WASM_FILE;
-use crate::validate::{self, BinaryKind};
+use crate::skill::manifest::TrustTier;
+use crate::skill::manifest::{self, Manifest, ManifestError};
+use crate::skill::source::WASM_FILE;
+use crate::skill::validate::{self, BinaryKind};
+use crate::store::provenance::{PROVENANCE_FILE, Provenance, ProvenanceError};
 
 /// boternity's own install metadata, kept across reinstalls.
 pub const META_FILE: &str = ".boternity-meta.toml";
@@ -36,20 +41,10 @@ pub enum StoreError {
     NotInstalled { name: String, store: PathBuf },
     #[error(transparent)]
     InvalidName(#[from] ManifestError),
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error(transparent)]
     Provenance(#[from] ProvenanceError),
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// An installed skill, as found in the store.
@@ -133,12 +128,9 @@ impl SkillStore {
         SkillStore { root: root.into() }
     }
 
-    /// boternity's data folder: `$BOTERNITY_DATA_DIR`, else `~/.boternity`.
+    /// The store in boternity's data folder ([`crate::paths::data_dir`]).
     pub fn default_root() -> Option<PathBuf> {
-        if let Some(dir) = std::env::var_os("BOTERNITY_DATA_DIR") {
-            return Some(PathBuf::from(dir));
-        }
-        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".boternity"))
+        crate::paths::data_dir()
     }
 
     pub fn root(&self) -> &Path {
@@ -197,11 +189,11 @@ impl SkillStore {
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io(&dir)(e)),
+            Err(e) => return Err(IoError::new(IoOp::List, &dir, e).into()),
         };
         let mut skills = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(io(&dir))?;
+            let entry = entry.on(IoOp::List, &dir)?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') || !entry.path().is_dir() {
                 continue;
@@ -216,42 +208,25 @@ impl SkillStore {
     /// atomically. Returns whether a version was replaced.
     pub fn commit(&self, name: &str, staged: StagedSkill) -> Result<bool, StoreError> {
         let dest = self.skill_dir(name)?;
-        let skills = self.skills_dir();
-        std::fs::create_dir_all(&skills).map_err(io(&skills))?;
-        let _lock = lock(&skills)?;
-
-        let staging = tempfile::Builder::new()
-            .prefix(&format!(".staging-{name}-"))
-            .tempdir_in(&skills)
-            .map_err(io(&skills))?;
-        let stage = staging.path();
-        write_synced(&stage.join(manifest::MANIFEST_FILE), &staged.manifest_text)?;
+        let _lock = self.lock()?;
+        let stage = StagedDir::new_in(&self.skills_dir(), name)?;
+        stage.write(manifest::MANIFEST_FILE, &staged.manifest_text)?;
         if let Some(wasm) = &staged.wasm {
-            write_synced(&stage.join(WASM_FILE), wasm)?;
+            stage.write(WASM_FILE, wasm)?;
         }
         if let Some(cwasm) = &staged.cwasm {
-            write_synced(&stage.join(CWASM_FILE), cwasm)?;
+            stage.write(CWASM_FILE, cwasm)?;
         }
         if let Some(provenance) = &staged.provenance {
-            write_synced(&stage.join(PROVENANCE_FILE), &provenance.to_json())?;
+            stage.write(PROVENANCE_FILE, &provenance.to_json())?;
         }
         // boternity's own metadata survives a reinstall.
         let meta = dest.join(META_FILE);
         if meta.is_file() {
-            std::fs::copy(&meta, stage.join(META_FILE)).map_err(io(&meta))?;
+            let kept = stage.path().join(META_FILE);
+            std::fs::copy(&meta, &kept).on(IoOp::Copy, &meta)?;
         }
-        if let Ok(dir) = File::open(stage) {
-            let _ = dir.sync_all();
-        }
-
-        let replaced = dest.exists();
-        // On a replace the staging folder ends up holding the old version, and
-        // is removed when `staging` drops.
-        crate::fsutil::replace_dir(stage, &dest).map_err(io(&dest))?;
-        if let Ok(dir) = File::open(&skills) {
-            let _ = dir.sync_all();
-        }
-        Ok(replaced)
+        Ok(stage.commit(&dest)?)
     }
 
     /// Removes skill `name`: one rename out of sight, then deletion.
@@ -264,15 +239,31 @@ impl SkillStore {
             });
         }
         let skills = self.skills_dir();
-        let _lock = lock(&skills)?;
+        let _lock = self.lock()?;
         let trash = tempfile::Builder::new()
-            .prefix(&format!(".removing-{name}-"))
+            .prefix(&format!("{REMOVING_PREFIX}{name}-"))
             .tempdir_in(&skills)
-            .map_err(io(&skills))?;
+            .on(IoOp::Create, &skills)?;
         let target = trash.path().join(name);
-        std::fs::rename(&dest, &target).map_err(io(&dest))?;
+        std::fs::rename(&dest, &target).on(IoOp::Rename, &dest)?;
         drop(trash);
         Ok(())
+    }
+
+    /// Takes the exclusive lock on the skills folder (created if missing),
+    /// released on drop, and removes what a killed install or removal left
+    /// behind: under the lock, no staging folder belongs to a live writer.
+    /// Locking the folder itself adds no file to the store.
+    fn lock(&self) -> Result<File, StoreError> {
+        let skills = self.skills_dir();
+        std::fs::create_dir_all(&skills).on(IoOp::Create, &skills)?;
+        let dir = File::open(&skills).on(IoOp::Read, &skills)?;
+        dir.lock().on(IoOp::Lock, &skills)?;
+        let swept = crate::fsutil::sweep_stale(&skills)?;
+        if swept > 0 {
+            tracing::info!(swept, store = %skills.display(), "removed folders left by an interrupted install");
+        }
+        Ok(dir)
     }
 }
 
@@ -281,8 +272,8 @@ impl SkillStore {
 /// is read to see whether it is a stub.
 fn binary_kind(path: &Path) -> Result<InstalledBinary, StoreError> {
     let mut header = [0u8; 8];
-    let mut file = File::open(path).map_err(io(path))?;
-    let read = std::io::Read::read(&mut file, &mut header).map_err(io(path))?;
+    let mut file = File::open(path).on(IoOp::Read, path)?;
+    let read = std::io::Read::read(&mut file, &mut header).on(IoOp::Read, path)?;
     let header = &header[..read];
     if header.starts_with(b"\0asm") {
         return Ok(match validate::classify(header) {
@@ -290,27 +281,13 @@ fn binary_kind(path: &Path) -> Result<InstalledBinary, StoreError> {
             _ => InstalledBinary::Unknown,
         });
     }
-    let size = file.metadata().map_err(io(path))?.len();
+    let size = file.metadata().on(IoOp::Inspect, path)?.len();
     if size > validate::MAX_WASM_BYTES {
         return Ok(InstalledBinary::Unknown);
     }
-    let bytes = std::fs::read(path).map_err(io(path))?;
+    let bytes = std::fs::read(path).on(IoOp::Read, path)?;
     Ok(match validate::classify(&bytes) {
         Ok(BinaryKind::Stub(_)) => InstalledBinary::Stub,
         _ => InstalledBinary::Unknown,
     })
-}
-
-/// Exclusive lock on the skills folder, released on drop. Locking the folder
-/// itself adds no file to the store.
-fn lock(skills: &Path) -> Result<File, StoreError> {
-    let dir = File::open(skills).map_err(io(skills))?;
-    dir.lock().map_err(io(skills))?;
-    Ok(dir)
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let mut file = File::create(path).map_err(io(path))?;
-    std::io::Write::write_all(&mut file, bytes).map_err(io(path))?;
-    file.sync_all().map_err(io(path))
 }

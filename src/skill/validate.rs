@@ -5,8 +5,8 @@ use wasmparser::{Parser, Validator, WasmFeatures};
 use wit_parser::decoding::DecodedWasm;
 
 use crate::digest::sha256_hex;
-use crate::stub::{self, JsonKind, StubMarker};
-use crate::world::{self, WorldMismatch};
+use crate::skill::stub::{self, JsonKind, StubMarker};
+use crate::skill::world::{self, WorldMismatch};
 
 /// The largest `skill.wasm` accepted. Real skills are tens to hundreds of KiB;
 /// the cap keeps a hostile registry from filling memory or disk.
@@ -87,7 +87,7 @@ pub fn classify(bytes: &[u8]) -> Result<BinaryKind, ValidateError> {
             "truncated header or unknown WebAssembly version".into(),
         ));
     }
-    match stub::classify(bytes) {
+    match stub::recognize(bytes) {
         JsonKind::Stub(s) => Ok(BinaryKind::Stub(s)),
         JsonKind::NotAStub(reason) => Err(ValidateError::JsonNotStub(reason)),
         JsonKind::NotJson => Err(ValidateError::NotWasm),

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use wit_parser::{Function, Resolve, Type, TypeDefKind, WorldId, WorldItem, WorldKey};
 
 /// The WIT text of the skill world, as shipped in `wit/`.
-pub const SKILL_WIT: &str = include_str!("../wit/boternity-skill.wit");
+pub const SKILL_WIT: &str = include_str!("../../wit/boternity-skill.wit");
 /// The WIT package of the skill world.
 pub const WORLD_PACKAGE: &str = "boternity:skill";
 /// The world a skill implements.

@@ -8,9 +8,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::executor::{CwasmRecord, Grants};
-use crate::manifest::TrustTier;
 use crate::pipeline::{PathTaken, Prepared, ShippedBinary};
-use crate::world::{self, SkillWorld};
+use crate::skill::manifest::TrustTier;
+use crate::skill::world::{self, SkillWorld};
 
 /// The record's file name, beside `skill.wasm`.
 pub const PROVENANCE_FILE: &str = ".boternity-provenance.json";
@@ -86,12 +86,12 @@ pub struct Provenance {
 /// Why a record could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvenanceError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("{} is not a valid provenance record: {source}", path.display())]
+    #[error("{} is not a valid provenance record", path.display())]
     Malformed {
         path: std::path::PathBuf,
         source: serde_json::Error,

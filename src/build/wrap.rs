@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use syn::visit::Visit;
 
-use crate::scaffold;
+use crate::fsutil::{IoError, IoOp, IoResultExt};
+use crate::skill::scaffold;
 
 /// What a bare `lib.rs` already contains.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -40,11 +41,8 @@ pub enum WrapError {
         file.display()
     )]
     NoGuestImpl { file: PathBuf },
-    #[error("cannot write the wrapper crate in {}: {source}", dir.display())]
-    Io {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// Parses `source` and reports what it has.
@@ -153,11 +151,7 @@ pub fn write_wrapper_crate(
     lib_rs: &Path,
     dir: &Path,
 ) -> Result<(PathBuf, Option<String>), WrapError> {
-    let io = |source| WrapError::Io {
-        dir: dir.to_path_buf(),
-        source,
-    };
-    let source = std::fs::read_to_string(lib_rs).map_err(io)?;
+    let source = std::fs::read_to_string(lib_rs).on(IoOp::Read, lib_rs)?;
     let analysis = analyze(lib_rs, &source)?;
     let extra = additions(&analysis, lib_rs)?;
     let mut lib = source;
@@ -169,8 +163,9 @@ pub fn write_wrapper_crate(
         "{name}-{}",
         &crate::digest::sha256_hex(lib.as_bytes())[..12]
     );
-    scaffold::write_crate_files(&package, dir).map_err(io)?;
-    std::fs::write(dir.join("src/lib.rs"), lib).map_err(io)?;
+    scaffold::write_crate_files(&package, dir)?;
+    let wrapped = dir.join("src/lib.rs");
+    std::fs::write(&wrapped, lib).on(IoOp::Write, &wrapped)?;
     Ok((dir.join("Cargo.toml"), extra))
 }
 

@@ -166,7 +166,7 @@ impl FromStr for TrustTier {
 /// What is wrong with a `SKILL.md`.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,

@@ -60,12 +60,12 @@ pub struct Index {
 /// Why an index could not be read, merged or used.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{} is not a valid index: {source}", path.display())]
+    #[error("{} is not a valid index", path.display())]
     Malformed {
         path: PathBuf,
         source: serde_json::Error,

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::manifest::{Manifest, ManifestError};
+use crate::fsutil::{IoError, IoOp, IoResultExt};
+use crate::skill::manifest::{Manifest, ManifestError};
 
 /// The binary file name in a skill folder and in the store.
 pub const WASM_FILE: &str = "skill.wasm";
@@ -44,7 +45,7 @@ pub struct SkillFolder {
 pub enum SourceError {
     #[error("{} is not a skill folder: {reason}", dir.display())]
     NotAFolder { dir: PathBuf, reason: String },
-    #[error("{}: {source}", dir.display())]
+    #[error("cannot read the skill in {}", dir.display())]
     Manifest {
         dir: PathBuf,
         #[source]
@@ -55,11 +56,13 @@ pub enum SourceError {
         link.display(), target.display()
     )]
     SymlinkEscapes { link: PathBuf, target: PathBuf },
-    #[error("cannot read {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(
+        "{} is not a regular file (a FIFO, socket or device); skills hold only regular files, folders and symlinks within the folder",
+        path.display()
+    )]
+    NotRegularFile { path: PathBuf },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 impl SkillFolder {
@@ -92,7 +95,14 @@ impl SkillFolder {
             None
         };
         let wasm = canonical.join(WASM_FILE);
-        let shipped_wasm = wasm.is_file().then_some(wasm);
+        // Not `is_file()`: a FIFO or device named skill.wasm is refused by
+        // name, never mistaken for "no binary" (which would mean a stub).
+        let shipped_wasm = match std::fs::metadata(&wasm) {
+            Ok(meta) if meta.is_file() => Some(wasm),
+            Ok(_) => return Err(SourceError::NotRegularFile { path: wasm }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(IoError::new(IoOp::Inspect, wasm, e).into()),
+        };
         Ok(SkillFolder {
             dir: canonical,
             manifest,
@@ -105,23 +115,17 @@ impl SkillFolder {
     /// binary): the cache key's main part, and provenance.
     pub fn source_sha256(&self) -> Result<String, SourceError> {
         crate::digest::tree_sha256(&self.dir, |rel| rel == WASM_FILE || rel.ends_with(".cwasm"))
-            .map_err(|source| SourceError::Io {
-                path: self.dir.clone(),
-                source,
-            })
+            .on(IoOp::Read, &self.dir)
+            .map_err(SourceError::from)
     }
 }
 
 /// Every symlink below `dir` must resolve inside `root`.
 fn check_symlinks(root: &Path, dir: &Path) -> Result<(), SourceError> {
-    let io = |path: &Path, source| SourceError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
-        let entry = entry.map_err(|e| io(dir, e))?;
+    for entry in std::fs::read_dir(dir).on(IoOp::List, dir)? {
+        let entry = entry.on(IoOp::List, dir)?;
         let path = entry.path();
-        let kind = entry.file_type().map_err(|e| io(&path, e))?;
+        let kind = entry.file_type().on(IoOp::Inspect, &path)?;
         if kind.is_symlink() {
             let target = std::fs::canonicalize(&path).unwrap_or_else(|_| {
                 std::fs::read_link(&path).unwrap_or_else(|_| PathBuf::from("?"))

@@ -1,0 +1,199 @@
+//! Flag groups that more than one subcommand takes, each parsed once, with
+//! clap's `value_parser` over the types' own `FromStr`: where the store is,
+//! the output format, a "file or installed skill" argument, grants, run
+//! limits and build settings.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use boternity_skills::executor::{Executor, ExecutorConfig, HostServices};
+use boternity_skills::skill::manifest::{Capability, TrustTier};
+use boternity_skills::store::InstalledSkill;
+use boternity_skills::{Grants, Limits, SkillStore};
+use clap::ValueEnum;
+
+/// `--message-format`: cargo's convention (human text on stderr; JSON objects
+/// on stdout, one per line, each with a `reason`: see `message.rs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// `--message-format`, flattened into every subcommand that reports.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct OutputArgs {
+    /// Output format: human text, or JSON objects on stdout (one per line).
+    #[arg(long, value_enum, default_value_t)]
+    pub message_format: MessageFormat,
+}
+
+impl OutputArgs {
+    pub fn json(&self) -> bool {
+        self.message_format == MessageFormat::Json
+    }
+}
+
+/// `--store DIR`, shared by every command that touches the store.
+#[derive(clap::Args, Clone, Debug)]
+pub struct StoreArgs {
+    /// The data folder holding skills/ (default: $BOTERNITY_DATA_DIR, else ~/.boternity).
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    pub fn open(&self) -> anyhow::Result<SkillStore> {
+        let root = match &self.store {
+            Some(dir) => dir.clone(),
+            None => SkillStore::default_root().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no store: pass --store DIR or set BOTERNITY_DATA_DIR (HOME is not set)"
+                )
+            })?,
+        };
+        Ok(SkillStore::new(root))
+    }
+}
+
+/// A skill to run or measure: a binary file, or the name of an installed
+/// skill. `run` and `bench` resolve it the same way: an existing file wins.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SkillArg {
+    /// A skill binary (`skill.wasm`: a component or a legacy stub), or the
+    /// name of an installed skill.
+    pub skill: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// What a [`SkillArg`] named.
+pub enum ResolvedSkill {
+    File(PathBuf),
+    Installed {
+        store: SkillStore,
+        skill: Box<InstalledSkill>,
+    },
+}
+
+impl SkillArg {
+    pub fn resolve(&self) -> anyhow::Result<ResolvedSkill> {
+        let path = Path::new(&self.skill);
+        if path.is_file() {
+            return Ok(ResolvedSkill::File(path.to_path_buf()));
+        }
+        let store = self.store.open()?;
+        let skill = store.get(&self.skill).with_context(|| {
+            format!("`{}` is neither a file nor an installed skill", self.skill)
+        })?;
+        Ok(ResolvedSkill::Installed {
+            store,
+            skill: Box::new(skill),
+        })
+    }
+}
+
+/// What a skill may do beyond its manifest's capabilities.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct GrantArgs {
+    /// Grant a capability (repeatable): read_file, write_file, http_get, http_post, read_env, recall_memory, get_secret.
+    #[arg(long = "grant", value_name = "CAP")]
+    pub capabilities: Vec<Capability>,
+    /// With read_env: a variable the skill may read (repeatable).
+    #[arg(long = "allow-env", value_name = "NAME")]
+    pub env_vars: Vec<String>,
+    /// With http_get/http_post: a host (or host:port) the skill may reach (repeatable).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub http_hosts: Vec<String>,
+    /// With get_secret: a secret name the skill may fetch, beyond metadata.secrets (repeatable).
+    #[arg(long = "allow-secret", value_name = "NAME")]
+    pub secrets: Vec<String>,
+}
+
+impl GrantArgs {
+    /// These grants (and `data_dir`), as the library's type.
+    pub fn grants(&self, data_dir: Option<PathBuf>) -> Grants {
+        Grants {
+            capabilities: self.capabilities.iter().copied().collect(),
+            env_vars: self.env_vars.iter().cloned().collect(),
+            http_hosts: self.http_hosts.iter().cloned().collect(),
+            secrets: self.secrets.iter().cloned().collect(),
+            data_dir,
+        }
+    }
+}
+
+/// The limits of one call (defaults: the trust tier's).
+#[derive(clap::Args, Clone, Debug)]
+pub struct LimitArgs {
+    /// The trust tier whose default limits apply (default: untrusted for a
+    /// file, the install-time tier for an installed skill).
+    #[arg(long)]
+    pub trust_tier: Option<TrustTier>,
+    /// Fuel (wasm instructions, roughly) the call may use.
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Wall-clock deadline in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
+    /// Linear-memory cap in MiB.
+    #[arg(long, value_name = "MIB")]
+    pub memory_mib: Option<u64>,
+    /// Largest output in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_output: Option<usize>,
+    /// Largest input in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_input: Option<usize>,
+    /// Largest table, in elements.
+    #[arg(long, value_name = "N")]
+    pub max_table_elements: Option<u64>,
+    /// Wasm stack size in KiB; deeper recursion is a stack overflow.
+    #[arg(long, value_name = "KIB")]
+    pub stack_kib: Option<usize>,
+}
+
+impl LimitArgs {
+    pub fn limits(&self, default_tier: TrustTier) -> Limits {
+        const MIB: u64 = 1024 * 1024;
+        let mut limits = Limits::for_tier(self.trust_tier.unwrap_or(default_tier));
+        if let Some(fuel) = self.fuel {
+            limits.fuel = fuel;
+        }
+        if let Some(ms) = self.timeout_ms {
+            limits.deadline = Duration::from_millis(ms);
+        }
+        if let Some(mib) = self.memory_mib {
+            limits.memory_bytes = mib * MIB;
+        }
+        if let Some(max) = self.max_output {
+            limits.max_output_bytes = max;
+        }
+        if let Some(max) = self.max_input {
+            limits.max_input_bytes = max;
+        }
+        if let Some(max) = self.max_table_elements {
+            limits.table_elements = max;
+        }
+        limits
+    }
+
+    /// The executor for these settings (the stack size is engine-wide).
+    pub fn executor(&self) -> anyhow::Result<Executor> {
+        let mut config = ExecutorConfig::default();
+        if let Some(kib) = self.stack_kib {
+            config.max_wasm_stack = kib * 1024;
+        }
+        Ok(Executor::with_config(config, HostServices::default())?)
+    }
+}
+
+/// How skill source is built (build-skill, install, precompile).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct BuildArgs {
+    /// cargo's target directory for builds.
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<PathBuf>,
+}

@@ -1,0 +1,236 @@
+//! `--message-format json`: one typed struct per `reason`, and one [`emit`]
+//! that prints it as a single JSON line on stdout (cargo's
+//! `machine_message.rs`). README's "JSON messages" table lists the same
+//! reasons and fields; a struct here is the only place a field is named.
+
+use std::path::Path;
+
+use boternity_skills::executor::Outcome;
+use boternity_skills::executor::bench::BenchReport;
+use boternity_skills::registry::index::IndexEntry;
+use boternity_skills::skill::manifest::TrustTier;
+use boternity_skills::skill::validate::ValidComponent;
+use boternity_skills::store::InstalledBinary;
+use boternity_skills::{Installed, PathTaken, Prepared};
+use serde::Serialize;
+
+/// A machine message: its `reason` and its fields.
+pub trait Message: Serialize {
+    const REASON: &'static str;
+}
+
+/// Prints `message` as one JSON object on its own line, `reason` included.
+pub fn emit<M: Message>(message: &M) {
+    let mut value = serde_json::to_value(message).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        object.insert("reason".into(), M::REASON.into());
+    }
+    println!("{value}");
+}
+
+/// The text of an error and each of its causes, once each.
+pub fn error_text(err: &anyhow::Error) -> String {
+    boternity_skills::error_chain(err.as_ref())
+}
+
+/// `build-skill` finished.
+#[derive(Serialize)]
+pub struct SkillBuilt<'a> {
+    pub name: &'a str,
+    pub version: Option<&'a str>,
+    pub path: &'a Path,
+    pub size: Option<u64>,
+    pub sha256: Option<&'a str>,
+    pub path_taken: PathTaken,
+    pub detail: &'a str,
+    pub source: Option<&'static str>,
+    pub imports: Option<&'a [String]>,
+    pub rustc: Option<&'a str>,
+    pub notes: &'a [String],
+}
+
+impl Message for SkillBuilt<'_> {
+    const REASON: &'static str = "skill-built";
+}
+
+impl<'a> SkillBuilt<'a> {
+    pub fn new(prepared: &'a Prepared, output: &'a Path) -> Self {
+        let component: Option<&ValidComponent> = prepared.component.as_ref();
+        SkillBuilt {
+            name: prepared.name(),
+            version: prepared.folder.manifest.version.as_deref(),
+            path: output,
+            size: component.map(|c| c.size),
+            sha256: component.map(|c| c.sha256.as_str()),
+            path_taken: prepared.path,
+            detail: &prepared.reason,
+            source: prepared.folder.rust.as_ref().map(|r| r.shape()),
+            imports: component.map(|c| c.imports.as_slice()),
+            rustc: prepared
+                .toolchain
+                .as_ref()
+                .map(|t| t.rustc_version.as_str()),
+            notes: &prepared.notes,
+        }
+    }
+}
+
+/// `build-skill` failed.
+#[derive(Serialize)]
+pub struct BuildFailed<'a> {
+    pub skill_dir: &'a Path,
+    pub error: String,
+}
+
+impl Message for BuildFailed<'_> {
+    const REASON: &'static str = "build-failed";
+}
+
+/// `install` finished.
+#[derive(Serialize)]
+pub struct SkillInstalled<'a> {
+    pub name: &'a str,
+    pub version: Option<&'a str>,
+    pub path: &'a Path,
+    pub path_taken: PathTaken,
+    pub detail: &'a str,
+    pub stub: bool,
+    pub trust_tier: TrustTier,
+    pub sha256: Option<&'a str>,
+    pub size: Option<u64>,
+    pub precompiled: bool,
+    pub replaced: bool,
+    pub notes: &'a [String],
+}
+
+impl Message for SkillInstalled<'_> {
+    const REASON: &'static str = "skill-installed";
+}
+
+impl<'a> SkillInstalled<'a> {
+    pub fn new(installed: &'a Installed) -> Self {
+        let p = &installed.provenance;
+        SkillInstalled {
+            name: &installed.name,
+            version: p.version.as_deref(),
+            path: &installed.dir,
+            path_taken: installed.path,
+            detail: &installed.reason,
+            stub: installed.path == PathTaken::Stub,
+            trust_tier: installed.trust_tier,
+            sha256: p.wasm.as_ref().map(|w| w.sha256.as_str()),
+            size: p.wasm.as_ref().map(|w| w.size),
+            precompiled: p.cwasm.is_some(),
+            replaced: installed.replaced,
+            notes: &installed.notes,
+        }
+    }
+}
+
+/// `install` failed; the store is unchanged.
+#[derive(Serialize)]
+pub struct InstallFailed<'a> {
+    pub skill_dir: &'a Path,
+    pub error: String,
+}
+
+impl Message for InstallFailed<'_> {
+    const REASON: &'static str = "install-failed";
+}
+
+/// One line of `list`.
+#[derive(Serialize)]
+pub struct InstalledSkillLine<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    #[serde(rename = "type")]
+    pub skill_type: &'a str,
+    pub binary: Option<InstalledBinary>,
+    pub trust_tier: TrustTier,
+    pub path_taken: Option<PathTaken>,
+    pub manifest_error: Option<&'a str>,
+    pub path: &'a Path,
+}
+
+impl Message for InstalledSkillLine<'_> {
+    const REASON: &'static str = "installed-skill";
+}
+
+/// One skill of `precompile`, as its index entry.
+#[derive(Serialize)]
+pub struct SkillPrecompiled<'a> {
+    #[serde(flatten)]
+    pub entry: &'a IndexEntry,
+}
+
+impl Message for SkillPrecompiled<'_> {
+    const REASON: &'static str = "skill-precompiled";
+}
+
+/// `precompile` finished.
+#[derive(Serialize)]
+pub struct PrecompileFinished<'a> {
+    pub skills: usize,
+    pub found: usize,
+    pub ok: usize,
+    pub cached: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub duration_ms: u64,
+    pub index: &'a Path,
+}
+
+impl Message for PrecompileFinished<'_> {
+    const REASON: &'static str = "precompile-finished";
+}
+
+/// `run`: the skill answered (`ok` or `err`), with every field of the
+/// library's [`Outcome`].
+#[derive(Serialize)]
+pub struct SkillRun<'a> {
+    #[serde(flatten)]
+    pub outcome: &'a Outcome,
+}
+
+impl Message for SkillRun<'_> {
+    const REASON: &'static str = "skill-run";
+}
+
+/// `run`: the skill was stopped or could not be loaded.
+#[derive(Serialize)]
+pub struct SkillStopped {
+    pub error: String,
+}
+
+impl Message for SkillStopped {
+    const REASON: &'static str = "skill-stopped";
+}
+
+/// `validate`.
+#[derive(Serialize)]
+pub struct Validated<'a> {
+    pub valid: bool,
+    pub file: &'a Path,
+    pub size: Option<u64>,
+    pub sha256: Option<&'a str>,
+    pub imports: Option<&'a [String]>,
+    pub error: Option<String>,
+    pub differences: Vec<String>,
+}
+
+impl Message for Validated<'_> {
+    const REASON: &'static str = "validated";
+}
+
+/// `bench`: every field of the library's [`BenchReport`], and the build
+/// profile (debug figures are not meaningful).
+#[derive(Serialize)]
+pub struct Bench<'a> {
+    #[serde(flatten)]
+    pub report: &'a BenchReport,
+    pub profile: &'static str,
+}
+
+impl Message for Bench<'_> {
+    const REASON: &'static str = "bench";
+}
