@@ -199,11 +199,36 @@ impl StagedDir {
 
     /// Writes `rel` inside the staged folder, flushed to disk.
     pub fn write(&self, rel: impl AsRef<Path>, bytes: &[u8]) -> Result<(), IoError> {
+        self.write_file(rel.as_ref(), bytes, false)
+    }
+
+    /// Writes `rel` (a relative path that stays inside the folder: no `..`,
+    /// no root) with mode 0755 when `executable`, else 0644.
+    pub fn write_file(&self, rel: &Path, bytes: &[u8], executable: bool) -> Result<(), IoError> {
+        use std::path::Component;
         let path = self.dir.path().join(rel);
+        if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+            return Err(IoError::new(
+                IoOp::Write,
+                &path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "the path leaves the folder",
+                ),
+            ));
+        }
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).on(IoOp::Create, parent)?;
         }
-        write_synced(&path, bytes)
+        write_synced(&path, bytes)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = if executable { 0o755 } else { 0o644 };
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .on(IoOp::Write, &path)?;
+        }
+        Ok(())
     }
 
     /// Puts the staged folder at `dest` in one step (an exchange when `dest`

@@ -1,6 +1,7 @@
 //! `boternity`: build, validate, install and run boternity Tool skills as
 //! sandboxed WebAssembly components. Each subcommand lives in `cli/` and only
 //! parses flags, calls the library and reports.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // The CLI reports to the user on stdout/stderr; the library never prints.
 
 mod cli;
 
@@ -22,6 +23,12 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // Re-executed as the build sandbox's helper: confine, then exec cargo.
+    // Checked before anything else runs, so the helper stays single-threaded.
+    #[cfg(target_os = "linux")]
+    if let Some(code) = boternity_skills::build::sandbox::helper_main() {
+        return code;
+    }
     // First, before anything opens a descriptor or spawns a process (as rustc
     // does): the inherited jobserver's descriptors are only known to be its
     // own until then.

@@ -46,9 +46,29 @@ pub fn cwasm_key() -> PathBuf {
     cache_dir().join(CWASM_KEY_FILE)
 }
 
+/// The compile cache (compiled components and this tool's verified copies
+/// of installed `.cwasm`s): `compiled/` in the cache folder.
+pub fn compile_cache_dir() -> PathBuf {
+    cache_dir().join("compiled")
+}
+
 /// The user's cargo home (`$CARGO_HOME`, else `~/.cargo`).
 pub fn user_cargo_home() -> Option<PathBuf> {
     std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+}
+
+/// boternity's own cargo home, where confined builds find their dependencies:
+/// registry caches only, never the user's credentials or configuration.
+pub fn cargo_home() -> PathBuf {
+    cache_dir().join("cargo-home")
+}
+
+/// The target directory of one skill's confined builds: its own, so no
+/// skill's build scripts can read or overwrite another skill's artifacts.
+/// `key` names the skill's source (its folder), so rebuilds of the same
+/// skill are incremental.
+pub fn skill_target_dir(key: &str) -> PathBuf {
+    cache_dir().join("targets").join(key)
 }

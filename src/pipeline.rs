@@ -147,7 +147,24 @@ pub fn prepare(dir: &Path, options: &PipelineOptions) -> Result<Prepared, Pipeli
             Some(choice) => choice.clone(),
             None => Toolchain::detect(),
         };
+        let unconfinable = match options.build.confinement {
+            crate::build::Confinement::Sandboxed => cannot_confine(),
+            crate::build::Confinement::Unconfined => None,
+        };
         match toolchain {
+            Ok(_) if unconfinable.is_some() => {
+                let why = unconfinable.unwrap_or_default();
+                let reason = format!(
+                    "the skill has Rust source ({}) but its build cannot be confined here ({why}); \
+                     not built (pass --allow-unconfined-build to build it anyway, only if you trust it)",
+                    rust.shape()
+                );
+                prepared.notes.push(reason.clone());
+                return match shipped_bytes {
+                    Some(bytes) => accept_shipped(prepared, bytes, options),
+                    None => stub(prepared, options, reason),
+                };
+            }
             Ok(toolchain) => {
                 build_source(&mut prepared, &toolchain, &rust, &options.build)?;
                 prepared.toolchain = Some(toolchain);
@@ -186,6 +203,20 @@ pub fn prepare(dir: &Path, options: &PipelineOptions) -> Result<Prepared, Pipeli
     }
 }
 
+/// Why this machine cannot run a confined build, if it cannot.
+fn cannot_confine() -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        let support = crate::build::sandbox::probe();
+        if support.can_confine() {
+            return None;
+        }
+        Some(support.why_missing.join("; "))
+    }
+    #[cfg(not(target_os = "linux"))]
+    Some("the build sandbox needs Linux (Landlock and seccomp)".into())
+}
+
 fn build_source(
     prepared: &mut Prepared,
     toolchain: &Toolchain,
@@ -193,6 +224,12 @@ fn build_source(
     options: &BuildOptions,
 ) -> Result<(), PipelineError> {
     let built = cargo::build(toolchain, &prepared.folder.manifest.name, rust, options)?;
+    if options.confinement == crate::build::Confinement::Unconfined {
+        prepared.notes.push(
+            "built UNCONFINED (--allow-unconfined-build): its build scripts and macros ran with your rights"
+                .into(),
+        );
+    }
     if let Some(added) = &built.wrapper_additions {
         prepared.notes.push(format!(
             "wrapped the bare lib.rs; appended:{}",

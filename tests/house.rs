@@ -3,6 +3,7 @@
 //! outcome, precompile progress under a shard, errors that name the right
 //! action and say each cause once, FIFOs refused without hanging, leftovers of
 //! a killed install swept, and fixture copies keeping their lock file.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // Tests may print diagnostics; only the library must not.
 
 mod common;
 
@@ -267,7 +268,9 @@ fn precompile_progress_counts_only_the_skills_of_its_shard() {
             shard: Some(shard),
             no_stub: false,
             force: false,
-            target_dir: skill_target_dir(),
+            target_dir: Some(skill_target_dir()),
+            confinement: Default::default(),
+            strict: false,
             cwasm: false,
             jobserver: None,
         };
@@ -364,12 +367,17 @@ fn build_skill_says_cannot_read_a_lib_rs_that_is_not_utf8() {
     assert!(!dir.join("skill.wasm").exists());
 }
 
-/// A distinctive part of the YAML parser's message for `name: [unclosed`.
-const YAML_MESSAGE: &str = "did not find expected ',' or ']'";
+/// A distinctive part of the YAML parser's message for a tab-indented key
+/// (front matter no lenient fallback can read).
+const YAML_MESSAGE: &str = "found character that cannot start any token";
 
 fn bad_yaml_skill(parent: &Path) -> PathBuf {
     let dir = tool_skill(parent, "bad-yaml", None);
-    std::fs::write(dir.join("SKILL.md"), "---\nname: [unclosed\n---\n").unwrap();
+    std::fs::write(
+        dir.join("SKILL.md"),
+        "---\nname: bad-yaml\nmetadata:\n\tskill-type: tool\n---\n",
+    )
+    .unwrap();
     dir
 }
 

@@ -418,17 +418,17 @@ fn bad_skill_folders_are_refused_and_the_store_is_unchanged() {
     std::fs::create_dir_all(&no_manifest).unwrap();
     assert_refused(&store, &no_manifest, &options(), "SKILL.md");
 
+    // No front matter and nothing but a heading: nothing describes the skill.
     let dir = binary_skill(&bad, "no-front-matter", None);
     std::fs::write(dir.join("SKILL.md"), "# Just markdown\n").unwrap();
-    assert_refused(
-        &store,
-        &dir,
-        &options(),
-        "must start with YAML front matter",
-    );
+    assert_refused(&store, &dir, &options(), "no front matter and no text");
 
     let dir = binary_skill(&bad, "bad-yaml", None);
-    std::fs::write(dir.join("SKILL.md"), "---\nname: [unclosed\n---\n").unwrap();
+    std::fs::write(
+        dir.join("SKILL.md"),
+        "---\nname: bad-yaml\nmetadata:\n\tskill-type: tool\n---\n",
+    )
+    .unwrap();
     assert_refused(&store, &dir, &options(), "not valid YAML");
 
     let dir = binary_skill(&bad, "bad-type", None);
@@ -440,25 +440,19 @@ fn bad_skill_folders_are_refused_and_the_store_is_unchanged() {
     .unwrap();
     assert_refused(&store, &dir, &options(), "valid values: prompt, tool");
 
-    let dir = binary_skill(&bad, "Bad_Name", None);
-    assert_refused(&store, &dir, &options(), "invalid skill name `Bad_Name`");
-
-    let dir = binary_skill(&bad, "mismatch", None);
-    std::fs::rename(&dir, bad.join("renamed")).unwrap();
-    assert_refused(
-        &store,
-        &bad.join("renamed"),
-        &options(),
-        "does not match its folder `renamed`",
-    );
-
-    let dir = binary_skill(&bad, "escape", None);
+    // Names that are not valid keys are accepted under a safe key
+    // (tests/lenient.rs); fields that decide what a skill may do are not.
+    let dir = binary_skill(&bad, "bad-capability", None);
+    let text = std::fs::read_to_string(dir.join("SKILL.md")).unwrap();
     std::fs::write(
         dir.join("SKILL.md"),
-        "---\nname: ../escape\ndescription: x\n---\n",
+        text.replace(
+            "skill-type: tool",
+            "skill-type: tool\n  capabilities: [root]",
+        ),
     )
     .unwrap();
-    assert_refused(&store, &dir, &options(), "invalid skill name `../escape`");
+    assert_refused(&store, &dir, &options(), "`root`; valid values: read_file");
 
     let dir = binary_skill(&bad, "linked", Some(&component("echo-skill")));
     std::os::unix::fs::symlink("/etc/passwd", dir.join("passwd")).unwrap();

@@ -358,8 +358,11 @@ fn shards_cover_the_registry_exactly_once_and_merge() {
     assert!(stderr(&bad).contains("is not a shard"));
 }
 
+/// A compiler cache such as sccache is a server the sandbox would have to let
+/// the build reach: the wrapper runs only for builds the user chose to run
+/// unconfined.
 #[test]
-fn rustc_wrapper_is_honoured() {
+fn rustc_wrapper_is_honoured_only_when_building_unconfined() {
     let tmp = tempfile::tempdir().unwrap();
     let reg = tmp.path().join("registry");
     copy_fixture("echo-skill", &reg, "echo-skill");
@@ -382,6 +385,20 @@ fn rustc_wrapper_is_honoured() {
         .arg(tmp.path().join("out"))
         .arg("--target-dir")
         .arg(tmp.path().join("target"))
+        .env("RUSTC_WRAPPER", &wrapper)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(!log.exists(), "a confined build ran the wrapper");
+
+    let run = boternity()
+        .arg("precompile")
+        .arg(&reg)
+        .arg("--out")
+        .arg(tmp.path().join("out-unconfined"))
+        .arg("--target-dir")
+        .arg(tmp.path().join("target-unconfined"))
+        .arg("--allow-unconfined-build")
         .env("RUSTC_WRAPPER", &wrapper)
         .output()
         .unwrap();

@@ -1,11 +1,14 @@
 //! Turning Rust source into a component: finding the toolchain, wrapping a
 //! bare `lib.rs` into a crate, running cargo for `wasm32-wasip2`, and
-//! componentizing a core module with wit-component.
+//! componentizing a core module with wit-component; and the sandbox every
+//! build of untrusted source runs in.
 
 pub mod cargo;
 pub mod componentize;
+#[cfg(target_os = "linux")]
+pub mod sandbox;
 pub mod toolchain;
 pub mod wrap;
 
-pub use cargo::{BuildError, BuildOptions, Built, build};
+pub use cargo::{BuildError, BuildOptions, Built, Confinement, build};
 pub use toolchain::{SKILL_TARGET, Toolchain, ToolchainError};

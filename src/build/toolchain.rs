@@ -18,6 +18,32 @@ pub struct Toolchain {
     pub rustc_version: String,
     /// `cargo --version`.
     pub cargo_version: String,
+    /// `rustc --print sysroot`: the toolchain's folder, which confined builds
+    /// may read (and whose `bin/cargo` they run, bypassing rustup's proxy).
+    pub sysroot: PathBuf,
+}
+
+impl Toolchain {
+    /// The cargo a confined build runs: the toolchain's own, so the rustup
+    /// proxy (which reads rustup's settings) is not needed in the sandbox.
+    pub fn sysroot_cargo(&self) -> PathBuf {
+        let own = self.sysroot.join("bin").join(exe("cargo"));
+        if own.is_file() {
+            own
+        } else {
+            self.cargo.clone()
+        }
+    }
+
+    /// The rustc a confined build runs.
+    pub fn sysroot_rustc(&self) -> PathBuf {
+        let own = self.sysroot.join("bin").join(exe("rustc"));
+        if own.is_file() {
+            own
+        } else {
+            self.rustc.clone()
+        }
+    }
 }
 
 /// Why no usable toolchain was found; each says what would fix it.
@@ -57,10 +83,8 @@ impl Toolchain {
         let cargo_version = version_of(&cargo)?;
         let rustc_version = version_of(&rustc)?;
         let sysroot = run(&rustc, &["--print", "sysroot"])?;
-        let target_lib = Path::new(sysroot.trim())
-            .join("lib/rustlib")
-            .join(SKILL_TARGET)
-            .join("lib");
+        let sysroot = PathBuf::from(sysroot.trim());
+        let target_lib = sysroot.join("lib/rustlib").join(SKILL_TARGET).join("lib");
         if !target_lib.is_dir() {
             return Err(ToolchainError::MissingTarget { rustc_version });
         }
@@ -69,6 +93,7 @@ impl Toolchain {
             rustc,
             rustc_version,
             cargo_version,
+            sysroot,
         })
     }
 }

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use boternity_skills::executor::{Executor, ExecutorConfig, HostServices};
+use boternity_skills::build::{BuildOptions, Confinement};
+use boternity_skills::executor::{CompileCache, Executor, ExecutorConfig, HostServices};
 use boternity_skills::skill::manifest::{Capability, TrustTier};
 use boternity_skills::store::InstalledSkill;
 use boternity_skills::{Grants, Limits, SkillStore};
@@ -180,9 +181,11 @@ impl LimitArgs {
         limits
     }
 
-    /// The executor for these settings (the stack size is engine-wide).
-    pub fn executor(&self) -> anyhow::Result<Executor> {
-        let mut config = ExecutorConfig::default();
+    /// The executor for these settings (the stack size is engine-wide),
+    /// sized for one call, with `cache` as its compile cache.
+    pub fn executor(&self, cache: &CacheArgs) -> anyhow::Result<Executor> {
+        let mut config = ExecutorConfig::for_one_call();
+        config.compile_cache = cache.compile_cache();
         if let Some(kib) = self.stack_kib {
             config.max_wasm_stack = kib * 1024;
         }
@@ -190,10 +193,48 @@ impl LimitArgs {
     }
 }
 
+/// `--no-cache`: whether to use the compile cache (`compiled/` in the cache
+/// folder, `$BOTERNITY_CACHE_DIR` honoured).
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
+pub struct CacheArgs {
+    /// Neither read nor write the compile cache: compile in memory, and hash
+    /// an installed .cwasm on every load.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl CacheArgs {
+    pub fn compile_cache(&self) -> Option<CompileCache> {
+        (!self.no_cache).then(CompileCache::default_location)
+    }
+}
+
 /// How skill source is built (build-skill, install, precompile).
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct BuildArgs {
-    /// cargo's target directory for builds.
+    /// cargo's target directory for builds (default: each skill its own, in
+    /// the cache folder; skills built into one shared directory can read and
+    /// overwrite each other's artifacts).
     #[arg(long, value_name = "DIR")]
     pub target_dir: Option<PathBuf>,
+    /// Build skill source WITHOUT the build sandbox: its build scripts and
+    /// proc macros then run with your rights (files, network, environment).
+    /// Only for source you trust, on a machine that cannot confine builds.
+    #[arg(long)]
+    pub allow_unconfined_build: bool,
+}
+
+impl BuildArgs {
+    /// These flags as the library's build options.
+    pub fn options(&self) -> BuildOptions {
+        BuildOptions {
+            target_dir: self.target_dir.clone(),
+            confinement: if self.allow_unconfined_build {
+                Confinement::Unconfined
+            } else {
+                Confinement::Sandboxed
+            },
+            ..BuildOptions::default()
+        }
+    }
 }

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use boternity_skills::build::BuildOptions;
 use boternity_skills::executor::Executor;
 use boternity_skills::executor::cwasm::sidecar_paths;
 use boternity_skills::fsutil::write_atomically;
@@ -62,10 +61,7 @@ impl Opts {
         // The pipeline decides whether a toolchain is needed (source) or not
         // (a shipped binary only), and says which toolchain is missing.
         let options = PipelineOptions {
-            build: BuildOptions {
-                target_dir: self.build.target_dir.clone(),
-                ..BuildOptions::default()
-            },
+            build: self.build.options(),
             no_stub: true,
             toolchain: None,
         };
@@ -97,6 +93,13 @@ impl Opts {
             message::emit(&SkillBuilt::new(prepared, output));
             return;
         }
+        super::print_warnings(
+            &prepared
+                .folder
+                .dir
+                .join(boternity_skills::skill::manifest::MANIFEST_FILE),
+            &prepared.folder.manifest.warnings,
+        );
         for note in &prepared.notes {
             eprintln!("note: {note}");
         }

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use boternity_skills::build::BuildOptions;
 use boternity_skills::executor::Executor;
 use boternity_skills::registry::client::install_from_registry;
 use boternity_skills::skill::manifest::TrustTier;
@@ -56,10 +55,7 @@ impl Opts {
         let store = self.store.open()?;
         let options = InstallOptions {
             pipeline: PipelineOptions {
-                build: BuildOptions {
-                    target_dir: self.build.target_dir.clone(),
-                    ..BuildOptions::default()
-                },
+                build: self.build.options(),
                 no_stub: self.no_stub,
                 toolchain: None,
             },
@@ -105,6 +101,10 @@ pub fn report(installed: &Installed, format: MessageFormat) {
     match format {
         MessageFormat::Json => message::emit(&SkillInstalled::new(installed)),
         MessageFormat::Human => {
+            super::print_warnings(
+                std::path::Path::new(boternity_skills::skill::manifest::MANIFEST_FILE),
+                &p.warnings,
+            );
             for note in &installed.notes {
                 eprintln!("note: {note}");
             }

@@ -49,6 +49,12 @@ impl Opts {
             if self.format.json() {
                 message::emit(&InstalledSkillLine {
                     name: &skill.name,
+                    written_name: skill
+                        .manifest
+                        .as_ref()
+                        .ok()
+                        .map(|m| m.written_name.as_str()),
+                    files: skill.provenance.as_ref().map_or(0, |p| p.files.len()),
                     version: &version,
                     skill_type: &skill_type,
                     binary: skill.binary,
@@ -58,9 +64,19 @@ impl Opts {
                     path: &skill.dir,
                 });
             } else {
+                // The key, and the name as the author wrote it when it differs.
+                let written = skill
+                    .manifest
+                    .as_ref()
+                    .ok()
+                    .map(|m| m.written_name.as_str());
+                let name = match written {
+                    Some(w) if w != skill.name => format!("{} ({w})", skill.name),
+                    _ => skill.name.clone(),
+                };
                 println!(
                     "{:<28} {:<10} {:<7} {:<10} {:<10} {}",
-                    skill.name,
+                    name,
                     version,
                     skill_type,
                     binary,

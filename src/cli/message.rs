@@ -8,7 +8,7 @@ use std::path::Path;
 use boternity_skills::executor::Outcome;
 use boternity_skills::executor::bench::BenchReport;
 use boternity_skills::registry::index::IndexEntry;
-use boternity_skills::skill::manifest::TrustTier;
+use boternity_skills::skill::manifest::{TrustTier, Warning};
 use boternity_skills::skill::validate::ValidComponent;
 use boternity_skills::store::InstalledBinary;
 use boternity_skills::{Installed, PathTaken, Prepared};
@@ -47,6 +47,8 @@ pub struct SkillBuilt<'a> {
     pub imports: Option<&'a [String]>,
     pub rustc: Option<&'a str>,
     pub notes: &'a [String],
+    /// What the lenient `SKILL.md` reader bent.
+    pub warnings: &'a [Warning],
 }
 
 impl Message for SkillBuilt<'_> {
@@ -71,6 +73,7 @@ impl<'a> SkillBuilt<'a> {
                 .as_ref()
                 .map(|t| t.rustc_version.as_str()),
             notes: &prepared.notes,
+            warnings: &prepared.folder.manifest.warnings,
         }
     }
 }
@@ -101,6 +104,10 @@ pub struct SkillInstalled<'a> {
     pub precompiled: bool,
     pub replaced: bool,
     pub notes: &'a [String],
+    /// What the lenient `SKILL.md` reader bent.
+    pub warnings: &'a [Warning],
+    /// Files installed from the skill's folder.
+    pub files: usize,
 }
 
 impl Message for SkillInstalled<'_> {
@@ -123,6 +130,8 @@ impl<'a> SkillInstalled<'a> {
             precompiled: p.cwasm.is_some(),
             replaced: installed.replaced,
             notes: &installed.notes,
+            warnings: &p.warnings,
+            files: p.files.len(),
         }
     }
 }
@@ -141,7 +150,12 @@ impl Message for InstallFailed<'_> {
 /// One line of `list`.
 #[derive(Serialize)]
 pub struct InstalledSkillLine<'a> {
+    /// The store key.
     pub name: &'a str,
+    /// The `name` field as the author wrote it.
+    pub written_name: Option<&'a str>,
+    /// Files installed from the skill's folder.
+    pub files: usize,
     pub version: &'a str,
     #[serde(rename = "type")]
     pub skill_type: &'a str,
@@ -190,6 +204,10 @@ impl Message for PrecompileFinished<'_> {
 pub struct SkillRun<'a> {
     #[serde(flatten)]
     pub outcome: &'a Outcome,
+    /// Where the component's machine code came from: `compiled`,
+    /// `precompiled` (its signed `.cwasm`) or `cache` (the compile cache);
+    /// null for a stub.
+    pub load_origin: Option<&'static str>,
 }
 
 impl Message for SkillRun<'_> {
@@ -233,4 +251,65 @@ pub struct Bench<'a> {
 
 impl Message for Bench<'_> {
     const REASON: &'static str = "bench";
+}
+
+/// `doctor`: every check, and whether skill source can be built confined.
+#[derive(Serialize)]
+pub struct Doctor<'a> {
+    pub checks: &'a [DoctorCheck],
+    pub can_build_confined: bool,
+    pub ok: bool,
+}
+
+impl Message for Doctor<'_> {
+    const REASON: &'static str = "doctor";
+}
+
+/// One finding of `doctor`.
+#[derive(Debug, Serialize)]
+pub struct DoctorCheck {
+    /// What was checked (`toolchain`, `target wasm32-wasip2`, `landlock`, …).
+    pub check: String,
+    pub status: DoctorStatus,
+    /// What was found.
+    pub detail: String,
+    /// What to do about it (problems only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// How a `doctor` check came out: `warn` works with less protection, `error`
+/// is something boternity needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DoctorStatus {
+    Ok,
+    Warn,
+    Error,
+}
+
+/// `check`: one finding (`severity` is `warning` or `error`).
+#[derive(Serialize)]
+pub struct CheckFinding<'a> {
+    #[serde(flatten)]
+    pub finding: &'a boternity_skills::skill::lint::Finding,
+}
+
+impl Message for CheckFinding<'_> {
+    const REASON: &'static str = "check-finding";
+}
+
+/// `check` finished.
+#[derive(Serialize)]
+pub struct CheckFinished<'a> {
+    pub skills: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    /// Files `--fix` rewrote.
+    pub fixed: &'a [std::path::PathBuf],
+    pub strict: bool,
+}
+
+impl Message for CheckFinished<'_> {
+    const REASON: &'static str = "check-finished";
 }

@@ -5,6 +5,8 @@
 mod args;
 mod bench;
 mod build_skill;
+mod check;
+mod doctor;
 mod index;
 mod install;
 mod list;
@@ -31,6 +33,8 @@ pub enum Command {
     Bench(bench::Opts),
     Precompile(Box<precompile::Opts>),
     Index(index::Opts),
+    Doctor(doctor::Opts),
+    Check(check::Opts),
 }
 
 impl Command {
@@ -48,6 +52,8 @@ impl Command {
             Command::Bench(o) => o.run(),
             Command::Precompile(o) => o.run(jobserver),
             Command::Index(o) => o.run(),
+            Command::Doctor(o) => o.run(),
+            Command::Check(o) => o.run(),
         }
     }
 }
@@ -63,6 +69,25 @@ pub fn print_error(err: &(dyn std::error::Error + 'static)) {
     while let Some(c) = cause {
         eprintln!("    {c}");
         cause = c.source();
+    }
+}
+
+/// Prints what the lenient `SKILL.md` reader bent, in the shape compilers
+/// use (`file:line:col: warning[code]: message`), then the fix.
+pub fn print_warnings(
+    manifest: &std::path::Path,
+    warnings: &[boternity_skills::skill::manifest::Warning],
+) {
+    for w in warnings {
+        eprintln!(
+            "{}:{}:{}: warning[{}]: {}",
+            manifest.display(),
+            w.line,
+            w.column,
+            w.code,
+            w.message
+        );
+        eprintln!("    = fix: {}", w.fix);
     }
 }
 

@@ -15,8 +15,8 @@ use super::message::{self, PrecompileFinished, SkillPrecompiled};
 /// Finds every folder holding SKILL.md below REGISTRY_DIR; each Tool skill goes
 /// through the install pipeline (build / componentize / validate / stub) into
 /// OUT/<name>/<version>/ with its provenance, and OUT/index.json lists them
-/// all. Prompt skills are listed and skipped. All builds share one cargo target
-/// directory; unchanged skills are not rebuilt.
+/// all. Prompt skills are listed and skipped. Each skill builds confined, in its own
+/// target directory; unchanged skills are not rebuilt.
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  boternity precompile registry/ --out dist/\n  boternity precompile registry/ --out dist/shard-2 --shard 2/4 --no-stub --message-format json\n  boternity index merge dist/shard-*/index.json -o dist/index.json\n\nExit status:\n  0  every skill succeeded (ok, cached or skipped)\n  1  at least one skill failed (all others were still built)"
@@ -39,6 +39,10 @@ pub struct Opts {
     /// Rebuild skills even when nothing changed.
     #[arg(long)]
     force: bool,
+    /// Fail skills whose SKILL.md breaks the Agent Skills spec (lenient
+    /// fallbacks needed); by default they are built, with warnings in the index.
+    #[arg(long)]
+    strict: bool,
     #[command(flatten)]
     build: BuildArgs,
     /// Also write skill.cwasm, precompiled and signed for this machine.
@@ -62,12 +66,10 @@ impl Opts {
             no_stub: self.no_stub,
             force: self.force,
             cwasm: self.cwasm,
-            target_dir: self
-                .build
-                .target_dir
-                .clone()
-                .unwrap_or_else(boternity_skills::paths::shared_target_dir),
+            target_dir: self.build.target_dir.clone(),
+            confinement: self.build.options().confinement,
             jobserver,
+            strict: self.strict,
         };
         let json = self.format.json();
         // The bar's length is this run's (this shard's) skills, which the

@@ -5,10 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use boternity_skills::executor::Origin;
 use boternity_skills::skill::manifest::TrustTier;
 use boternity_skills::{ExecError, Grants, Invocation, Outcome};
 
-use super::args::{GrantArgs, LimitArgs, MessageFormat, OutputArgs, ResolvedSkill, SkillArg};
+use super::args::{
+    CacheArgs, GrantArgs, LimitArgs, MessageFormat, OutputArgs, ResolvedSkill, SkillArg,
+};
 use super::message::{self, SkillRun, SkillStopped};
 
 /// Run a skill: instantiate it in wasmtime and call `execute` with the input.
@@ -35,6 +38,8 @@ pub struct Opts {
     data_dir: Option<PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// The bot's name as `get-context` reports it.
     #[arg(long, default_value = "boternity")]
     bot_name: String,
@@ -48,8 +53,11 @@ pub struct Opts {
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let input = read_input(self.input.clone(), self.input_file.as_ref())?;
-        let runtime = tokio::runtime::Runtime::new()?;
-        let executor = self.limits.executor()?;
+        // One call: a runtime on this thread (no worker threads to start).
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let executor = self.limits.executor(&self.cache)?;
         let extra = self.grants.grants(self.data_dir.clone());
         let outcome = match self.skill.resolve()? {
             ResolvedSkill::File(path) => {
@@ -60,7 +68,8 @@ impl Opts {
                 let invocation = self.invocation(&name, input, extra, TrustTier::Untrusted);
                 runtime.block_on(async {
                     let skill = executor.load_file(&path)?;
-                    executor.run(&skill, invocation).await
+                    let origin = skill.origin();
+                    Ok((executor.run(&skill, invocation).await?, origin))
                 })
             }
             ResolvedSkill::Installed { store, skill } => {
@@ -71,7 +80,8 @@ impl Opts {
                 let invocation = self.invocation(&skill.name, input, grants, skill.trust_tier());
                 runtime.block_on(async {
                     let loaded = skill.load(&executor)?;
-                    executor.run(&loaded, invocation).await
+                    let origin = loaded.origin();
+                    Ok((executor.run(&loaded, invocation).await?, origin))
                 })
             }
         };
@@ -115,10 +125,13 @@ fn read_input(input: Option<String>, file: Option<&PathBuf>) -> anyhow::Result<S
 }
 
 /// Prints an outcome and returns the exit code (0 Ok, 1 Err, 2 stopped).
-fn report(outcome: Result<Outcome, ExecError>, format: OutputArgs) -> ExitCode {
+fn report(outcome: Result<(Outcome, Option<Origin>), ExecError>, format: OutputArgs) -> ExitCode {
     match (format.message_format, outcome) {
-        (MessageFormat::Json, Ok(o)) => {
-            message::emit(&SkillRun { outcome: &o });
+        (MessageFormat::Json, Ok((o, origin))) => {
+            message::emit(&SkillRun {
+                outcome: &o,
+                load_origin: origin.map(Origin::as_str),
+            });
             ExitCode::from(if o.result.is_ok() { 0 } else { 1 })
         }
         (MessageFormat::Json, Err(e)) => {
@@ -127,7 +140,7 @@ fn report(outcome: Result<Outcome, ExecError>, format: OutputArgs) -> ExitCode {
             });
             ExitCode::from(2)
         }
-        (MessageFormat::Human, Ok(o)) => {
+        (MessageFormat::Human, Ok((o, _))) => {
             if o.stub {
                 eprintln!("warning: this skill is a JSON stub: nothing ran, its body is returned");
             }

@@ -81,6 +81,17 @@ impl CwasmKey {
         Ok(CwasmKey(key))
     }
 
+    /// An HMAC over `parts`, each length-prefixed (callers start with a
+    /// label of their own, so no two uses of the key can collide).
+    pub(crate) fn hmac(&self, parts: &[&[u8]]) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        for part in parts {
+            mac.update(&(part.len() as u64).to_le_bytes());
+            mac.update(part);
+        }
+        mac
+    }
+
     fn mac(&self, sha256: &str, engine: &str, wasm_sha256: &str) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
         for part in [sha256, engine, wasm_sha256] {

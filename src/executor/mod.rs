@@ -9,6 +9,7 @@
 //! block the caller's runtime threads.
 
 pub mod bench;
+pub mod cache;
 mod capture;
 pub mod cwasm;
 pub mod grants;
@@ -30,6 +31,7 @@ use wasmtime::{
 };
 use wasmtime_wasi::WasiCtxBuilder;
 
+pub use cache::CompileCache;
 pub use cwasm::{CwasmKey, CwasmRecord};
 pub use grants::Grants;
 pub use host::{EnvSecrets, HostServices, LogEntry, MemoryProvider, NoMemory, SecretsProvider};
@@ -68,6 +70,24 @@ pub struct ExecutorConfig {
     /// The key `.cwasm` records are signed with (default: created on first
     /// use at [`CwasmKey::default_path`]; if that fails, a per-process key).
     pub cwasm_key: Option<CwasmKey>,
+    /// The on-disk compile cache: compiled components are kept there and
+    /// installed `.cwasm`s, once verified, are loaded from this tool's own
+    /// copy without hashing them again. `None` (the default): components are
+    /// compiled in memory and every installed `.cwasm` is hashed on load.
+    pub compile_cache: Option<CompileCache>,
+}
+
+impl ExecutorConfig {
+    /// For a process that makes one call (the CLI): no instance pool (a pool
+    /// pays off from the second instantiation; setting one up costs more than
+    /// it saves on the first) and the compile cache in the cache folder.
+    pub fn for_one_call() -> ExecutorConfig {
+        ExecutorConfig {
+            pooling: false,
+            compile_cache: Some(CompileCache::default_location()),
+            ..ExecutorConfig::default()
+        }
+    }
 }
 
 impl Default for ExecutorConfig {
@@ -77,6 +97,7 @@ impl Default for ExecutorConfig {
             pooling: true,
             pool_instances: 128,
             cwasm_key: None,
+            compile_cache: None,
         }
     }
 }
@@ -193,8 +214,21 @@ pub enum LoadedSkill {
         component: Component,
         sha256: String,
         origin: Origin,
+        /// What loading it took.
+        timings: LoadTimings,
     },
     Stub(StubMarker),
+}
+
+/// What loading a component took, step by step (zero for steps not taken).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadTimings {
+    /// Reading and checking the `.cwasm` and its record (or the cache entry).
+    pub read_check: Duration,
+    /// Deserializing (or compiling) it.
+    pub deserialize: Duration,
+    /// Linking: the `InstancePre` against this executor's host.
+    pub link: Duration,
 }
 
 /// Where a loaded component's machine code came from.
@@ -204,6 +238,20 @@ pub enum Origin {
     Compiled,
     /// Deserialized from a `.cwasm` this tool wrote (hash checked).
     Precompiled,
+    /// Deserialized from the on-disk compile cache (this tool's own entry,
+    /// unchanged since it was written or hash checked).
+    Cached,
+}
+
+impl Origin {
+    /// `compiled`, `precompiled` or `cache`, as `skill-run` and `bench` say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Compiled => "compiled",
+            Origin::Precompiled => "precompiled",
+            Origin::Cached => "cache",
+        }
+    }
 }
 
 impl LoadedSkill {
@@ -212,6 +260,14 @@ impl LoadedSkill {
         match self {
             LoadedSkill::Component { origin, .. } => Some(*origin),
             LoadedSkill::Stub(_) => None,
+        }
+    }
+
+    /// What loading it took (zero for stubs).
+    pub fn timings(&self) -> LoadTimings {
+        match self {
+            LoadedSkill::Component { timings, .. } => *timings,
+            LoadedSkill::Stub(_) => LoadTimings::default(),
         }
     }
 }
@@ -224,8 +280,10 @@ pub struct Executor {
     cache: Mutex<HashMap<String, Arc<LoadedSkill>>>,
     services: HostServices,
     stop_ticker: Arc<AtomicBool>,
+    ticker_started: std::sync::Once,
     invocations: AtomicU64,
     cwasm_key: CwasmKey,
+    fingerprint: String,
 }
 
 impl Drop for Executor {
@@ -252,7 +310,6 @@ impl Executor {
         SkillPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(link)?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
-        spawn_epoch_ticker(engine.clone(), stop_ticker.clone());
         let cwasm_key = match config.cwasm_key.clone() {
             Some(key) => key,
             None => CwasmKey::load_or_create(&CwasmKey::default_path())
@@ -265,8 +322,11 @@ impl Executor {
                     source,
                 })?,
         };
+        let fingerprint = fingerprint(&engine);
         Ok(Executor {
             cwasm_key,
+            fingerprint,
+            ticker_started: std::sync::Once::new(),
             engine,
             linker,
             config,
@@ -280,19 +340,40 @@ impl Executor {
     /// The engine's compatibility fingerprint: a `.cwasm` from another wasmtime
     /// version or configuration never matches it.
     pub fn engine_fingerprint(&self) -> String {
-        let mut hasher = ShaHasher(sha2::Sha256::new());
-        self.engine
-            .precompile_compatibility_hash()
-            .hash(&mut hasher);
-        hex::encode(hasher.0.finalize())
+        self.fingerprint.clone()
     }
 
     /// Loads a skill binary (component or stub), compiling a component once:
-    /// later loads of the same bytes come from the in-process cache.
+    /// later loads of the same bytes come from the in-process cache (and,
+    /// with a [`CompileCache`], from its entry in later processes).
     pub fn load(&self, bytes: &[u8]) -> Result<Arc<LoadedSkill>, ExecError> {
-        let sha256 = sha256_hex(bytes);
+        self.load_hashed(bytes, sha256_hex(bytes))
+    }
+
+    fn load_hashed(&self, bytes: &[u8], sha256: String) -> Result<Arc<LoadedSkill>, ExecError> {
         if let Some(hit) = self.cached(&sha256) {
             return Ok(hit);
+        }
+        let started = Instant::now();
+        if let Some(cache) = &self.config.compile_cache
+            && let Some(hit) = cache.lookup(&self.cwasm_key, &sha256, &self.fingerprint)
+        {
+            let read_check = started.elapsed();
+            let deserializing = Instant::now();
+            match self.deserialize_hit(hit) {
+                Ok(component) => {
+                    let timings = LoadTimings {
+                        read_check,
+                        deserialize: deserializing.elapsed(),
+                        link: Duration::ZERO,
+                    };
+                    let skill = self.prepare(component, sha256.clone(), Origin::Cached, timings)?;
+                    return Ok(self.remember(sha256, skill));
+                }
+                Err(reason) => {
+                    tracing::debug!(%reason, "not using the compile cache entry; compiling")
+                }
+            }
         }
         let skill = match validate::classify(bytes)? {
             BinaryKind::Stub(stub) => LoadedSkill::Stub(stub),
@@ -300,9 +381,26 @@ impl Executor {
             BinaryKind::Component => {
                 // Clear errors for bad bytes or another world, before compiling.
                 validate::validate_component(bytes)?;
+                let compiling = Instant::now();
                 let component = Component::new(&self.engine, bytes)
                     .map_err(|e| ExecError::Compile(format!("{e:#}")))?;
-                self.prepare(component, sha256.clone(), Origin::Compiled)?
+                let timings = LoadTimings {
+                    deserialize: compiling.elapsed(),
+                    ..LoadTimings::default()
+                };
+                let skill = self.prepare(component, sha256.clone(), Origin::Compiled, timings)?;
+                if let (Some(cache), LoadedSkill::Component { component, .. }) =
+                    (&self.config.compile_cache, &skill)
+                    && let Ok(cwasm) = component.serialize()
+                {
+                    let record = self.cwasm_key.sign(
+                        sha256_hex(&cwasm),
+                        self.fingerprint.clone(),
+                        sha256.clone(),
+                    );
+                    cache.insert(&self.cwasm_key, &record, &cwasm, None);
+                }
+                skill
             }
         };
         Ok(self.remember(sha256, skill))
@@ -321,9 +419,13 @@ impl Executor {
             return Ok(hit);
         }
         match self.deserialize_checked(cwasm_path, record) {
-            Ok(component) => {
-                let skill =
-                    self.prepare(component, record.wasm_sha256.clone(), Origin::Precompiled)?;
+            Ok((component, timings)) => {
+                let skill = self.prepare(
+                    component,
+                    record.wasm_sha256.clone(),
+                    Origin::Precompiled,
+                    timings,
+                )?;
                 Ok(self.remember(record.wasm_sha256.clone(), skill))
             }
             Err(reason) => {
@@ -337,27 +439,108 @@ impl Executor {
         }
     }
 
+    /// The component in an installed `.cwasm`, if its record is this
+    /// machine's, for this engine, and the file's bytes are the ones it
+    /// names. The bytes hashed are the bytes deserialized (read once);
+    /// with a compile cache, an installed file verified before and unchanged
+    /// since (same inode, size, mtime and ctime) is loaded from this tool's
+    /// own copy of those bytes instead, without hashing.
     fn deserialize_checked(
         &self,
         cwasm_path: &Path,
         record: &CwasmRecord,
-    ) -> Result<Component, String> {
+    ) -> Result<(Component, LoadTimings), String> {
+        let started = Instant::now();
         if !self.cwasm_key.verify(record) {
             return Err("its record was not signed with this machine's key".into());
         }
-        if record.engine != self.engine_fingerprint() {
+        if record.engine != self.fingerprint {
             return Err("it was compiled by another engine version or configuration".into());
         }
-        let bytes = std::fs::read(cwasm_path).map_err(|e| e.to_string())?;
+        let cache = self.config.compile_cache.as_ref();
+        let hit =
+            cache.and_then(|c| c.lookup(&self.cwasm_key, &record.wasm_sha256, &self.fingerprint));
+        if let Some(hit) = hit.as_ref().filter(|hit| {
+            std::fs::metadata(cwasm_path)
+                .is_ok_and(|meta| hit.entry().vouches_for_source(&record.sha256, &meta))
+        }) {
+            let read_check = started.elapsed();
+            let deserializing = Instant::now();
+            let component = self.deserialize_hit_ref(hit)?;
+            return Ok((
+                component,
+                LoadTimings {
+                    read_check,
+                    deserialize: deserializing.elapsed(),
+                    link: Duration::ZERO,
+                },
+            ));
+        }
+        let (bytes, meta) = cache::read_stable(cwasm_path).map_err(|e| e.to_string())?;
         if sha256_hex(&bytes) != record.sha256 {
             return Err("its sha256 does not match the record this tool wrote".into());
         }
+        let read_check = started.elapsed();
+        let deserializing = Instant::now();
         // SAFETY: deserializing runs no checks on the machine code inside. The
         // record is signed with this machine's key, so this tool wrote it when
         // it compiled these bytes with an engine of the same fingerprint; the
-        // bytes were hashed above and match it: our own compiler's output,
-        // unchanged.
-        unsafe { Component::deserialize(&self.engine, &bytes) }.map_err(|e| format!("{e:#}"))
+        // bytes were read once and hashed above and match it: our own
+        // compiler's output, unchanged.
+        let component = unsafe { Component::deserialize(&self.engine, &bytes) }
+            .map_err(|e| format!("{e:#}"))?;
+        let deserialize = deserializing.elapsed();
+        if let Some(cache) = cache {
+            match &hit {
+                Some(hit) => cache.add_source(&self.cwasm_key, hit.entry(), &record.sha256, &meta),
+                None => cache.insert(
+                    &self.cwasm_key,
+                    record,
+                    &bytes,
+                    Some((record.sha256.clone(), meta)),
+                ),
+            }
+        }
+        Ok((
+            component,
+            LoadTimings {
+                read_check,
+                deserialize,
+                link: Duration::ZERO,
+            },
+        ))
+    }
+
+    fn deserialize_hit(&self, hit: cache::Hit) -> Result<Component, String> {
+        self.deserialize_hit_ref(&hit)
+    }
+
+    /// Deserializes a compile cache entry [`CompileCache::lookup`] vouched for.
+    fn deserialize_hit_ref(&self, hit: &cache::Hit) -> Result<Component, String> {
+        match hit {
+            cache::Hit::Unchanged { cwasm, entry } => {
+                // SAFETY: the entry's record is signed with this machine's key
+                // (this tool compiled these bytes with an engine of this
+                // fingerprint) and the file, in a folder only this user can
+                // open, is a private regular file with exactly the inode, size
+                // and timestamps it had when it was written or hashed: any
+                // write since would have changed its ctime. Checked again
+                // below, after mapping.
+                let component = unsafe { Component::deserialize_file(&self.engine, cwasm) }
+                    .map_err(|e| format!("{e:#}"))?;
+                let unchanged = cache::private_file_meta(cwasm)
+                    .is_some_and(|meta| entry.file_vouches_for(&meta));
+                if !unchanged {
+                    return Err("the cache entry changed while it was loaded".into());
+                }
+                Ok(component)
+            }
+            cache::Hit::Hashed { bytes, .. } => {
+                // SAFETY: the entry's record is signed as above, and these
+                // bytes (read once) were hashed and match it.
+                unsafe { Component::deserialize(&self.engine, bytes) }.map_err(|e| format!("{e:#}"))
+            }
+        }
     }
 
     /// Compiles a component ahead of time (validated and linked against this
@@ -401,18 +584,22 @@ impl Executor {
         component: Component,
         sha256: String,
         origin: Origin,
+        mut timings: LoadTimings,
     ) -> Result<LoadedSkill, ExecError> {
+        let linking = Instant::now();
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| ExecError::Link(format!("{e:#}")))?;
         let pre =
             SkillPluginPre::new(instance_pre).map_err(|e| ExecError::Link(format!("{e:#}")))?;
+        timings.link = linking.elapsed();
         Ok(LoadedSkill::Component {
             pre,
             component,
             sha256,
             origin,
+            timings,
         })
     }
 
@@ -427,13 +614,14 @@ impl Executor {
         let record: Option<CwasmRecord> = std::fs::read(&record)
             .ok()
             .and_then(|json| serde_json::from_slice(&json).ok());
+        let sha256 = sha256_hex(&bytes);
         if let Some(record) = record
             && cwasm.is_file()
-            && record.wasm_sha256 == sha256_hex(&bytes)
+            && record.wasm_sha256 == sha256
         {
             return self.load_precompiled(wasm_path, &cwasm, &record);
         }
-        self.load(&bytes)
+        self.load_hashed(&bytes, sha256)
     }
 
     /// Runs `execute` once in a fresh store.
@@ -470,6 +658,7 @@ impl Executor {
             LoadedSkill::Component { pre, .. } => pre,
         };
 
+        self.start_ticker();
         let (mut store, stdout, stderr) =
             self.new_store(&invocation, invocation_id.clone(), started)?;
 
@@ -482,6 +671,33 @@ impl Executor {
             Ok(result) => result,
             Err(_) => Err(DeadlineHit.into()),
         };
+        self.finish(
+            store,
+            (stdout, stderr),
+            result,
+            &limits,
+            started,
+            invocation_id,
+        )
+    }
+
+    /// Starts the epoch ticker on the first call (not for loads alone).
+    fn start_ticker(&self) {
+        self.ticker_started
+            .call_once(|| spawn_epoch_ticker(self.engine.clone(), self.stop_ticker.clone()));
+    }
+
+    /// The outcome of a finished call; drops the store.
+    fn finish(
+        &self,
+        store: Store<HostState>,
+        (stdout, stderr): (capture::Capture, capture::Capture),
+        result: wasmtime::Result<Result<String, String>>,
+        limits: &Limits,
+        started: Instant,
+        invocation_id: String,
+    ) -> Result<Outcome, ExecError> {
+        let limits = *limits;
         let fuel_consumed = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let result = result.map_err(|e| self.error_for(e, &limits, started))?;
         let output_len = match &result {
@@ -629,6 +845,13 @@ fn engine_config(config: &ExecutorConfig) -> Config {
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     c
+}
+
+/// The engine's compatibility fingerprint (see [`Executor::engine_fingerprint`]).
+fn fingerprint(engine: &Engine) -> String {
+    let mut hasher = ShaHasher(sha2::Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hex::encode(hasher.0.finalize())
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the executor is dropped.

@@ -6,10 +6,11 @@ use std::path::Path;
 
 use crate::executor::Executor;
 use crate::fsutil::{IoError, IoOp, IoResultExt};
-use crate::pipeline;
+use crate::pipeline::{self, PipelineError};
 use crate::registry::index::{INDEX_FILE, Index, IndexError};
+use crate::skill::files;
 use crate::skill::manifest;
-use crate::skill::source::WASM_FILE;
+use crate::skill::source::{self, SourceError, WASM_FILE};
 use crate::store::SkillStore;
 use crate::store::install::{InstallError, InstallOptions, Installed, commit_prepared};
 
@@ -73,10 +74,22 @@ pub fn install_from_registry(
     let temp = std::env::temp_dir();
     let staging = tempfile::tempdir().on(IoOp::Create, &temp)?;
     let dir = staging.path().join(name);
-    std::fs::create_dir_all(&dir).on(IoOp::Create, &dir)?;
-    let manifest_src = entry_dir.join(manifest::MANIFEST_FILE);
-    std::fs::copy(&manifest_src, dir.join(manifest::MANIFEST_FILE))
-        .on(IoOp::Copy, &manifest_src)?;
+    // The skill's files as published (SKILL.md, scripts/, assets/ …), but
+    // not the publisher's provenance or `.cwasm`: this machine makes its own.
+    let canonical = entry_dir.canonicalize().on(IoOp::Read, &entry_dir)?;
+    let listed = files::list(&canonical)
+        .map_err(|e| InstallError::from(PipelineError::from(SourceError::from(e))))?;
+    let published: Vec<_> = listed
+        .iter()
+        .filter(|f| !source::is_store_owned(&f.rel))
+        .collect();
+    let contents = files::read_all(published)
+        .map_err(|e| InstallError::from(PipelineError::from(SourceError::from(e))))?;
+    let staged = crate::fsutil::StagedDir::new_in(staging.path(), name)?;
+    for file in &contents {
+        staged.write_file(Path::new(&file.rel), &file.bytes, file.executable)?;
+    }
+    staged.commit_new(&dir)?;
     let wasm_dest = dir.join(WASM_FILE);
     std::fs::write(&wasm_dest, &wasm).on(IoOp::Write, &wasm_dest)?;
     let mut prepared = pipeline::prepare(&dir, &options.pipeline).map_err(InstallError::from)?;

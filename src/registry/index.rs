@@ -49,6 +49,9 @@ pub struct IndexEntry {
     pub path_taken: Option<PathTaken>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the lenient `SKILL.md` reader bent (empty for a spec-clean skill).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<crate::skill::manifest::Warning>,
 }
 
 /// `index.json`.
@@ -187,6 +190,7 @@ mod tests {
             size: None,
             path_taken: None,
             error: (status == Status::Failed).then(|| "boom".into()),
+            warnings: Vec::new(),
         }
     }
 

@@ -8,6 +8,7 @@
 //! and `jobs` skills at a time under one jobserver so parallel cargo processes
 //! never oversubscribe the cores. Shardable: `K/N` splits by skill name.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,11 +18,12 @@ use sha2::{Digest, Sha256};
 
 use crate::build::cargo::BuildOptions;
 use crate::build::toolchain::{Toolchain, ToolchainError};
-use crate::digest::{sha256_hex, tree_sha256};
+use crate::digest::sha256_hex;
 use crate::executor::{Executor, Grants};
 use crate::fsutil::{IoError, IoOp, IoResultExt, StagedDir};
 use crate::pipeline::{self, PipelineOptions};
 use crate::registry::index::{INDEX_FILE, Index, IndexEntry, Status};
+use crate::skill::files::FileContent;
 use crate::skill::manifest::{self, Manifest, SkillType, TrustTier};
 use crate::skill::source::WASM_FILE;
 use crate::skill::world::SkillWorld;
@@ -72,8 +74,15 @@ pub struct PrecompileOptions {
     pub no_stub: bool,
     /// Rebuild even unchanged skills.
     pub force: bool,
-    /// The cargo target directory every build shares.
-    pub target_dir: PathBuf,
+    /// A cargo target directory every build shares (faster, but the skills'
+    /// build scripts can then read and overwrite each other's artifacts); by
+    /// default each skill has its own.
+    pub target_dir: Option<PathBuf>,
+    /// Whether builds run in the sandbox (the default) or unconfined.
+    pub confinement: crate::build::Confinement,
+    /// Fail skills whose `SKILL.md` needed a lenient fallback (for registries
+    /// that enforce the Agent Skills spec).
+    pub strict: bool,
     /// Also write `skill.cwasm`, precompiled for this machine's engine and
     /// signed with its key (useful when this machine, or one sharing its
     /// cache folder, installs from the output).
@@ -201,10 +210,12 @@ pub fn precompile(
         false => None,
     };
     let job = Job {
+        collisions: collisions(&skills),
         executor,
         toolchain: Toolchain::detect(),
         build: BuildOptions {
-            target_dir: Some(options.target_dir.clone()),
+            target_dir: options.target_dir.clone(),
+            confinement: options.confinement,
             jobserver: options.jobserver.clone().or_else(new_jobserver),
             leave_source_untouched: true,
             ..BuildOptions::default()
@@ -245,6 +256,31 @@ pub fn precompile(
     })
 }
 
+/// Folders of this run that would be stored under one key: each fails with
+/// an error naming the others.
+fn collisions(skills: &[PathBuf]) -> HashMap<PathBuf, String> {
+    let mut by_key: HashMap<String, Vec<&PathBuf>> = HashMap::new();
+    for dir in skills {
+        if let Ok(m) = Manifest::load(dir) {
+            by_key.entry(m.name).or_default().push(dir);
+        }
+    }
+    let mut errors = HashMap::new();
+    for (key, dirs) in by_key.into_iter().filter(|(_, d)| d.len() > 1) {
+        let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        for dir in &dirs {
+            errors.insert(
+                (*dir).clone(),
+                format!(
+                    "skills in {} would all be stored as `{key}`; rename all but one",
+                    names.join(" and ")
+                ),
+            );
+        }
+    }
+    errors
+}
+
 /// A jobserver with a token per core, shared by this run's parallel cargo
 /// processes so they never run more compilers than there are cores.
 fn new_jobserver() -> Option<jobserver::Client> {
@@ -253,6 +289,9 @@ fn new_jobserver() -> Option<jobserver::Client> {
 }
 
 struct Job<'a> {
+    /// Skill folders whose key another folder of the run has too, and the
+    /// error naming both.
+    collisions: HashMap<PathBuf, String>,
     executor: Option<Executor>,
     toolchain: Result<Toolchain, ToolchainError>,
     build: BuildOptions,
@@ -261,12 +300,36 @@ struct Job<'a> {
 
 impl Job<'_> {
     fn one(&self, dir: &Path) -> IndexEntry {
-        let folder = manifest::folder_name(dir);
-        let manifest = match Manifest::load(dir) {
-            Ok(m) => m,
-            Err(e) => return failed(&folder, "unknown", format!("{}: {e}", dir.display())),
-        };
+        match Manifest::load(dir) {
+            Ok(manifest) => IndexEntry {
+                warnings: manifest.warnings.clone(),
+                ..self.one_manifest(dir, &manifest)
+            },
+            Err(e) => failed(
+                &manifest::folder_name(dir),
+                "unknown",
+                format!("{}: {}", dir.display(), crate::error_chain(&e)),
+            ),
+        }
+    }
+
+    fn one_manifest(&self, dir: &Path, manifest: &Manifest) -> IndexEntry {
         let version = manifest.version_or_default().to_string();
+        if let Some(collision) = self.collisions.get(dir) {
+            return failed(&manifest.name, &version, collision.clone());
+        }
+        if self.options.strict && !manifest.warnings.is_empty() {
+            let list: Vec<String> = manifest.warnings.iter().map(|w| w.to_string()).collect();
+            return failed(
+                &manifest.name,
+                &version,
+                format!(
+                    "--strict: {} breaks the Agent Skills spec:\n  {}",
+                    dir.join(manifest::MANIFEST_FILE).display(),
+                    list.join("\n  ")
+                ),
+            );
+        }
         if manifest.skill_type == SkillType::Prompt {
             return IndexEntry {
                 status: Status::Skipped,
@@ -284,7 +347,7 @@ impl Job<'_> {
                 );
             }
         };
-        let rel = format!("{}/{}", manifest.name, version);
+        let rel = format!("{}/{}", manifest.name, manifest.version_path_segment());
         let entry_dir = self.options.out.join(&rel);
         if !self.options.force
             && let Some(cached) = cached_entry(&entry_dir, &key)
@@ -299,8 +362,10 @@ impl Job<'_> {
 
     /// Everything that decides the output: the source tree (with any shipped
     /// binary), the toolchain, the world, this tool, the stub policy.
-    fn cache_key(&self, dir: &Path) -> std::io::Result<String> {
-        let tree = tree_sha256(dir, |_| false)?;
+    fn cache_key(&self, dir: &Path) -> Result<String, String> {
+        let canonical = dir.canonicalize().map_err(|e| e.to_string())?;
+        let files = crate::skill::files::list(&canonical).map_err(|e| crate::error_chain(&e))?;
+        let tree = crate::skill::files::sha256(&files).map_err(|e| crate::error_chain(&e))?;
         let toolchain = match &self.toolchain {
             Ok(t) => format!("{} / {}", t.rustc_version, t.cargo_version),
             Err(e) => format!("no toolchain: {e}"),
@@ -333,18 +398,13 @@ impl Job<'_> {
             _ => (None, None),
         };
         let grants = Grants::from_manifest(&prepared.folder.manifest);
-        let mut provenance = Provenance::new(&prepared, TrustTier::Untrusted, grants, record);
+        let files = crate::skill::files::read_all(prepared.folder.installed_files())
+            .map_err(|e| crate::error_chain(&e))?;
+        let mut provenance =
+            Provenance::new(&prepared, &files, TrustTier::Untrusted, grants, record);
         provenance.cache_key = Some(key.to_string());
-        let manifest_text = std::fs::read(prepared.folder.dir.join(manifest::MANIFEST_FILE))
-            .map_err(|e| format!("cannot read SKILL.md: {e}"))?;
-        publish(
-            entry_dir,
-            &manifest_text,
-            binary,
-            cwasm.as_deref(),
-            &provenance,
-        )
-        .map_err(|e| crate::error_chain(&e))?;
+        publish(entry_dir, &files, binary, cwasm.as_deref(), &provenance)
+            .map_err(|e| crate::error_chain(&e))?;
         Ok(provenance)
     }
 }
@@ -359,18 +419,21 @@ fn cached_entry(entry_dir: &Path, key: &str) -> Option<Provenance> {
     (provenance.wasm.as_ref()?.sha256 == sha256_hex(&wasm)).then_some(provenance)
 }
 
-/// Writes `<entry_dir>/{SKILL.md, skill.wasm, skill.cwasm, provenance}` by staging beside
-/// it and swapping it into place, flushed to disk like a store commit.
+/// Writes `<entry_dir>/`: the skill's files (`SKILL.md`, `scripts/` …),
+/// `skill.wasm`, `skill.cwasm` and the provenance, by staging beside it and
+/// swapping it into place, flushed to disk like a store commit.
 fn publish(
     entry_dir: &Path,
-    manifest_text: &[u8],
+    files: &[FileContent],
     wasm: &[u8],
     cwasm: Option<&[u8]>,
     provenance: &Provenance,
 ) -> Result<(), IoError> {
     let parent = entry_dir.parent().unwrap_or(entry_dir);
     let staged = StagedDir::new_in(parent, "entry")?;
-    staged.write(manifest::MANIFEST_FILE, manifest_text)?;
+    for file in files {
+        staged.write_file(Path::new(&file.rel), &file.bytes, file.executable)?;
+    }
     staged.write(WASM_FILE, wasm)?;
     if let Some(cwasm) = cwasm {
         staged.write(CWASM_FILE, cwasm)?;
@@ -397,6 +460,7 @@ fn entry(
         size: provenance.wasm.as_ref().map(|w| w.size),
         path_taken: Some(provenance.path_taken),
         error: None,
+        warnings: Vec::new(),
     }
 }
 
@@ -410,6 +474,7 @@ fn failed(name: &str, version: &str, error: String) -> IndexEntry {
         size: None,
         path_taken: None,
         error: Some(error),
+        warnings: Vec::new(),
     }
 }
 

@@ -3,6 +3,13 @@
 //! This module owns parsing and every rule about the manifest (name format,
 //! skill type, capabilities, trust tier), with errors that name the field, the
 //! bad value and the valid ones.
+//!
+//! It reads what mainstream agents load: what the spec forbids but an agent
+//! would still understand (a name that is not a valid key, no description, a
+//! long description, a top-level `version` …) is accepted with a
+//! [`Warning`]; fields that decide what a skill may do (`skill-type`,
+//! `capabilities`, `secrets`, `trust-tier`) are never guessed. The YAML-level
+//! fallbacks live in [`super::front_matter`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,6 +17,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+pub use super::front_matter::Warning;
+use super::front_matter::{self, FrontMatterError};
 
 /// The manifest file's name inside a skill folder.
 pub const MANIFEST_FILE: &str = "SKILL.md";
@@ -23,7 +33,12 @@ pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
 /// A parsed, checked `SKILL.md`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Manifest {
+    /// The skill's key: a valid name (`[a-z0-9-]`, ≤ 64), used for the store
+    /// folder, the registry path and every lookup. The `name` field when it is
+    /// valid, else a slug of it, else of the folder.
     pub name: String,
+    /// The `name` field as the author wrote it (the folder's name when absent).
+    pub written_name: String,
     pub description: String,
     pub license: Option<String>,
     pub compatibility: Option<String>,
@@ -39,6 +54,8 @@ pub struct Manifest {
     pub categories: Vec<String>,
     /// The Markdown after the front matter.
     pub body: String,
+    /// What the lenient reader bent, with positions and fixes.
+    pub warnings: Vec<Warning>,
 }
 
 /// `metadata.skill-type`.
@@ -173,14 +190,21 @@ pub enum ManifestError {
     },
     #[error("{} is {size} bytes, over the {MAX_MANIFEST_BYTES}-byte limit", path.display())]
     TooLarge { path: PathBuf, size: u64 },
-    #[error("SKILL.md must start with YAML front matter between `---` lines")]
+    #[error(
+        "SKILL.md has no front matter and no text to describe the skill: start it with \
+         `---`, `name: …`, `description: …`, `---`"
+    )]
     NoFrontMatter,
-    #[error("SKILL.md front matter is not closed: add a `---` line after it")]
-    UnclosedFrontMatter,
-    #[error("SKILL.md front matter is not valid YAML: {0}")]
-    Yaml(String),
-    #[error("SKILL.md has no `{0}` field; it is required")]
+    #[error(transparent)]
+    FrontMatter(#[from] FrontMatterError),
+    #[error("SKILL.md has no `{0}` field and nothing to take it from; add it")]
     Missing(&'static str),
+    #[error("skills `{first}` and `{second}` would both be stored as `{key}`; rename one of them")]
+    KeyCollision {
+        key: String,
+        first: String,
+        second: String,
+    },
     #[error("`{field}` must be {expected}")]
     WrongType {
         field: &'static str,
@@ -194,10 +218,6 @@ pub enum ManifestError {
     },
     #[error("invalid skill name `{name}`: {reason}")]
     InvalidName { name: String, reason: &'static str },
-    #[error("`description` {0}")]
-    InvalidDescription(&'static str),
-    #[error("skill name `{name}` does not match its folder `{folder}`; rename one of them")]
-    NameMismatch { name: String, folder: String },
 }
 
 /// Checks a skill name: lowercase letters, digits and hyphens, at most 64
@@ -232,7 +252,8 @@ pub fn check_name(name: &str) -> Result<(), ManifestError> {
 }
 
 impl Manifest {
-    /// Reads `<skill_dir>/SKILL.md` and checks that its name matches the folder.
+    /// Reads `<skill_dir>/SKILL.md` leniently, the folder's name standing in
+    /// for a missing or unusable `name`.
     pub fn load(skill_dir: &Path) -> Result<Manifest, ManifestError> {
         let path = skill_dir.join(MANIFEST_FILE);
         let io = |source| ManifestError::Io {
@@ -244,35 +265,56 @@ impl Manifest {
             return Err(ManifestError::TooLarge { path, size });
         }
         let text = std::fs::read_to_string(&path).map_err(io)?;
-        let manifest = Manifest::parse(&text)?;
-        let folder = folder_name(skill_dir);
-        if folder != manifest.name {
-            return Err(ManifestError::NameMismatch {
-                name: manifest.name,
-                folder,
-            });
-        }
-        Ok(manifest)
+        Manifest::parse_in(&text, &folder_name(skill_dir))
     }
 
-    /// Parses the text of a `SKILL.md`.
+    /// Parses the text of a `SKILL.md` that has no folder (a missing `name`
+    /// is then an error).
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
-        let (yaml, body) = split_front_matter(text)?;
+        Manifest::parse_in(text, "")
+    }
+
+    /// Parses the text of the `SKILL.md` in the folder named `folder`.
+    pub fn parse_in(text: &str, folder: &str) -> Result<Manifest, ManifestError> {
+        let split = front_matter::split(text)?;
+        let mut warnings = split.warnings;
+        let body = split.body;
+        let Some(yaml) = split.yaml else {
+            return Manifest::without_front_matter(folder, body, warnings);
+        };
+        let at = |key: &str| key_position(&yaml, key, split.yaml_first_line);
         let raw: RawFrontMatter = if yaml.trim().is_empty() {
             RawFrontMatter::default()
         } else {
-            serde_norway::from_str(yaml).map_err(|e| ManifestError::Yaml(e.to_string()))?
+            serde_norway::from_str(&yaml).map_err(|e| front_matter::yaml_error(&e))?
         };
-        let name = string_field(raw.name, "name")?.ok_or(ManifestError::Missing("name"))?;
-        check_name(&name)?;
-        let description = string_field(raw.description, "description")?
-            .ok_or(ManifestError::Missing("description"))?;
-        if description.trim().is_empty() {
-            return Err(ManifestError::InvalidDescription("is empty"));
-        }
+
+        let written = string_field(raw.name, "name")?;
+        let (name, written_name) = skill_key(written, folder, at("name"), &mut warnings)?;
+
+        let description = match string_field(raw.description, "description")? {
+            Some(d) if !d.trim().is_empty() => d,
+            _ => {
+                let from_body =
+                    first_paragraph(&body).ok_or(ManifestError::Missing("description"))?;
+                warnings.push(Warning::new(
+                    "missing-description",
+                    at("description"),
+                    "no `description`: the body's first paragraph stands in for it",
+                    "add `description:` saying what the skill does and when to use it",
+                ));
+                from_body
+            }
+        };
         if description.chars().count() > MAX_DESCRIPTION_LEN {
-            return Err(ManifestError::InvalidDescription(
-                "is longer than 1024 characters",
+            warnings.push(Warning::new(
+                "long-description",
+                at("description"),
+                format!(
+                    "`description` is {} characters, over the spec's {MAX_DESCRIPTION_LEN} (kept whole)",
+                    description.chars().count()
+                ),
+                "shorten it; move details into the body",
             ));
         }
         let meta = match raw.metadata {
@@ -316,28 +358,281 @@ impl Manifest {
             .map(|t| t.parse::<TrustTier>())
             .transpose()?;
 
+        let version = match (meta_str("version")?, string_field(raw.version, "version")?) {
+            (Some(v), _) => Some(v),
+            (None, Some(v)) => {
+                warnings.push(Warning::new(
+                    "top-level-version",
+                    at("version"),
+                    "`version` at the top level (the spec keeps it in `metadata`); used",
+                    "move it under `metadata:` as `version:`",
+                ));
+                Some(v)
+            }
+            (None, None) => None,
+        };
+        if let Some(v) = &version
+            && !is_semver(v)
+        {
+            warnings.push(Warning::new(
+                "version-not-semver",
+                at("version"),
+                format!("version `{v}` is not MAJOR.MINOR.PATCH; kept as written"),
+                "write it as semver, e.g. 1.0.0",
+            ));
+        }
+        let mut loose = |value: Option<serde_norway::Value>, field: &'static str| {
+            loose_text(value, field, at(field), &mut warnings)
+        };
+        let license = loose(raw.license, "license");
+        let compatibility = loose(raw.compatibility, "compatibility");
+        let allowed_tools = loose(raw.allowed_tools, "allowed-tools");
+        let author = loose(meta.get("author").cloned(), "author");
+        let dependencies = loose_list(meta.get("dependencies"), "dependencies", &mut warnings);
+        let categories = loose_list(meta.get("categories"), "categories", &mut warnings);
+
         Ok(Manifest {
             name,
+            written_name,
             description,
-            license: string_field(raw.license, "license")?,
-            compatibility: string_field(raw.compatibility, "compatibility")?,
-            allowed_tools: string_field(raw.allowed_tools, "allowed-tools")?,
-            author: meta_str("author")?,
-            version: meta_str("version")?,
+            license,
+            compatibility,
+            allowed_tools,
+            author,
+            version,
             skill_type,
             capabilities,
             declared_trust_tier,
             secrets: meta_list("secrets")?,
-            dependencies: meta_list("dependencies")?,
-            categories: meta_list("categories")?,
-            body: body.to_string(),
+            dependencies,
+            categories,
+            body,
+            warnings,
         })
+    }
+
+    /// A `SKILL.md` without front matter: a prompt skill named after its
+    /// folder and described by its first paragraph.
+    fn without_front_matter(
+        folder: &str,
+        body: String,
+        mut warnings: Vec<Warning>,
+    ) -> Result<Manifest, ManifestError> {
+        let description = first_paragraph(&body).ok_or(ManifestError::NoFrontMatter)?;
+        let (name, written_name) = skill_key(None, folder, (1, 1), &mut warnings)?;
+        warnings.push(Warning::new(
+            "no-front-matter",
+            (1, 1),
+            "no front matter: read as a prompt skill named after its folder, described by its first paragraph",
+            "start the file with `---`, `name: …`, `description: …`, `---`",
+        ));
+        Ok(Manifest {
+            name,
+            written_name,
+            description,
+            license: None,
+            compatibility: None,
+            allowed_tools: None,
+            author: None,
+            version: None,
+            skill_type: SkillType::Prompt,
+            capabilities: Vec::new(),
+            declared_trust_tier: None,
+            secrets: Vec::new(),
+            dependencies: Vec::new(),
+            categories: Vec::new(),
+            body,
+            warnings,
+        })
+    }
+
+    /// The version as one safe path component (`<name>/<version>/` in a
+    /// registry): kept as written where it can be, every other character `-`.
+    pub fn version_path_segment(&self) -> String {
+        let v: String = self
+            .version_or_default()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '_') {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        if v.chars().all(|c| c == '.') {
+            "0.0.0".into()
+        } else {
+            v
+        }
     }
 
     /// The version to publish under (`metadata.version`, else `0.0.0`).
     pub fn version_or_default(&self) -> &str {
         self.version.as_deref().unwrap_or("0.0.0")
     }
+}
+
+/// The skill's key and the name as written: the `name` field when it is a
+/// valid name, else a slug of it, else the folder's slug; each bend warned.
+fn skill_key(
+    written: Option<String>,
+    folder: &str,
+    at: (usize, usize),
+    warnings: &mut Vec<Warning>,
+) -> Result<(String, String), ManifestError> {
+    let folder_key = slug(folder);
+    let Some(written) = written.filter(|n| !n.trim().is_empty()) else {
+        let key = folder_key.ok_or(ManifestError::Missing("name"))?;
+        warnings.push(Warning::new(
+            "missing-name",
+            at,
+            format!("no `name`: the folder's name `{key}` stands in for it"),
+            format!("add `name: {key}`"),
+        ));
+        return Ok((key, folder.to_string()));
+    };
+    let key = if check_name(&written).is_ok() {
+        written.clone()
+    } else {
+        let key = slug(&written)
+            .or(folder_key)
+            .ok_or_else(|| ManifestError::InvalidName {
+                name: written.clone(),
+                reason: "nothing usable as a key is left in it or in its folder's name",
+            })?;
+        warnings.push(Warning::new(
+            "invalid-name",
+            at,
+            format!(
+                "`{written}` is not a valid skill name (lowercase letters, digits and hyphens, at most {MAX_NAME_LEN}); stored as `{key}`"
+            ),
+            format!("use `name: {key}`"),
+        ));
+        return Ok((key, written));
+    };
+    if !folder.is_empty() && folder != key {
+        warnings.push(Warning::new(
+            "name-mismatch",
+            at,
+            format!("`name` is `{key}` but the folder is `{folder}`; stored as `{key}`"),
+            format!("rename the folder to `{key}`, or the name to `{folder}`"),
+        ));
+    }
+    Ok((key, written))
+}
+
+/// `text` as a valid skill name: lowercase, every other run of characters a
+/// single `-`, no leading or trailing `-`, at most 64 characters. `None` when
+/// nothing is left. The result can never hold a path separator or `..`.
+pub fn slug(text: &str) -> Option<String> {
+    let mut out = String::new();
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let mut out = out.trim_end_matches('-').to_string();
+    if out.len() > MAX_NAME_LEN {
+        out.truncate(MAX_NAME_LEN);
+        out = out.trim_end_matches('-').to_string();
+    }
+    (!out.is_empty() && check_name(&out).is_ok()).then_some(out)
+}
+
+/// The body's first paragraph, as one line (what stands in for a missing
+/// description): the first run of non-blank lines that is not a heading.
+fn first_paragraph(body: &str) -> Option<String> {
+    let mut lines = Vec::new();
+    for line in body.lines() {
+        let t = line.trim();
+        if t.is_empty() {
+            if !lines.is_empty() {
+                break;
+            }
+            continue;
+        }
+        if t.starts_with('#') && lines.is_empty() {
+            continue;
+        }
+        lines.push(t);
+    }
+    let text = lines.join(" ");
+    (!text.is_empty()).then_some(text)
+}
+
+/// `MAJOR.MINOR.PATCH` with an optional `-pre`/`+build`.
+fn is_semver(v: &str) -> bool {
+    let core = v.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Where `key:` stands in the front matter (1-based line and column in the
+/// file), or the front matter's first line when it is absent.
+fn key_position(yaml: &str, key: &str, first_line: usize) -> (usize, usize) {
+    yaml.lines()
+        .enumerate()
+        .find_map(|(i, line)| {
+            let rest = line.trim_start();
+            rest.strip_prefix(key)
+                .filter(|r| r.starts_with(':'))
+                .map(|_| (i + first_line, line.len() - rest.len() + 1))
+        })
+        .unwrap_or((first_line.max(1), 1))
+}
+
+/// A free-text field that does not decide what the skill may do: a list is
+/// joined (`allowed-tools: [Read, Grep]`), anything else unreadable is ignored
+/// with a warning rather than refused.
+fn loose_text(
+    value: Option<serde_norway::Value>,
+    field: &'static str,
+    at: (usize, usize),
+    warnings: &mut Vec<Warning>,
+) -> Option<String> {
+    use serde_norway::Value;
+    match value {
+        Some(Value::Sequence(items)) if items.iter().all(|v| v.as_str().is_some()) => Some(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        other => string_field(other, field).unwrap_or_else(|_| {
+            warnings.push(Warning::new(
+                "ignored-field",
+                at,
+                format!("`{field}` is not text; ignored"),
+                format!("write `{field}` as a string"),
+            ));
+            None
+        }),
+    }
+}
+
+/// A list of strings that does not decide what the skill may do; anything
+/// else is ignored with a warning.
+fn loose_list(
+    value: Option<&serde_norway::Value>,
+    field: &'static str,
+    warnings: &mut Vec<Warning>,
+) -> Vec<String> {
+    list_field(value, field).unwrap_or_else(|_| {
+        warnings.push(Warning::new(
+            "ignored-field",
+            (1, 1),
+            format!("`metadata.{field}` is not a list of strings; ignored"),
+            format!("write `{field}: [a, b]`"),
+        ));
+        Vec::new()
+    })
 }
 
 /// The last component of a path, as text (what the skill's name must equal).
@@ -359,6 +654,8 @@ struct RawFrontMatter {
     compatibility: Option<serde_norway::Value>,
     #[serde(rename = "allowed-tools")]
     allowed_tools: Option<serde_norway::Value>,
+    /// Not in the spec's top level, but common: read with a warning.
+    version: Option<serde_norway::Value>,
     metadata: Option<serde_norway::Value>,
 }
 
@@ -398,26 +695,6 @@ fn list_field(
             .ok_or(wrong),
         Some(_) => Err(wrong),
     }
-}
-
-/// Splits `---\n<yaml>\n---\n<body>`.
-fn split_front_matter(text: &str) -> Result<(&str, &str), ManifestError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let first_line_end = text.find('\n').unwrap_or(text.len());
-    if text[..first_line_end].trim_end() != "---" {
-        return Err(ManifestError::NoFrontMatter);
-    }
-    let rest = &text[(first_line_end + 1).min(text.len())..];
-    let mut offset = 0;
-    for line in rest.split_inclusive('\n') {
-        if line.trim_end() == "---" {
-            let yaml = &rest[..offset];
-            let body = &rest[offset + line.len()..];
-            return Ok((yaml, body.strip_prefix('\n').unwrap_or(body)));
-        }
-        offset += line.len();
-    }
-    Err(ManifestError::UnclosedFrontMatter)
 }
 
 #[cfg(test)]
@@ -482,19 +759,24 @@ mod tests {
         ));
         assert!(matches!(
             Manifest::parse("---\nname: x\n"),
-            Err(ManifestError::UnclosedFrontMatter)
+            Err(ManifestError::FrontMatter(FrontMatterError::Unclosed))
         ));
-        assert!(matches!(
-            Manifest::parse("---\nname: [x\n---\n"),
-            Err(ManifestError::Yaml(_))
-        ));
+        let err =
+            Manifest::parse("---\nname: x\nmetadata:\n\tskill-type: tool\n---\n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ManifestError::FrontMatter(FrontMatterError::Yaml { line: 4, .. })
+            ),
+            "{err:?}"
+        );
         assert!(matches!(
             Manifest::parse("---\ndescription: d\n---\n"),
             Err(ManifestError::Missing("name"))
         ));
         assert!(matches!(
             Manifest::parse("---\nname: x\ndescription: \" \"\n---\n"),
-            Err(ManifestError::InvalidDescription(_))
+            Err(ManifestError::Missing("description"))
         ));
     }
 }

@@ -5,6 +5,9 @@
 //! Nothing here runs a tool or writes to the store; every other stage reads
 //! these types.
 
+pub mod files;
+pub mod front_matter;
+pub mod lint;
 pub mod manifest;
 pub mod scaffold;
 pub mod source;

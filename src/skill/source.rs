@@ -4,11 +4,17 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::fsutil::{IoError, IoOp, IoResultExt};
+use crate::fsutil::{IoError, IoOp};
+use crate::skill::files::{self, FilesError, SkillFile};
 use crate::skill::manifest::{Manifest, ManifestError};
 
 /// The binary file name in a skill folder and in the store.
 pub const WASM_FILE: &str = "skill.wasm";
+/// Names the store writes beside an installed skill's files (defined here, with
+/// the skill folder's layout, so a folder's own copies are never installed).
+pub const CWASM_FILE: &str = "skill.cwasm";
+pub const PROVENANCE_FILE: &str = ".boternity-provenance.json";
+pub const META_FILE: &str = ".boternity-meta.toml";
 
 /// Rust source in one of the two shapes skills ship.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +44,8 @@ pub struct SkillFolder {
     pub rust: Option<RustSource>,
     /// A pre-compiled `skill.wasm` shipped in the folder.
     pub shipped_wasm: Option<PathBuf>,
+    /// Every file of the folder (`SKILL.md`, source, `scripts/`, `assets/` …).
+    pub files: Vec<SkillFile>,
 }
 
 /// Why a skill folder cannot be used.
@@ -51,11 +59,8 @@ pub enum SourceError {
         #[source]
         source: ManifestError,
     },
-    #[error(
-        "symlink {} points outside the skill folder (to {}); skills must be self-contained",
-        link.display(), target.display()
-    )]
-    SymlinkEscapes { link: PathBuf, target: PathBuf },
+    #[error(transparent)]
+    Files(#[from] FilesError),
     #[error(
         "{} is not a regular file (a FIFO, socket or device); skills hold only regular files, folders and symlinks within the folder",
         path.display()
@@ -78,7 +83,7 @@ impl SkillFolder {
                 "it is a file; pass the folder holding SKILL.md".into(),
             ));
         }
-        check_symlinks(&canonical, &canonical)?;
+        let files = files::list(&canonical)?;
         let manifest = Manifest::load(&canonical).map_err(|source| SourceError::Manifest {
             dir: canonical.clone(),
             source,
@@ -108,34 +113,30 @@ impl SkillFolder {
             manifest,
             rust,
             shipped_wasm,
+            files,
         })
+    }
+
+    /// The files installed with the skill: all of them but a shipped binary
+    /// (the pipeline's own takes its place) and names the store writes itself.
+    pub fn installed_files(&self) -> impl Iterator<Item = &SkillFile> {
+        self.files.iter().filter(|f| !is_store_owned(&f.rel))
     }
 
     /// sha256 of the folder's source tree (without build output or the shipped
     /// binary): the cache key's main part, and provenance.
     pub fn source_sha256(&self) -> Result<String, SourceError> {
-        crate::digest::tree_sha256(&self.dir, |rel| rel == WASM_FILE || rel.ends_with(".cwasm"))
-            .on(IoOp::Read, &self.dir)
-            .map_err(SourceError::from)
+        let source = self
+            .files
+            .iter()
+            .filter(|f| f.rel != WASM_FILE && !f.rel.ends_with(".cwasm"));
+        Ok(files::sha256(source)?)
     }
 }
 
-/// Every symlink below `dir` must resolve inside `root`.
-fn check_symlinks(root: &Path, dir: &Path) -> Result<(), SourceError> {
-    for entry in std::fs::read_dir(dir).on(IoOp::List, dir)? {
-        let entry = entry.on(IoOp::List, dir)?;
-        let path = entry.path();
-        let kind = entry.file_type().on(IoOp::Inspect, &path)?;
-        if kind.is_symlink() {
-            let target = std::fs::canonicalize(&path).unwrap_or_else(|_| {
-                std::fs::read_link(&path).unwrap_or_else(|_| PathBuf::from("?"))
-            });
-            if !target.starts_with(root) {
-                return Err(SourceError::SymlinkEscapes { link: path, target });
-            }
-        } else if kind.is_dir() && entry.file_name() != "target" && entry.file_name() != ".git" {
-            check_symlinks(root, &path)?;
-        }
-    }
-    Ok(())
+/// Names at a skill's top level that the store writes itself: a skill
+/// folder's own copies are never installed over them.
+pub fn is_store_owned(rel: &str) -> bool {
+    const STORE_FILES: [&str; 4] = [WASM_FILE, CWASM_FILE, PROVENANCE_FILE, META_FILE];
+    STORE_FILES.contains(&rel) || rel.ends_with(".cwasm")
 }

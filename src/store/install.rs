@@ -6,9 +6,9 @@
 use std::path::Path;
 
 use crate::executor::{ExecError, Executor, Grants};
-use crate::fsutil::{IoError, IoOp, IoResultExt};
+use crate::fsutil::IoError;
 use crate::pipeline::{self, PathTaken, PipelineError, PipelineOptions, Prepared};
-use crate::skill::manifest::{self, TrustTier};
+use crate::skill::manifest::TrustTier;
 use crate::store::provenance::Provenance;
 use crate::store::{SkillStore, StagedSkill, StoreError};
 
@@ -92,14 +92,14 @@ pub fn commit_prepared(
         _ => (None, None),
     };
 
-    let manifest_path = prepared.folder.dir.join(manifest::MANIFEST_FILE);
-    let manifest_text = std::fs::read(&manifest_path).on(IoOp::Read, &manifest_path)?;
-    let provenance = Provenance::new(&prepared, options.trust_tier, grants, record);
+    let files = crate::skill::files::read_all(prepared.folder.installed_files())
+        .map_err(|e| PipelineError::Source(e.into()))?;
+    let provenance = Provenance::new(&prepared, &files, options.trust_tier, grants, record);
     let name = manifest.name.clone();
     let replaced = store.commit(
         &name,
         StagedSkill {
-            manifest_text,
+            files,
             wasm: prepared.binary.clone(),
             cwasm,
             provenance: Some(provenance.clone()),

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::fsutil::{IoError, IoOp, IoResultExt, REMOVING_PREFIX, StagedDir};
+use crate::skill::files::FileContent;
 
 use crate::executor::{ExecError, Executor, Grants, LoadedSkill};
 use crate::skill::manifest::TrustTier;
@@ -23,10 +24,9 @@ use crate::skill::source::WASM_FILE;
 use crate::skill::validate::{self, BinaryKind};
 use crate::store::provenance::{PROVENANCE_FILE, Provenance, ProvenanceError};
 
-/// boternity's own install metadata, kept across reinstalls.
-pub const META_FILE: &str = ".boternity-meta.toml";
-/// The precompiled component beside `skill.wasm`.
-pub const CWASM_FILE: &str = "skill.cwasm";
+/// boternity's own install metadata (kept across reinstalls) and the
+/// precompiled component beside `skill.wasm`.
+pub use crate::skill::source::{CWASM_FILE, META_FILE};
 
 /// A store rooted at a data folder.
 #[derive(Debug, Clone)]
@@ -117,7 +117,8 @@ pub enum InstalledBinary {
 /// Files to place in a skill's folder, written by [`SkillStore::commit`].
 #[derive(Debug, Default)]
 pub struct StagedSkill {
-    pub manifest_text: Vec<u8>,
+    /// The skill folder's files, `SKILL.md` among them, byte for byte.
+    pub files: Vec<FileContent>,
     pub wasm: Option<Vec<u8>>,
     pub cwasm: Option<Vec<u8>>,
     pub provenance: Option<Provenance>,
@@ -210,7 +211,9 @@ impl SkillStore {
         let dest = self.skill_dir(name)?;
         let _lock = self.lock()?;
         let stage = StagedDir::new_in(&self.skills_dir(), name)?;
-        stage.write(manifest::MANIFEST_FILE, &staged.manifest_text)?;
+        for file in &staged.files {
+            stage.write_file(Path::new(&file.rel), &file.bytes, file.executable)?;
+        }
         if let Some(wasm) = &staged.wasm {
             stage.write(WASM_FILE, wasm)?;
         }

@@ -9,20 +9,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::executor::{CwasmRecord, Grants};
 use crate::pipeline::{PathTaken, Prepared, ShippedBinary};
+use crate::skill::files::FileContent;
 use crate::skill::manifest::TrustTier;
 use crate::skill::world::{self, SkillWorld};
 
 /// The record's file name, beside `skill.wasm`.
-pub const PROVENANCE_FILE: &str = ".boternity-provenance.json";
+pub use crate::skill::source::PROVENANCE_FILE;
 /// Bumped when the record's meaning changes.
 pub const SCHEMA: u32 = 1;
 
-/// sha256 and size of a file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileDigest {
-    pub sha256: String,
-    pub size: u64,
-}
+pub use crate::digest::FileDigest;
 
 /// The world a component was checked against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +77,14 @@ pub struct Provenance {
     /// tool): the same key means the same output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_key: Option<String>,
+    /// Every file installed from the skill's folder (`SKILL.md`, `scripts/`,
+    /// `assets/` …) by relative path: what `verify` re-hashes. Empty in
+    /// records written before files were installed.
+    #[serde(default)]
+    pub files: std::collections::BTreeMap<String, FileDigest>,
+    /// What the lenient `SKILL.md` reader bent (code, position, fix).
+    #[serde(default)]
+    pub warnings: Vec<crate::skill::manifest::Warning>,
 }
 
 /// Why a record could not be read or written.
@@ -102,6 +106,7 @@ impl Provenance {
     /// The record for what the pipeline prepared.
     pub fn new(
         prepared: &Prepared,
+        files: &[FileContent],
         trust_tier: TrustTier,
         grants: Grants,
         cwasm: Option<CwasmRecord>,
@@ -113,10 +118,7 @@ impl Provenance {
             version: manifest.version.clone(),
             path_taken: prepared.path,
             reason: prepared.reason.clone(),
-            wasm: prepared.binary.as_ref().map(|b| FileDigest {
-                sha256: crate::digest::sha256_hex(b),
-                size: b.len() as u64,
-            }),
+            wasm: prepared.binary.as_deref().map(FileDigest::of),
             source_sha256: prepared.source_sha256.clone(),
             source_shape: (prepared.path == PathTaken::Built)
                 .then(|| prepared.folder.rust.as_ref().map(|r| r.shape().to_string()))
@@ -133,6 +135,11 @@ impl Provenance {
             cwasm,
             notes: prepared.notes.clone(),
             cache_key: None,
+            files: files
+                .iter()
+                .map(|f| (f.rel.clone(), FileDigest::of(&f.bytes)))
+                .collect(),
+            warnings: manifest.warnings.clone(),
         }
     }
 

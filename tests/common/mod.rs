@@ -30,9 +30,12 @@ pub fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("boternity-cache")
 }
 
+/// The `boternity` binary serves as the build sandbox's helper (this test
+/// binary cannot: its `main` is the test harness).
 pub fn build_options() -> BuildOptions {
     BuildOptions {
         target_dir: Some(skill_target_dir()),
+        sandbox_helper: Some(PathBuf::from(env!("CARGO_BIN_EXE_boternity"))),
         ..BuildOptions::default()
     }
 }

@@ -1,0 +1,702 @@
+//! The build sandbox end to end: hostile skills (tests/fixtures/hostile-build-*)
+//! installed through the CLI as `untrusted` try to read, write, connect,
+//! signal, fork and fill the disk from their build scripts, proc macros and
+//! `include_str!`. Every attempt must be refused, the refusal must show in the
+//! install's error, and a random canary (in `$HOME/.canary`, beside the skill
+//! folder and in the environment of `boternity`) must appear nowhere: not in
+//! the CLI's output, the store, or any file of the cache folder (target
+//! directory included). A normal skill must still build and run confined.
+
+mod common;
+
+use std::io::ErrorKind;
+use std::net::{TcpListener, UdpSocket};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Longest an install of a hostile skill may take before the test fails.
+const INSTALL_LIMIT: Duration = Duration::from_secs(300);
+/// The build sandbox's default file size limit (`sandbox::Limits`).
+const FILE_SIZE_LIMIT: u64 = 2 << 30;
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::getrandom(&mut buf).unwrap();
+    hex::encode(buf)
+}
+
+/// One hostile install's surroundings: a private HOME holding the canary, a
+/// cache folder (so the target directory and cargo home are this test's
+/// own), a store, and listeners that must hear nothing.
+struct World {
+    tmp: tempfile::TempDir,
+    canary: String,
+    nonce: String,
+    home: PathBuf,
+    cache: PathBuf,
+    store: PathBuf,
+    /// The parent of the skill copy; `outside.txt` (the canary) sits here.
+    work: PathBuf,
+    marker: PathBuf,
+    tcp: TcpListener,
+    udp: UdpSocket,
+    unix: UnixListener,
+    unix_path: PathBuf,
+    abstract_unix: UnixListener,
+    abstract_name: String,
+}
+
+impl World {
+    fn new() -> World {
+        let tmp = tempfile::Builder::new()
+            .prefix("boternity-sbx-")
+            .tempdir()
+            .unwrap();
+        let canary = format!("CANARY-{}", random_hex(16));
+        let nonce = random_hex(8);
+        let home = tmp.path().join("home");
+        let work = tmp.path().join("work");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&work).unwrap();
+        std::fs::write(home.join(".canary"), &canary).unwrap();
+        std::fs::write(work.join("outside.txt"), &canary).unwrap();
+
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        tcp.set_nonblocking(true).unwrap();
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.set_nonblocking(true).unwrap();
+        let unix_path = tmp.path().join("sock");
+        let unix = UnixListener::bind(&unix_path).unwrap();
+        unix.set_nonblocking(true).unwrap();
+        let abstract_name = format!("boternity-test-{nonce}");
+        let abstract_unix =
+            UnixListener::bind_addr(&SocketAddr::from_abstract_name(&abstract_name).unwrap())
+                .unwrap();
+        abstract_unix.set_nonblocking(true).unwrap();
+
+        World {
+            cache: tmp.path().join("cache"),
+            store: tmp.path().join("store"),
+            marker: PathBuf::from(format!("/tmp/boternity-test-marker-{nonce}")),
+            tmp,
+            canary,
+            nonce,
+            home,
+            work,
+            tcp,
+            udp,
+            unix,
+            unix_path,
+            abstract_unix,
+            abstract_name,
+        }
+    }
+
+    /// Copies fixture `name` into `work/<name>` and writes its attack plan.
+    fn skill(&self, name: &str) -> PathBuf {
+        let dir = copy_fixture(name, &self.work, name);
+        let user_cargo = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| real_home().join(".cargo"));
+        let plan = [
+            ("nonce", self.nonce.clone()),
+            ("home", self.home.display().to_string()),
+            ("canary", self.home.join(".canary").display().to_string()),
+            ("user_cargo", user_cargo.display().to_string()),
+            ("test_dir", self.tmp.path().display().to_string()),
+            ("host_pid", std::process::id().to_string()),
+            ("tcp", self.tcp.local_addr().unwrap().port().to_string()),
+            ("udp", self.udp.local_addr().unwrap().port().to_string()),
+            ("unix", self.unix_path.display().to_string()),
+            ("abstract", self.abstract_name.clone()),
+            ("marker", self.marker.display().to_string()),
+            ("cache", self.cache.display().to_string()),
+        ];
+        let text: String = plan.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        std::fs::write(dir.join("attack.txt"), text).unwrap();
+        dir
+    }
+
+    /// `boternity install <skill> --trust-tier untrusted --message-format json`
+    /// with this world's HOME, cache folder, store and canary variable.
+    fn install(&self, skill: &Path) -> Output {
+        let mut cmd = self.command(&self.cache);
+        cmd.arg("install")
+            .arg(skill)
+            .arg("--store")
+            .arg(&self.store)
+            .args(["--trust-tier", "untrusted", "--message-format", "json"]);
+        output_within(&mut cmd, INSTALL_LIMIT)
+    }
+
+    fn command(&self, cache: &Path) -> Command {
+        let mut cmd = boternity();
+        cmd.env("HOME", &self.home)
+            .env("BOTERNITY_CACHE_DIR", cache)
+            .env("BOTERNITY_TEST_CANARY", &self.canary)
+            // The toolchain stays where it is although HOME moved.
+            .env("RUSTUP_HOME", rustup_home())
+            .env_remove("XDG_CACHE_HOME");
+        cmd
+    }
+
+    /// The temporary paths a hostile build tries to create.
+    fn host_markers(&self) -> Vec<PathBuf> {
+        let n = &self.nonce;
+        vec![
+            self.marker.clone(),
+            format!("/tmp/pwned-{n}-dir").into(),
+            format!("/tmp/pwned-{n}-shell").into(),
+            format!("/dev/shm/pwned-{n}").into(),
+            format!("/var/tmp/pwned-{n}").into(),
+        ]
+    }
+
+    /// Nothing leaked and nothing escaped: the canary is in no output and no
+    /// file of the store or cache folder, HOME holds only the canary, no
+    /// marker exists, no listener heard anything.
+    fn assert_contained(&self, out: &Output) {
+        self.assert_canary_absent(out);
+        let home: Vec<PathBuf> = snapshot(&self.home).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(home, [PathBuf::from(".canary")], "HOME gained files");
+        for marker in self.host_markers() {
+            assert!(
+                std::fs::symlink_metadata(&marker).is_err(),
+                "{} was created",
+                marker.display()
+            );
+        }
+        for path in files_below(self.tmp.path()) {
+            let name = path.file_name().unwrap().to_string_lossy();
+            assert!(!name.starts_with("pwned"), "{} was created", path.display());
+        }
+        self.assert_silence();
+    }
+
+    fn assert_canary_absent(&self, out: &Output) {
+        let canary = self.canary.as_bytes();
+        assert!(!contains(&out.stdout, canary), "the canary is on stdout");
+        assert!(!contains(&out.stderr, canary), "the canary is on stderr");
+        for dir in [&self.store, &self.cache] {
+            for path in files_below(dir) {
+                let meta = std::fs::symlink_metadata(&path).unwrap();
+                if meta.is_file() {
+                    let bytes = std::fs::read(&path).unwrap();
+                    assert!(
+                        !contains(&bytes, canary),
+                        "the canary leaked into {}",
+                        path.display()
+                    );
+                }
+            }
+        }
+        for path in files_below(&self.store) {
+            assert!(
+                !std::fs::symlink_metadata(&path).unwrap().is_symlink(),
+                "the store holds a symlink: {}",
+                path.display()
+            );
+        }
+    }
+
+    fn assert_silence(&self) {
+        let tcp = self.tcp.accept().map(|(_, peer)| peer);
+        assert!(
+            matches!(&tcp, Err(e) if e.kind() == ErrorKind::WouldBlock),
+            "the TCP listener heard {tcp:?}"
+        );
+        let mut buf = [0u8; 64];
+        let udp = self.udp.recv_from(&mut buf);
+        assert!(
+            matches!(&udp, Err(e) if e.kind() == ErrorKind::WouldBlock),
+            "the UDP socket received {udp:?}"
+        );
+        for (what, listener) in [("unix", &self.unix), ("abstract", &self.abstract_unix)] {
+            let got = listener.accept().map(|_| ());
+            assert!(
+                matches!(&got, Err(e) if e.kind() == ErrorKind::WouldBlock),
+                "the {what} socket was connected to: {got:?}"
+            );
+        }
+    }
+}
+
+fn real_home() -> PathBuf {
+    PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+}
+
+fn rustup_home() -> PathBuf {
+    std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| real_home().join(".rustup"))
+}
+
+/// Runs `cmd` to completion, or kills it and fails the test after `limit`.
+fn output_within(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drain the pipes while waiting, so a chatty child never blocks.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut buf).unwrap();
+        buf
+    });
+    let err = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut stderr, &mut buf).unwrap();
+        buf
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after {limit:?}; killed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// Every path below `dir` (not following symlinks); empty if it is missing.
+fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(path.clone());
+            }
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The error of the one `install-failed` line; the exit status must be 1.
+fn install_error(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "install should fail; stdout: {} stderr: {}",
+        stdout(out),
+        stderr(out)
+    );
+    let text = stdout(out);
+    let line = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["reason"] == "install-failed")
+        .unwrap_or_else(|| panic!("no install-failed line in: {text}"));
+    line["error"].as_str().expect("an error text").to_string()
+}
+
+/// Every path below a skill folder with its bytes (a symlink: its target),
+/// to prove a build changed nothing.
+fn skill_snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = files_below(dir)
+        .into_iter()
+        .map(|path| {
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let bytes = if meta.is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                target.as_os_str().as_encoded_bytes().to_vec()
+            } else if meta.is_file() {
+                std::fs::read(&path).unwrap()
+            } else {
+                Vec::new()
+            };
+            (path.strip_prefix(dir).unwrap().to_path_buf(), bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The skill copy holds what it held before, save a `Cargo.lock` the fetch may add.
+fn assert_unchanged(skill: &Path, before: &[(PathBuf, Vec<u8>)]) {
+    let after: Vec<_> = skill_snapshot(skill)
+        .into_iter()
+        .filter(|(p, _)| p != Path::new("Cargo.lock") || before.iter().any(|(b, _)| b == p))
+        .collect();
+    assert!(after == before, "the skill folder changed");
+}
+
+/// The `ATTEMPT <name>: …` line of `report`.
+fn attempt<'a>(report: &'a str, name: &str) -> &'a str {
+    let prefix = format!("ATTEMPT {name}: ");
+    report
+        .lines()
+        .find_map(|l| l.split_once(&prefix).map(|(_, rest)| rest))
+        .unwrap_or_else(|| panic!("no attempt `{name}` in:\n{report}"))
+}
+
+/// Attempts the sandbox itself must refuse (Landlock or seccomp: EACCES).
+const DENIED: &[&str] = &[
+    "read-home-canary",
+    "list-home",
+    "read-etc-passwd",
+    "list-user-cargo-home",
+    "list-test-dir",
+    "read-outside-skill",
+    "tcp-connect-loopback",
+    "tcp-connect-ipv6-loopback",
+    "tcp-connect-internet",
+    "tcp-listen",
+    "udp-send-loopback",
+    "unix-connect",
+    "unix-datagram-send",
+    "unix-connect-abstract",
+    "write-tmp-marker",
+    "mkdir-tmp",
+    "write-dev-shm",
+    "write-var-tmp",
+    "write-home",
+    "write-skill-folder",
+    "append-to-skill-source",
+    "write-above-skill-folder",
+    "write-cargo-home",
+    "write-cache-folder",
+];
+
+/// Attempts that must fail, whatever the reason (absent, not found...).
+const FAILED: &[&str] = &[
+    "read-etc-hostname",
+    "read-env-var",
+    "read-env-var-at-compile-time",
+    "scan-proc-environ",
+    "read-test-process-environ",
+    "signal-test-process",
+    "resolve-localhost",
+    "resolve-crates-io",
+    "shell-reads-canary",
+];
+
+/// Checks the report of attacks.rs (build script or proc macro) in `error`.
+fn assert_every_attempt_refused(error: &str, extra: &[&str]) {
+    assert!(
+        !error.contains("LEAK:") && !error.contains("SUCCEEDED"),
+        "an attempt succeeded:\n{error}"
+    );
+    assert!(
+        error.contains("HOSTILE-DONE"),
+        "the hostile code did not finish:\n{error}"
+    );
+    for name in DENIED {
+        let outcome = attempt(error, name);
+        assert!(
+            outcome.starts_with("failed: PermissionDenied"),
+            "{name} was not denied by the sandbox: {outcome}"
+        );
+    }
+    for name in FAILED.iter().chain(extra) {
+        let outcome = attempt(error, name);
+        assert!(outcome.starts_with("failed"), "{name}: {outcome}");
+    }
+    assert!(
+        error.contains("the build sandbox refused"),
+        "the error does not name the sandbox:\n{error}"
+    );
+    // /proc shows the build's own few processes (a private PID namespace), or nothing.
+    let scan = attempt(error, "scan-proc-environ");
+    let visible: usize = scan
+        .split(" of ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no process count in: {scan}"));
+    assert!(visible < 50, "the build sees {visible} processes: {scan}");
+}
+
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_build_script_can_read_write_connect_or_signal_nothing_outside_its_target_dir() {
+    let world = World::new();
+    let skill = world.skill("hostile-build-script");
+    let before = skill_snapshot(&skill);
+
+    let out = world.install(&skill);
+    let error = install_error(&out);
+    assert_every_attempt_refused(&error, &["hard-link-canary", "read-through-symlink"]);
+    assert_eq!(
+        attempt(&error, "read-through-symlink"),
+        "failed: PermissionDenied: Permission denied (os error 13)"
+    );
+    assert!(
+        error.contains("the build sandbox refused:\n  filesystem: ")
+            || error.contains("the build sandbox refused:\n  denied: "),
+        "{error}"
+    );
+
+    // The daemon it started would write `daemon-alive` 3 s after starting:
+    // the build's processes must all be gone with the build.
+    std::thread::sleep(Duration::from_secs(5));
+    for path in files_below(&world.cache) {
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert!(name != "daemon-alive", "a build process outlived the build");
+        assert!(!name.starts_with("loot-"), "something was read: {name}");
+    }
+    world.assert_contained(&out);
+    assert_unchanged(&skill, &before);
+}
+
+#[test]
+fn include_str_of_a_host_file_fails_by_absolute_path_relative_path_symlink_or_home() {
+    let world = World::new();
+    let skill = world.skill("hostile-build-include");
+    let canary_path = world.home.join(".canary");
+    let absolute = format!(
+        "pub static LEAKED: &str = include_str!({:?});\n",
+        canary_path.display().to_string()
+    );
+    // src/lib.rs -> the skill folder -> work/, where outside.txt holds the canary.
+    let relative = "pub static LEAKED: &str = include_str!(\"../../outside.txt\");\n";
+    let symlink = "pub static LEAKED: &[u8] = include_bytes!(\"secret.txt\");\n";
+    let shipped = std::fs::read_to_string(skill.join("src/lib.rs")).unwrap();
+    assert!(shipped.contains("env!(\"HOME\")"), "{shipped}");
+
+    let link = skill.join("src/secret.txt");
+    for (case, source, expected) in [
+        (
+            "absolute path",
+            absolute.as_str(),
+            &["couldn't read", "the build sandbox refused"][..],
+        ),
+        (
+            "relative path",
+            relative,
+            &["couldn't read", "the build sandbox refused"],
+        ),
+        // A symlink out of the folder is refused before the build starts.
+        ("symlink", symlink, &["points outside the skill folder"]),
+        // HOME in the build is a private empty folder: no canary there.
+        (
+            "env!(HOME)",
+            shipped.as_str(),
+            &["couldn't read", "No such file or directory"],
+        ),
+    ] {
+        std::fs::write(skill.join("src/lib.rs"), source).unwrap();
+        if case == "symlink" {
+            std::os::unix::fs::symlink(&canary_path, &link).unwrap();
+        }
+        let before = skill_snapshot(&skill);
+        let out = world.install(&skill);
+        let error = install_error(&out);
+        for text in expected {
+            assert!(error.contains(text), "{case}: no `{text}` in:\n{error}");
+        }
+        world.assert_contained(&out);
+        assert_unchanged(&skill, &before);
+        if case == "symlink" {
+            std::fs::remove_file(&link).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_proc_macro_inside_the_skill_folder_is_confined_like_the_build_script() {
+    // The macro runs the very attacks of the build script.
+    assert_eq!(
+        std::fs::read(fixture("hostile-build-macro/macros/src/attacks.rs")).unwrap(),
+        std::fs::read(fixture("hostile-build-script/attacks.rs")).unwrap(),
+        "the two copies of attacks.rs differ"
+    );
+    let world = World::new();
+    let skill = world.skill("hostile-build-macro");
+    let before = skill_snapshot(&skill);
+
+    let out = world.install(&skill);
+    let error = install_error(&out);
+    assert!(
+        error.contains("Compiling hostile-build-macro-macros"),
+        "the macro crate was not built: {error}"
+    );
+    assert_every_attempt_refused(&error, &[]);
+    world.assert_contained(&out);
+    assert_unchanged(&skill, &before);
+}
+
+#[test]
+fn a_path_dependency_outside_the_skill_folder_is_refused_before_anything_runs() {
+    let world = World::new();
+    // The crate outside: its build script would leave a marker if it ever ran.
+    let outside = world.work.join("outside-crate");
+    std::fs::create_dir_all(outside.join("src")).unwrap();
+    std::fs::write(
+        outside.join("Cargo.toml"),
+        "[package]\nname = \"outside-crate\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+    )
+    .unwrap();
+    std::fs::write(outside.join("src/lib.rs"), "").unwrap();
+    std::fs::write(
+        outside.join("build.rs"),
+        format!(
+            "fn main() {{ std::fs::write({:?}, \"ran\").unwrap(); }}\n",
+            world.marker.display().to_string()
+        ),
+    )
+    .unwrap();
+    let skill = world.skill("hostile-build-outside-dep");
+    let manifest = std::fs::read_to_string(skill.join("Cargo.toml")).unwrap();
+
+    // As written, and through a symlink inside the folder that leads out of it.
+    let through_symlink = manifest.replace("\"../outside-crate\"", "\"vendored\"");
+    assert_ne!(manifest, through_symlink);
+    for (case, toml, expected) in [
+        ("../", &manifest, "depends on `outside-crate`"),
+        (
+            "symlink",
+            &through_symlink,
+            "points outside the skill folder",
+        ),
+    ] {
+        std::fs::write(skill.join("Cargo.toml"), toml).unwrap();
+        if case == "symlink" {
+            std::os::unix::fs::symlink(&outside, skill.join("vendored")).unwrap();
+        }
+        let before = skill_snapshot(&skill);
+        let out = world.install(&skill);
+        let error = install_error(&out);
+        assert!(
+            error.contains(expected) && error.contains("outside the skill folder"),
+            "{case}: {error}"
+        );
+        // Refused before the fetch and the build: no target dir, no lock file.
+        assert!(
+            files_below(&world.cache.join("targets")).is_empty(),
+            "{case}: a build started"
+        );
+        assert!(!skill.join("Cargo.lock").exists(), "{case}: fetched");
+        assert_eq!(skill_snapshot(&skill), before, "{case}");
+        world.assert_contained(&out);
+    }
+}
+
+#[test]
+fn a_fork_bomb_in_a_build_script_is_bounded_and_the_install_finishes() {
+    let world = World::new();
+    let skill = world.skill("hostile-build-fork-bomb");
+    let started = Instant::now();
+    let out = world.install(&skill);
+    let took = started.elapsed();
+    let error = install_error(&out);
+    let count: u64 = error
+        .lines()
+        .find_map(|l| l.split_once("FORK-BOMB-DONE: ").map(|(_, rest)| rest))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no process count in:\n{error}"));
+    assert!(count < 5000, "the fork bomb got {count} processes");
+    assert!(
+        error.contains("FORKS: ") && error.contains("process limit"),
+        "the process limit is not named:\n{error}"
+    );
+    assert!(took < INSTALL_LIMIT, "took {took:?}");
+    // The machine is still usable: a process starts and finishes.
+    let echo = Command::new("true").status().unwrap();
+    assert!(echo.success());
+    world.assert_contained(&out);
+}
+
+#[test]
+fn a_huge_file_in_a_build_script_hits_the_file_size_limit() {
+    let world = World::new();
+    let skill = world.skill("hostile-build-huge-file");
+    let out = world.install(&skill);
+    let error = install_error(&out);
+    assert!(
+        error.contains("file size limit"),
+        "the file size limit is not named:\n{error}"
+    );
+    assert!(error.contains("the build sandbox refused"), "{error}");
+    assert!(!error.contains("no limit stopped it"), "{error}");
+    for path in files_below(&world.cache) {
+        let size = std::fs::symlink_metadata(&path).unwrap().len();
+        assert!(
+            size <= FILE_SIZE_LIMIT + (1 << 20),
+            "{} is {size} bytes",
+            path.display()
+        );
+    }
+    assert!(!contains(&out.stdout, world.canary.as_bytes()));
+    assert!(!contains(&out.stderr, world.canary.as_bytes()));
+    world.assert_silence();
+}
+
+#[test]
+fn a_normal_skill_with_dependencies_builds_confined_cold_and_warm_and_runs() {
+    let world = World::new();
+    let skill = copy_fixture("echo-skill", &world.work, "echo-skill");
+    // The shared cache folder: its cargo home already holds wit-bindgen.
+    for round in ["cold", "warm"] {
+        let mut cmd = world.command(&cache_dir());
+        cmd.arg("install")
+            .arg(&skill)
+            .arg("--store")
+            .arg(&world.store)
+            .args(["--trust-tier", "untrusted", "--message-format", "json"]);
+        let out = output_within(&mut cmd, Duration::from_secs(900));
+        assert!(
+            out.status.success(),
+            "{round}: {} {}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let line: serde_json::Value = stdout(&out)
+            .lines()
+            .find_map(|l| serde_json::from_str(l).ok())
+            .expect("a JSON line");
+        assert_eq!(line["reason"], "skill-installed", "{round}: {line}");
+        assert_eq!(line["path_taken"], "built", "{round}: {line}");
+        assert_eq!(line["trust_tier"], "untrusted", "{round}: {line}");
+
+        let mut run = world.command(&cache_dir());
+        run.args(["run", "echo-skill", "--input", "hi", "--store"])
+            .arg(&world.store);
+        let out = output_within(&mut run, Duration::from_secs(120));
+        assert!(out.status.success(), "{round}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "ECHO: HI\n", "{round}");
+        assert!(!contains(&out.stdout, world.canary.as_bytes()));
+    }
+    let home: Vec<PathBuf> = snapshot(&world.home).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(home, [PathBuf::from(".canary")], "HOME gained files");
+    // The shared cache keeps no target dir of a deleted copy (named like
+    // `paths::skill_target_dir`: package name, hash of the source folder).
+    let place = skill.canonicalize().unwrap();
+    let hash = boternity_skills::digest::sha256_hex(place.as_os_str().as_encoded_bytes());
+    let target = cache_dir()
+        .join("targets")
+        .join(format!("echo-skill-{}", &hash[..16]));
+    if target.is_dir() {
+        std::fs::remove_dir_all(&target).unwrap();
+    }
+}
