@@ -61,6 +61,7 @@ impl Opts {
             },
             trust_tier: self.trust_tier,
             grants: self.grants.grants(None),
+            origin: None,
         };
         let result = self
             .install(&store, &options)

@@ -12,6 +12,7 @@ use crate::skill::files;
 use crate::skill::manifest;
 use crate::skill::source::{self, SourceError, WASM_FILE};
 use crate::store::SkillStore;
+use crate::store::provenance::Origin;
 use crate::store::install::{InstallError, InstallOptions, Installed, commit_prepared};
 
 /// Why an install from a registry failed (the store is unchanged).
@@ -100,5 +101,13 @@ pub fn install_from_registry(
         entry.version,
         entry.path_taken.map_or("?".to_string(), |p| p.to_string())
     ));
-    Ok(commit_prepared(store, prepared, options, executor)?)
+    let options = InstallOptions {
+        origin: Some(Origin::Registry {
+            url: registry.display().to_string(),
+            name: entry.name.clone(),
+            version: entry.version.clone(),
+        }),
+        ..options.clone()
+    };
+    Ok(commit_prepared(store, prepared, &options, executor)?)
 }

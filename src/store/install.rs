@@ -20,6 +20,9 @@ pub struct InstallOptions {
     pub trust_tier: TrustTier,
     /// Grants beyond the manifest's capabilities (variables, hosts, secrets).
     pub grants: Grants,
+    /// Where the skill comes from, recorded in its provenance (a local
+    /// folder's path when `None`).
+    pub origin: Option<crate::store::provenance::Origin>,
 }
 
 /// A finished install.
@@ -94,7 +97,12 @@ pub fn commit_prepared(
 
     let files = crate::skill::files::read_all(prepared.folder.installed_files())
         .map_err(|e| PipelineError::Source(e.into()))?;
-    let provenance = Provenance::new(&prepared, &files, options.trust_tier, grants, record);
+    let mut provenance = Provenance::new(&prepared, &files, options.trust_tier, grants, record);
+    provenance.origin = Some(options.origin.clone().unwrap_or_else(|| {
+        crate::store::provenance::Origin::Folder {
+            path: prepared.folder.dir.clone(),
+        }
+    }));
     let name = manifest.name.clone();
     let replaced = store.commit(
         &name,

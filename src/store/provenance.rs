@@ -20,6 +20,30 @@ pub const SCHEMA: u32 = 1;
 
 pub use crate::digest::FileDigest;
 
+/// Where an installed skill came from: what `list` shows and what `outdated`,
+/// `update` and `sync` follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Origin {
+    /// A folder on this machine.
+    Folder { path: std::path::PathBuf },
+    /// A registry (`install <name> --registry`): its URL or folder, and the
+    /// entry installed.
+    Registry {
+        url: String,
+        name: String,
+        version: String,
+    },
+    /// A git repository: the URL (credentials stripped), the skill's path in
+    /// it, the ref asked for (`None`: the default branch) and the commit.
+    Git {
+        url: String,
+        path: String,
+        requested: Option<String>,
+        commit: String,
+    },
+}
+
 /// The world a component was checked against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorldRef {
@@ -85,6 +109,10 @@ pub struct Provenance {
     /// What the lenient `SKILL.md` reader bent (code, position, fix).
     #[serde(default)]
     pub warnings: Vec<crate::skill::manifest::Warning>,
+    /// Where the skill came from (`None` in records written before origins
+    /// were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 /// Why a record could not be read or written.
@@ -140,6 +168,7 @@ impl Provenance {
                 .map(|f| (f.rel.clone(), FileDigest::of(&f.bytes)))
                 .collect(),
             warnings: manifest.warnings.clone(),
+            origin: None,
         }
     }
 
