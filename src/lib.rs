@@ -48,11 +48,31 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Running a binary: here a legacy JSON stub, which needs no build (a
+//! component runs the same way, under the invocation's limits and grants).
+//! `examples/embed.rs` installs a Rust skill and serves concurrent calls.
+//!
+//! ```
+//! use boternity_skills::skill::stub::StubMarker;
+//! use boternity_skills::{Executor, Invocation};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let executor = Executor::new()?;
+//! let skill = executor.load(&StubMarker::new("Hello from a stub").to_bytes())?;
+//! let outcome = executor.run(&skill, Invocation::new("greeting", "hi")).await?;
+//! assert_eq!(outcome.result, Ok("Hello from a stub".to_string()));
+//! assert!(outcome.stub);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod build;
 pub mod digest;
 pub mod executor;
 pub mod fsutil;
+pub mod git;
 pub mod paths;
 pub mod pipeline;
 pub mod registry;

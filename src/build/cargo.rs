@@ -64,8 +64,11 @@ const KEPT_ENV_PREFIXES: &[&str] = &["SCCACHE_"];
 /// How to build.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
-    /// cargo's target directory; `None` uses the crate's own (`target/`), or for
-    /// a bare `lib.rs` the shared one in [`crate::paths::shared_target_dir`].
+    /// cargo's target directory. `None`: a confined build uses the skill's own
+    /// ([`crate::paths::skill_target_dir`]); an unconfined one the crate's own
+    /// `target/`, or for a bare `lib.rs` [`crate::paths::shared_target_dir`].
+    /// A directory shared between skills lets their builds read and overwrite
+    /// each other's artifacts: share one only between sources trusted alike.
     pub target_dir: Option<PathBuf>,
     /// Where bare `lib.rs` files are wrapped into crates (a temporary folder per
     /// build when `None`).
