@@ -46,7 +46,12 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let installed = {
         let (store, executor) = (store.clone(), executor.clone());
         tokio::task::spawn_blocking(move || {
-            install(&store, &skill_dir, &InstallOptions::default(), Some(&executor))
+            install(
+                &store,
+                &skill_dir,
+                &InstallOptions::default(),
+                Some(&executor),
+            )
         })
         .await??
     };

@@ -5,7 +5,9 @@
 //!
 //! Order: a prompt skill has no binary; Rust source with a usable toolchain is
 //! built (source wins over a shipped binary); a shipped `skill.wasm` is
-//! validated (or componentized); otherwise a stub, unless stubs are forbidden.
+//! validated (or componentized); a configured registry's component built from
+//! this very source tree (same sha256) is taken; otherwise a stub, unless
+//! stubs are forbidden.
 
 use std::path::Path;
 
@@ -33,6 +35,9 @@ pub enum PathTaken {
     Validated,
     /// No real build was possible: the JSON stub.
     Stub,
+    /// A registry's component: built there from the same source tree (or
+    /// installed by name from it), verified against its index.
+    Registry,
 }
 
 impl std::fmt::Display for PathTaken {
@@ -43,6 +48,7 @@ impl std::fmt::Display for PathTaken {
             PathTaken::Componentized => "componentized",
             PathTaken::Validated => "validated",
             PathTaken::Stub => "stub",
+            PathTaken::Registry => "registry",
         })
     }
 }
@@ -55,6 +61,32 @@ pub struct PipelineOptions {
     pub no_stub: bool,
     /// Use this toolchain instead of detecting one (`Some(Err)` forces "none").
     pub toolchain: Option<Result<Toolchain, ToolchainError>>,
+    /// A registry to take a component from when nothing can be built here
+    /// (step 4 of the decision): its component must have been built from a
+    /// source tree with this folder's sha256.
+    pub registry: Option<std::sync::Arc<dyn ComponentSource>>,
+}
+
+/// Where the decision may find a component built elsewhere from the same
+/// source (a registry's client implements it; the pipeline knows no more).
+pub trait ComponentSource: std::fmt::Debug + Send + Sync {
+    /// The component built from skill `name`'s source tree with sha256
+    /// `source_sha256`, verified (signature, size, sha256); `Ok(None)` when
+    /// there is none. An `Err` (unreachable, unsigned …) is reported in the
+    /// reason of what the decision falls back to.
+    fn component_for(
+        &self,
+        name: &str,
+        source_sha256: &str,
+    ) -> Result<Option<RegistryComponent>, String>;
+}
+
+/// A component a [`ComponentSource`] found.
+#[derive(Debug, Clone)]
+pub struct RegistryComponent {
+    pub bytes: Vec<u8>,
+    /// Where it came from, in words (`https://… (echo-skill 1.2.0)`).
+    pub from: String,
 }
 
 /// What the pipeline produced for a skill.
@@ -151,9 +183,8 @@ pub fn prepare(dir: &Path, options: &PipelineOptions) -> Result<Prepared, Pipeli
             crate::build::Confinement::Sandboxed => cannot_confine(),
             crate::build::Confinement::Unconfined => None,
         };
-        match toolchain {
-            Ok(_) if unconfinable.is_some() => {
-                let why = unconfinable.unwrap_or_default();
+        match (toolchain, unconfinable) {
+            (Ok(_), Some(why)) => {
                 let reason = format!(
                     "the skill has Rust source ({}) but its build cannot be confined here ({why}); \
                      not built (pass --allow-unconfined-build to build it anyway, only if you trust it)",
@@ -165,7 +196,7 @@ pub fn prepare(dir: &Path, options: &PipelineOptions) -> Result<Prepared, Pipeli
                     None => stub(prepared, options, reason),
                 };
             }
-            Ok(toolchain) => {
+            (Ok(toolchain), None) => {
                 build_source(&mut prepared, &toolchain, &rust, &options.build)?;
                 prepared.toolchain = Some(toolchain);
                 if let Some(shipped) = shipped_bytes {
@@ -183,12 +214,18 @@ pub fn prepare(dir: &Path, options: &PipelineOptions) -> Result<Prepared, Pipeli
                 }
                 return Ok(prepared);
             }
-            Err(missing) => {
+            (Err(missing), _) => {
                 let reason = format!(
                     "the skill has Rust source ({}) but no usable toolchain: {missing}",
                     rust.shape()
                 );
-                return stub(prepared, options, reason);
+                return match shipped_bytes {
+                    Some(bytes) => {
+                        prepared.notes.push(reason);
+                        accept_shipped(prepared, bytes, options)
+                    }
+                    None => stub(prepared, options, reason),
+                };
             }
         }
     }
@@ -324,11 +361,101 @@ fn accept_shipped(
     Ok(prepared)
 }
 
+/// Prepares a skill folder whose binary came from a registry (`install
+/// <name> --registry`): `binary` (checked against the registry's signed
+/// index by the caller) is validated like a shipped one and recorded as the
+/// registry's; nothing is built. `None` for a prompt skill.
+pub fn prepare_with_binary(
+    dir: &Path,
+    binary: Option<Vec<u8>>,
+    options: &PipelineOptions,
+) -> Result<Prepared, PipelineError> {
+    let folder = SkillFolder::open(dir)?;
+    let source_sha256 = folder.source_sha256()?;
+    let prepared = Prepared {
+        path: PathTaken::Prompt,
+        reason: "a prompt skill has no binary".into(),
+        binary: None,
+        component: None,
+        toolchain: None,
+        source_sha256,
+        notes: Vec::new(),
+        shipped: None,
+        folder,
+    };
+    match binary {
+        None if prepared.folder.manifest.skill_type == SkillType::Prompt => Ok(prepared),
+        None => Err(PipelineError::StubForbidden {
+            reason: "the registry publishes no binary for this Tool skill".into(),
+        }),
+        Some(bytes) => accept_registry(
+            prepared,
+            bytes,
+            "the registry's component",
+            "the registry's component, verified against its index".into(),
+            options,
+        ),
+    }
+}
+
+/// Takes a registry's binary: a stub stays a stub; a component (or a core
+/// module, componentized) must pass validation and the world check.
+fn accept_registry(
+    mut prepared: Prepared,
+    bytes: Vec<u8>,
+    what: &str,
+    reason: String,
+    options: &PipelineOptions,
+) -> Result<Prepared, PipelineError> {
+    if let Ok(BinaryKind::Stub(_)) = validate::classify(&bytes) {
+        let reason = format!("{what} is a legacy JSON stub marker");
+        if options.no_stub {
+            return Err(PipelineError::StubForbidden { reason });
+        }
+        prepared.path = PathTaken::Stub;
+        prepared.reason = reason;
+        prepared.binary = Some(bytes);
+        return Ok(prepared);
+    }
+    let what = what.to_string();
+    let (component, _) = into_component(bytes, &what)?;
+    let valid = validate::validate_component(&component)
+        .map_err(|source| PipelineError::Invalid { what, source })?;
+    prepared.path = PathTaken::Registry;
+    prepared.reason = reason;
+    prepared.binary = Some(component);
+    prepared.component = Some(valid);
+    Ok(prepared)
+}
+
+/// Step 4: the configured registry's component built from this very source
+/// tree, if it has one; else the stub.
 fn stub(
     mut prepared: Prepared,
     options: &PipelineOptions,
-    reason: String,
+    mut reason: String,
 ) -> Result<Prepared, PipelineError> {
+    if let Some(registry) = &options.registry {
+        let name = prepared.folder.manifest.name.clone();
+        match registry.component_for(&name, &prepared.source_sha256) {
+            Ok(Some(found)) => {
+                let reason = format!(
+                    "the registry's component from {}, built there from this very source tree \
+                     (sha256 {}) and verified against its index; not built here: {reason}",
+                    found.from, prepared.source_sha256
+                );
+                let what = format!("the registry's component from {}", found.from);
+                return accept_registry(prepared, found.bytes, &what, reason, options);
+            }
+            Ok(None) => {
+                reason.push_str(&format!(
+                    "; the registry has no component built from this source (sha256 {})",
+                    prepared.source_sha256
+                ));
+            }
+            Err(why) => reason.push_str(&format!("; the registry could not be used: {why}")),
+        }
+    }
     if options.no_stub {
         return Err(PipelineError::StubForbidden { reason });
     }

@@ -109,7 +109,7 @@ fn a_registry_is_precompiled_indexed_cached_and_installable() {
             summary["skipped"].as_u64(),
             summary["failed"].as_u64()
         ),
-        (Some(4), Some(1), Some(1))
+        (Some(5), Some(0), Some(1))
     );
 
     let index = Index::read(&out.join("index.json")).unwrap();
@@ -151,11 +151,14 @@ fn a_registry_is_precompiled_indexed_cached_and_installable() {
         "{:?}",
         broken.error
     );
+    // A prompt skill is published too: its files, no binary.
     let prompt = entry(&index, "be-kind");
     assert_eq!(
-        (prompt.status, prompt.path.as_ref()),
-        (Status::Skipped, None)
+        (prompt.status, prompt.path.as_ref(), prompt.path_taken),
+        (Status::Ok, None, Some(PathTaken::Prompt))
     );
+    assert!(prompt.files.iter().any(|f| f.path == "SKILL.md"));
+    assert!(out.join("be-kind/0.0.0/SKILL.md").is_file());
 
     // Unchanged: nothing is rebuilt.
     let echo_wasm = out.join("echo-skill/1.2.0/skill.wasm");

@@ -97,7 +97,7 @@ impl Opts {
         );
         println!("  first call                {:>12.3}", r.cold_first_call_ms);
         println!(
-            "cold_first_verify_ms        {:>12.3}   (load right after the .cwasm was written: hashed)",
+            "cold_first_verify_ms        {:>12.3}   (first load of a new .cwasm: hashed, copied to the cache)",
             r.cold_first_verify_ms
         );
         println!("invoke_median_us            {:>12.1}", r.invoke_median_us);

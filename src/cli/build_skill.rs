@@ -64,6 +64,7 @@ impl Opts {
             build: self.build.options(),
             no_stub: true,
             toolchain: None,
+            registry: None,
         };
         let prepared = pipeline::prepare(&self.skill_dir, &options).with_context(what)?;
         let Some(binary) = &prepared.binary else {

@@ -24,16 +24,22 @@ use super::message::{self, InstallFailed, SkillInstalled};
 /// The installed version is replaced atomically; a failed install changes nothing.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  boternity install skills/word-count\n  boternity install ./my-skill --store /tmp/store --trust-tier verified\n  boternity install ./registry-skill --no-stub --message-format json\n  boternity install word-count --registry dist/   (from `boternity precompile` output)\n\nExit status:\n  0  installed (a stub counts, unless --no-stub)\n  1  not installed; the store is unchanged"
+    after_help = "Examples:\n  boternity install skills/word-count\n  boternity install ./my-skill --store /tmp/store --trust-tier verified\n  boternity install ./registry-skill --no-stub --message-format json\n  boternity install word-count --registry dist/   (from `boternity precompile` output)\n  boternity install word-count@1.2.0 --registry https://example.org/skills --registry-key registry.key.pub\n\nExit status:\n  0  installed (a stub counts, unless --no-stub)\n  1  not installed; the store is unchanged"
 )]
 pub struct Opts {
-    /// The skill folder (holding SKILL.md), or with --registry the skill's name.
+    /// The skill folder (holding SKILL.md), or with --registry the skill's
+    /// NAME[@VERSION] (an existing folder is always taken as the folder),
+    /// or with --git the first skill to install.
+    #[arg(
+        required_unless_present = "git",
+        default_value = ".",
+        hide_default_value = true
+    )]
     skill_dir: PathBuf,
-    /// Install the named skill from a precompiled registry (the --out of
-    /// `boternity precompile`): its sha256 is checked against index.json and the
-    /// binary validated before it is accepted.
-    #[arg(long, value_name = "DIR")]
-    registry: Option<PathBuf>,
+    #[command(flatten)]
+    git: super::install_git::GitArgs,
+    #[command(flatten)]
+    registry: super::registry::RegistryArgs,
     #[command(flatten)]
     store: StoreArgs,
     /// Refuse to install a JSON stub (for CI).
@@ -58,11 +64,23 @@ impl Opts {
                 build: self.build.options(),
                 no_stub: self.no_stub,
                 toolchain: None,
+                registry: None,
             },
             trust_tier: self.trust_tier,
             grants: self.grants.grants(None),
             origin: None,
         };
+        if self.git.git.is_some() {
+            let offline = self.registry.offline;
+            return super::install_git::run(
+                &self.git,
+                &self.skill_dir,
+                &store,
+                &options,
+                offline,
+                self.format,
+            );
+        }
         let result = self
             .install(&store, &options)
             .with_context(|| format!("cannot install {}", self.skill_dir.display()));
@@ -84,15 +102,23 @@ impl Opts {
 
     fn install(&self, store: &SkillStore, options: &InstallOptions) -> anyhow::Result<Installed> {
         let executor = Executor::new()?;
-        Ok(match &self.registry {
-            Some(registry) => install_from_registry(
-                store,
-                registry,
-                &self.skill_dir.to_string_lossy(),
-                options,
-                Some(&executor),
-            )?,
-            None => install(store, &self.skill_dir, options, Some(&executor))?,
+        let registry = self.registry.client(self.format.json())?;
+        Ok(match registry {
+            // A name: from the registry.
+            Some(client) if !self.skill_dir.is_dir() => {
+                let spec = self.skill_dir.to_string_lossy();
+                let (name, version) = super::registry::spec(&spec);
+                install_from_registry(store, &client, name, version, options, Some(&executor))?
+            }
+            // A folder: the registry is the decision's fallback before a stub.
+            registry => {
+                let mut options = options.clone();
+                options.pipeline.registry = registry.map(|c| {
+                    std::sync::Arc::new(c)
+                        as std::sync::Arc<dyn boternity_skills::pipeline::ComponentSource>
+                });
+                install(store, &self.skill_dir, &options, Some(&executor))?
+            }
         })
     }
 }

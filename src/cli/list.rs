@@ -24,8 +24,8 @@ impl Opts {
         let skills = store.list()?;
         if !self.format.json() {
             println!(
-                "{:<28} {:<10} {:<7} {:<10} {:<10} PATH TAKEN",
-                "NAME", "VERSION", "TYPE", "BINARY", "TIER"
+                "{:<28} {:<10} {:<7} {:<10} {:<10} {:<14} ORIGIN",
+                "NAME", "VERSION", "TYPE", "BINARY", "TIER", "PATH TAKEN"
             );
         }
         for skill in &skills {
@@ -62,6 +62,7 @@ impl Opts {
                     path_taken: skill.provenance.as_ref().map(|p| p.path_taken),
                     manifest_error: skill.manifest.as_ref().err().map(String::as_str),
                     path: &skill.dir,
+                    origin: skill.provenance.as_ref().and_then(|p| p.origin.as_ref()),
                 });
             } else {
                 // The key, and the name as the author wrote it when it differs.
@@ -75,16 +76,52 @@ impl Opts {
                     _ => skill.name.clone(),
                 };
                 println!(
-                    "{:<28} {:<10} {:<7} {:<10} {:<10} {}",
+                    "{:<28} {:<10} {:<7} {:<10} {:<10} {:<14} {}",
                     name,
                     version,
                     skill_type,
                     binary,
                     skill.trust_tier(),
-                    path_taken
+                    path_taken,
+                    origin_text(skill)
                 );
             }
         }
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Where a skill came from, for the ORIGIN column: for git, the URL, the
+/// skill's path in it, and the commit with the ref it follows.
+fn origin_text(skill: &boternity_skills::store::InstalledSkill) -> String {
+    use boternity_skills::store::provenance::Origin;
+    match skill.provenance.as_ref().and_then(|p| p.origin.as_ref()) {
+        None => "-".into(),
+        Some(Origin::Git {
+            url,
+            path,
+            requested,
+            commit,
+        }) => {
+            let at = if path.is_empty() {
+                String::new()
+            } else {
+                format!(" {path}")
+            };
+            let followed = match requested.as_deref() {
+                None => "default branch".to_string(),
+                Some(r) if boternity_skills::git::spec::is_full_commit(r) => "pinned".into(),
+                Some(r) => r
+                    .strip_prefix("refs/heads/")
+                    .or_else(|| r.strip_prefix("refs/tags/"))
+                    .unwrap_or(r)
+                    .to_string(),
+            };
+            format!(
+                "git {url}{at} @ {} ({followed})",
+                &commit[..commit.len().min(12)]
+            )
+        }
+        Some(other) => boternity_skills::git::install::describe_origin(other),
     }
 }

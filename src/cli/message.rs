@@ -164,6 +164,9 @@ pub struct InstalledSkillLine<'a> {
     pub path_taken: Option<PathTaken>,
     pub manifest_error: Option<&'a str>,
     pub path: &'a Path,
+    /// Where it came from (`kind`: `folder`, `registry` or `git`, with
+    /// `url`, `path`, `requested` and `commit` for git).
+    pub origin: Option<&'a boternity_skills::store::provenance::Origin>,
 }
 
 impl Message for InstalledSkillLine<'_> {
@@ -312,4 +315,55 @@ pub struct CheckFinished<'a> {
 
 impl Message for CheckFinished<'_> {
     const REASON: &'static str = "check-finished";
+}
+
+/// `install --git --list`: one skill the repository holds.
+#[derive(Serialize)]
+pub struct SkillFound<'a> {
+    /// The store key it would get.
+    pub name: &'a str,
+    pub written_name: Option<&'a str>,
+    /// Its folder in the repository (`""`: the root).
+    pub path: &'a str,
+    #[serde(rename = "type")]
+    pub skill_type: Option<String>,
+    pub description: Option<&'a str>,
+    pub manifest_error: Option<&'a str>,
+    pub url: &'a str,
+    pub commit: &'a str,
+}
+
+impl Message for SkillFound<'_> {
+    const REASON: &'static str = "skill-found";
+}
+
+/// `outdated`: one skill installed from git.
+#[derive(Serialize)]
+pub struct SkillOutdated<'a> {
+    pub name: &'a str,
+    pub url: &'a str,
+    pub path: &'a str,
+    /// The ref followed (`null`: the default branch).
+    pub requested: Option<&'a str>,
+    pub installed: &'a str,
+    pub latest: Option<&'a str>,
+    pub status: &'a boternity_skills::git::sync::Status,
+    pub error: Option<&'a str>,
+}
+
+impl Message for SkillOutdated<'_> {
+    const REASON: &'static str = "skill-outdated";
+}
+
+/// `verify`: one skill re-hashed against its provenance record.
+#[derive(Serialize)]
+pub struct SkillVerified<'a> {
+    pub name: &'a str,
+    pub ok: bool,
+    pub changes: &'a [boternity_skills::store::verify::Change],
+    pub error: Option<String>,
+}
+
+impl Message for SkillVerified<'_> {
+    const REASON: &'static str = "skill-verified";
 }

@@ -9,13 +9,20 @@ mod check;
 mod doctor;
 mod index;
 mod install;
+mod install_git;
+mod keygen;
 mod list;
 mod message;
 mod new_skill;
+mod outdated;
 mod precompile;
+mod registry;
 mod remove;
 mod run;
+mod sync;
+mod update;
 mod validate;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -33,8 +40,13 @@ pub enum Command {
     Bench(bench::Opts),
     Precompile(Box<precompile::Opts>),
     Index(index::Opts),
+    Keygen(keygen::Opts),
     Doctor(doctor::Opts),
     Check(check::Opts),
+    Outdated(outdated::Opts),
+    Update(Box<update::Opts>),
+    Verify(verify::Opts),
+    Sync(Box<sync::Opts>),
 }
 
 impl Command {
@@ -52,8 +64,13 @@ impl Command {
             Command::Bench(o) => o.run(),
             Command::Precompile(o) => o.run(jobserver),
             Command::Index(o) => o.run(),
+            Command::Keygen(o) => o.run(),
             Command::Doctor(o) => o.run(),
             Command::Check(o) => o.run(),
+            Command::Outdated(o) => o.run(),
+            Command::Update(o) => o.run(),
+            Command::Verify(o) => o.run(),
+            Command::Sync(o) => o.run(),
         }
     }
 }

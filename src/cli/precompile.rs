@@ -1,6 +1,8 @@
 //! `boternity precompile`: pre-compile a whole registry of skills (CI).
 
 use std::io::IsTerminal;
+
+use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,8 +17,9 @@ use super::message::{self, PrecompileFinished, SkillPrecompiled};
 /// Finds every folder holding SKILL.md below REGISTRY_DIR; each Tool skill goes
 /// through the install pipeline (build / componentize / validate / stub) into
 /// OUT/<name>/<version>/ with its provenance, and OUT/index.json lists them
-/// all. Prompt skills are listed and skipped. Each skill builds confined, in its own
-/// target directory; unchanged skills are not rebuilt.
+/// all with every file's size and sha256. Prompt skills are published too
+/// (their files, no binary). Each skill builds confined, in its own target
+/// directory; unchanged skills are not rebuilt. --sign-key signs the index.
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  boternity precompile registry/ --out dist/\n  boternity precompile registry/ --out dist/shard-2 --shard 2/4 --no-stub --message-format json\n  boternity index merge dist/shard-*/index.json -o dist/index.json\n\nExit status:\n  0  every skill succeeded (ok, cached or skipped)\n  1  at least one skill failed (all others were still built)"
@@ -48,6 +51,13 @@ pub struct Opts {
     /// Also write skill.cwasm, precompiled and signed for this machine.
     #[arg(long)]
     cwasm: bool,
+    /// Sign index.json into index.json.minisig with this minisign secret key
+    /// (from `boternity keygen`).
+    #[arg(long, value_name = "FILE")]
+    sign_key: Option<PathBuf>,
+    /// The environment variable holding the signing key's password.
+    #[arg(long, value_name = "VAR", requires = "sign_key")]
+    password_env: Option<String>,
     #[command(flatten)]
     format: OutputArgs,
 }
@@ -59,6 +69,17 @@ fn default_jobs() -> usize {
 impl Opts {
     /// `jobserver`: the one this process inherited, taken at the start of `main`.
     pub fn run(self, jobserver: Option<jobserver::Client>) -> anyhow::Result<ExitCode> {
+        // Loaded first: a wrong password fails before anything is built.
+        let sign_key = match &self.sign_key {
+            Some(path) => Some(
+                boternity_skills::registry::sign::SigningKey::load(
+                    path,
+                    self.password_env.as_deref(),
+                )
+                .with_context(|| format!("cannot use the signing key {}", path.display()))?,
+            ),
+            None => None,
+        };
         let options = PrecompileOptions {
             out: self.out.clone(),
             jobs: self.jobs,
@@ -70,6 +91,7 @@ impl Opts {
             confinement: self.build.options().confinement,
             jobserver,
             strict: self.strict,
+            sign_key,
         };
         let json = self.format.json();
         // The bar's length is this run's (this shard's) skills, which the

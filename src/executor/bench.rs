@@ -45,7 +45,8 @@ pub struct BenchReport {
     /// The first call to `execute`, and dropping the store.
     pub cold_first_call_ms: f64,
     /// The first load after the `.cwasm` was written or changed: read and
-    /// hash the whole file (then deserialize and link), for comparison.
+    /// hash the whole file, deserialize, link, and copy it into the compile
+    /// cache (synced to disk), for comparison.
     pub cold_first_verify_ms: f64,
     /// Cold starts measured (each with a fresh executor).
     pub cold_rounds: usize,
@@ -94,7 +95,8 @@ pub async fn bench(wasm: &[u8], options: &BenchOptions) -> Result<BenchReport, E
     // Cold start: a fresh executor (engine set-up is not counted) loads the
     // installed `.cwasm` (check, deserialize, link) and makes the first call.
     // Its compile cache is a folder of its own, so the first load verifies
-    // the file by its hash and later ones find it unchanged.
+    // the file by its hash and later ones find it unchanged; without a
+    // compile cache (`--no-cache`) every load hashes the whole file.
     let io = |path: &std::path::Path| {
         let path = path.to_path_buf();
         move |source| ExecError::Io { path, source }
@@ -106,7 +108,7 @@ pub async fn bench(wasm: &[u8], options: &BenchOptions) -> Result<BenchReport, E
     std::fs::write(&wasm_path, wasm).map_err(io(&wasm_path))?;
     std::fs::write(&cwasm_path, &cwasm).map_err(io(&cwasm_path))?;
     let cold_config = ExecutorConfig {
-        compile_cache: Some(CompileCache {
+        compile_cache: options.compile_cache.as_ref().map(|_| CompileCache {
             dir: dir.path().join("compiled"),
             max_bytes: super::cache::DEFAULT_MAX_BYTES,
         }),

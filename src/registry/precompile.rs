@@ -22,9 +22,9 @@ use crate::digest::sha256_hex;
 use crate::executor::{Executor, Grants};
 use crate::fsutil::{IoError, IoOp, IoResultExt, StagedDir};
 use crate::pipeline::{self, PipelineOptions};
-use crate::registry::index::{INDEX_FILE, Index, IndexEntry, Status};
+use crate::registry::index::{INDEX_FILE, Index, IndexEntry, IndexFile, Status};
 use crate::skill::files::FileContent;
-use crate::skill::manifest::{self, Manifest, SkillType, TrustTier};
+use crate::skill::manifest::{self, Manifest, TrustTier};
 use crate::skill::source::WASM_FILE;
 use crate::skill::world::SkillWorld;
 use crate::store::CWASM_FILE;
@@ -91,6 +91,9 @@ pub struct PrecompileOptions {
     /// the start of `main` (see [`inherited_jobserver`]); without one, a new
     /// jobserver with a token per core is shared by this run's builds.
     pub jobserver: Option<jobserver::Client>,
+    /// Sign `index.json` into `index.json.minisig` with this key (without
+    /// one, a stale signature is removed: it could not match).
+    pub sign_key: Option<crate::registry::sign::SigningKey>,
 }
 
 /// What [`precompile`] reports as it goes.
@@ -150,6 +153,8 @@ pub enum PrecompileError {
     },
     #[error("cannot set up the executor for --cwasm")]
     Executor(#[from] crate::executor::ExecError),
+    #[error(transparent)]
+    Sign(#[from] crate::registry::sign::SignError),
     #[error(transparent)]
     Output(#[from] IoError),
 }
@@ -248,6 +253,18 @@ pub fn precompile(
     index.sort();
     let index_path = options.out.join(INDEX_FILE);
     crate::fsutil::write_atomically(&index_path, &index.to_json())?;
+    let signature = crate::registry::sign::signature_path(&index_path);
+    match &options.sign_key {
+        Some(key) => {
+            key.sign_file(&index_path)?;
+        }
+        None => match std::fs::remove_file(&signature) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(IoError::new(IoOp::Remove, &signature, e).into());
+            }
+            _ => {}
+        },
+    }
     Ok(PrecompileReport {
         index,
         found,
@@ -256,23 +273,26 @@ pub fn precompile(
     })
 }
 
-/// Folders of this run that would be stored under one key: each fails with
-/// an error naming the others.
+/// Folders of this run that would be published as one skill name and
+/// version: each fails with an error naming the others (a registry may hold
+/// several versions of a skill, never two sources of one version).
 fn collisions(skills: &[PathBuf]) -> HashMap<PathBuf, String> {
-    let mut by_key: HashMap<String, Vec<&PathBuf>> = HashMap::new();
+    let mut by_key: HashMap<(String, String), Vec<&PathBuf>> = HashMap::new();
     for dir in skills {
         if let Ok(m) = Manifest::load(dir) {
-            by_key.entry(m.name).or_default().push(dir);
+            let version = m.version_or_default().to_string();
+            by_key.entry((m.name, version)).or_default().push(dir);
         }
     }
     let mut errors = HashMap::new();
-    for (key, dirs) in by_key.into_iter().filter(|(_, d)| d.len() > 1) {
+    for ((name, version), dirs) in by_key.into_iter().filter(|(_, d)| d.len() > 1) {
         let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         for dir in &dirs {
             errors.insert(
                 (*dir).clone(),
                 format!(
-                    "skills in {} would all be stored as `{key}`; rename all but one",
+                    "skills in {} are all `{name}` {version}; a registry serves one source per \
+                     name and version: rename all but one, or give them different versions",
                     names.join(" and ")
                 ),
             );
@@ -330,13 +350,6 @@ impl Job<'_> {
                 ),
             );
         }
-        if manifest.skill_type == SkillType::Prompt {
-            return IndexEntry {
-                status: Status::Skipped,
-                error: None,
-                ..failed(&manifest.name, &version, String::new())
-            };
-        }
         let key = match self.cache_key(dir) {
             Ok(key) => key,
             Err(e) => {
@@ -352,10 +365,22 @@ impl Job<'_> {
         if !self.options.force
             && let Some(cached) = cached_entry(&entry_dir, &key)
         {
-            return entry(&manifest.name, &version, Status::Cached, &rel, &cached);
+            return entry(
+                &manifest.name,
+                &version,
+                Status::Cached,
+                (&entry_dir, &rel),
+                &cached,
+            );
         }
         match self.build(dir, &entry_dir, &key) {
-            Ok(provenance) => entry(&manifest.name, &version, Status::Ok, &rel, &provenance),
+            Ok(provenance) => entry(
+                &manifest.name,
+                &version,
+                Status::Ok,
+                (&entry_dir, &rel),
+                &provenance,
+            ),
             Err(message) => failed(&manifest.name, &version, message),
         }
     }
@@ -385,13 +410,14 @@ impl Job<'_> {
             build: self.build.clone(),
             no_stub: self.options.no_stub,
             toolchain: Some(self.toolchain.clone()),
+            registry: None,
         };
         let prepared = pipeline::prepare(dir, &options).map_err(|e| crate::error_chain(&e))?;
-        let binary = prepared.binary.as_deref().unwrap_or_default();
+        let binary = prepared.binary.as_deref();
         let (cwasm, record) = match (&self.executor, &prepared.component) {
             (Some(executor), Some(_)) => {
                 let (cwasm, record) = executor
-                    .precompile(binary)
+                    .precompile(binary.unwrap_or_default())
                     .map_err(|e| crate::error_chain(&e))?;
                 (Some(cwasm), Some(record))
             }
@@ -409,14 +435,49 @@ impl Job<'_> {
     }
 }
 
-/// The previous run's output, if it was made from exactly this input and is intact.
+/// The previous run's output, if it was made from exactly this input and is
+/// intact (every published file and the binary as recorded).
 fn cached_entry(entry_dir: &Path, key: &str) -> Option<Provenance> {
     let provenance = Provenance::read(entry_dir).ok()??;
     if provenance.cache_key.as_deref() != Some(key) {
         return None;
     }
-    let wasm = std::fs::read(entry_dir.join(WASM_FILE)).ok()?;
-    (provenance.wasm.as_ref()?.sha256 == sha256_hex(&wasm)).then_some(provenance)
+    if let Some(digest) = &provenance.wasm {
+        let wasm = std::fs::read(entry_dir.join(WASM_FILE)).ok()?;
+        if digest.sha256 != sha256_hex(&wasm) {
+            return None;
+        }
+    }
+    published_files(entry_dir, &provenance)?;
+    Some(provenance)
+}
+
+/// The published files of `entry_dir` as the index lists them, each checked
+/// against the provenance's digest (`None` if any is missing or differs).
+fn published_files(entry_dir: &Path, provenance: &Provenance) -> Option<Vec<IndexFile>> {
+    provenance
+        .files
+        .iter()
+        .map(|(rel, digest)| {
+            let path = entry_dir.join(rel);
+            let bytes = std::fs::read(&path).ok()?;
+            if sha256_hex(&bytes) != digest.sha256 {
+                return None;
+            }
+            #[cfg(unix)]
+            let executable = std::fs::metadata(&path).ok().is_some_and(|m| {
+                std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+            });
+            #[cfg(not(unix))]
+            let executable = false;
+            Some(IndexFile {
+                path: rel.clone(),
+                size: digest.size,
+                sha256: digest.sha256.clone(),
+                executable,
+            })
+        })
+        .collect()
 }
 
 /// Writes `<entry_dir>/`: the skill's files (`SKILL.md`, `scripts/` …),
@@ -425,7 +486,7 @@ fn cached_entry(entry_dir: &Path, key: &str) -> Option<Provenance> {
 fn publish(
     entry_dir: &Path,
     files: &[FileContent],
-    wasm: &[u8],
+    wasm: Option<&[u8]>,
     cwasm: Option<&[u8]>,
     provenance: &Provenance,
 ) -> Result<(), IoError> {
@@ -434,7 +495,9 @@ fn publish(
     for file in files {
         staged.write_file(Path::new(&file.rel), &file.bytes, file.executable)?;
     }
-    staged.write(WASM_FILE, wasm)?;
+    if let Some(wasm) = wasm {
+        staged.write(WASM_FILE, wasm)?;
+    }
     if let Some(cwasm) = cwasm {
         staged.write(CWASM_FILE, cwasm)?;
     }
@@ -444,22 +507,36 @@ fn publish(
     Ok(())
 }
 
+/// The index entry of a skill published in `entry_dir` (`rel` from the index).
 fn entry(
     name: &str,
     version: &str,
     status: Status,
-    rel: &str,
+    (entry_dir, rel): (&Path, &str),
     provenance: &Provenance,
 ) -> IndexEntry {
+    let Some(files) = published_files(entry_dir, provenance) else {
+        return failed(
+            name,
+            version,
+            format!("the published files in {rel} do not match their provenance"),
+        );
+    };
     IndexEntry {
         name: name.into(),
         version: version.into(),
         status,
-        path: Some(format!("{rel}/{WASM_FILE}")),
+        path: provenance
+            .wasm
+            .as_ref()
+            .map(|_| format!("{rel}/{WASM_FILE}")),
         sha256: provenance.wasm.as_ref().map(|w| w.sha256.clone()),
         size: provenance.wasm.as_ref().map(|w| w.size),
         path_taken: Some(provenance.path_taken),
         error: None,
+        dir: Some(rel.into()),
+        source_sha256: Some(provenance.source_sha256.clone()),
+        files,
         warnings: Vec::new(),
     }
 }
@@ -474,6 +551,9 @@ fn failed(name: &str, version: &str, error: String) -> IndexEntry {
         size: None,
         path_taken: None,
         error: Some(error),
+        dir: None,
+        source_sha256: None,
+        files: Vec::new(),
         warnings: Vec::new(),
     }
 }

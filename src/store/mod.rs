@@ -8,7 +8,9 @@
 //! mix, and a failure leaves the store as it was.
 
 pub mod install;
+pub mod lock;
 pub mod provenance;
+pub mod verify;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -229,7 +231,10 @@ impl SkillStore {
             let kept = stage.path().join(META_FILE);
             std::fs::copy(&meta, &kept).on(IoOp::Copy, &meta)?;
         }
-        Ok(stage.commit(&dest)?)
+        let replaced = stage.commit(&dest)?;
+        // Still under the lock: skills.lock follows every change.
+        lock::write(self)?;
+        Ok(replaced)
     }
 
     /// Removes skill `name`: one rename out of sight, then deletion.
@@ -250,6 +255,7 @@ impl SkillStore {
         let target = trash.path().join(name);
         std::fs::rename(&dest, &target).on(IoOp::Rename, &dest)?;
         drop(trash);
+        lock::write(self)?;
         Ok(())
     }
 

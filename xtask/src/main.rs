@@ -12,6 +12,8 @@
 //! - `cargo xtask bench-precompile`: a generated registry of 10 skills,
 //!   precompiled as a batch against 10 isolated `build-skill` runs, and the
 //!   unchanged rerun, side by side in one run.
+//! - `cargo xtask bench-build`: what the build sandbox costs, a cold and a
+//!   warm `build-skill` of the example skill, confined against unconfined.
 //! - `cargo xtask fuzz [SECONDS]`: both cargo-fuzz targets for a while each.
 //!
 //! Each step prints the `boternity` command it runs, so the demo doubles as a
@@ -41,6 +43,10 @@ fn main() -> anyhow::Result<()> {
             ensure_targets(&["wasm32-wasip2"])?;
             bench_precompile()
         }
+        Some("bench-build") => {
+            ensure_targets(&["wasm32-wasip2"])?;
+            bench_build()
+        }
         Some("fuzz") => fuzz(
             args.get(1)
                 .map_or(Ok(60), |s| s.parse())
@@ -48,7 +54,7 @@ fn main() -> anyhow::Result<()> {
         ),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  demo    scaffold, build, validate and run the example skill\n  test    install the wasm targets, then run every test\n  bench   executor figures (release build)\n  bench-precompile   batch precompile vs isolated builds\n  fuzz [SECONDS]     run the cargo-fuzz targets"
+                "usage: cargo xtask <task>\n\ntasks:\n  demo    scaffold, build, validate and run the example skill\n  test    install the wasm targets, then run every test\n  bench   executor figures (release build)\n  bench-precompile   batch precompile vs isolated builds\n  bench-build        build sandbox cost, cold and warm\n  fuzz [SECONDS]     run the cargo-fuzz targets"
             );
             bail!("unknown or missing task")
         }
@@ -537,5 +543,57 @@ fn fuzz(seconds: u64) -> anyhow::Result<()> {
             bail!("fuzz target {target} failed: see fuzz/artifacts/{target}/");
         }
     }
+    Ok(())
+}
+
+/// What confinement costs a build: the example skill built cold (a fresh
+/// target directory, dependencies already downloaded) and warm (nothing to
+/// do), confined and with `--allow-unconfined-build`, interleaved so both see
+/// the same machine load. Prints medians and ratios.
+fn bench_build() -> anyhow::Result<()> {
+    const COLD_ROUNDS: usize = 3;
+    const WARM_ROUNDS: usize = 9;
+    let boternity = build_boternity(true)?;
+    let dir = scratch("bench-build")?;
+    let cache = dir.join("cache");
+    let env = [("BOTERNITY_CACHE_DIR", cache.as_os_str())];
+    let parent = dir.to_str().context("UTF-8 path")?;
+    run_quiet_env(&boternity, &["new-skill", "word-count", "--path", parent], &env)?;
+    let skill = format!("{parent}/word-count");
+    let build = |target: &str, confined: bool| -> anyhow::Result<f64> {
+        let mut args = vec!["build-skill", skill.as_str(), "--target-dir", target];
+        if !confined {
+            args.push("--allow-unconfined-build");
+        }
+        Ok(run_quiet_env(&boternity, &args, &env)?.as_secs_f64())
+    };
+    // Downloads the dependencies into both cargo homes once.
+    build(&format!("{parent}/warm-up"), true)?;
+    build(&format!("{parent}/warm-up-unconfined"), false)?;
+
+    let mut cold = (Vec::new(), Vec::new());
+    for round in 0..COLD_ROUNDS {
+        cold.0.push(build(&format!("{parent}/cold-confined-{round}"), true)?);
+        cold.1.push(build(&format!("{parent}/cold-unconfined-{round}"), false)?);
+    }
+    let (warm_confined, warm_unconfined) = (format!("{parent}/warm"), format!("{parent}/warm-u"));
+    build(&warm_confined, true)?;
+    build(&warm_unconfined, false)?;
+    let mut warm = (Vec::new(), Vec::new());
+    for _ in 0..WARM_ROUNDS {
+        warm.0.push(build(&warm_confined, true)?);
+        warm.1.push(build(&warm_unconfined, false)?);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!("== build-skill of the example skill, confined vs unconfined (median seconds)");
+    println!("{:<28} {:>10} {:>12} {:>8}", "", "confined", "unconfined", "ratio");
+    for (label, (c, u)) in [("cold (fresh target dir)", &mut cold), ("warm (nothing to do)", &mut warm)] {
+        let (c, u) = (median(c), median(u));
+        println!("{label:<28} {c:>10.3} {u:>12.3} {:>8.2}", c / u);
+    }
+    println!("target: warm ratio <= 1.05");
     Ok(())
 }

@@ -1,0 +1,83 @@
+//! `boternity sync`: install exactly what a `skills.lock` lists, at its
+//! commits, failing on any hash that differs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use boternity_skills::executor::Executor;
+use boternity_skills::git::sync;
+use boternity_skills::skill::manifest::TrustTier;
+use boternity_skills::store::lock::{self, LockFile};
+use boternity_skills::{InstallOptions, PipelineOptions};
+
+use super::args::{BuildArgs, MessageFormat, StoreArgs};
+
+/// Install exactly what a skills.lock lists.
+///
+/// Every skill is fetched at its locked commit (from the cache when it is
+/// there: no network), built with the Cargo.lock kept in the lock when the
+/// skill ships none, and checked against the lock's sha256 of its source,
+/// its skill.wasm and every file, before any is installed. A skill already
+/// installed exactly as locked is left alone; skills not in the lock are kept.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  boternity sync                                # the store's own skills.lock\n  boternity sync --lock bot/skills.lock --store /srv/bot\n\nExit status:\n  0  the store holds what the lock lists\n  1  a skill could not be fetched or built, or a hash differs; the store is unchanged"
+)]
+pub struct Opts {
+    /// The lock file (default: skills.lock in the store).
+    #[arg(long, value_name = "FILE")]
+    lock: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Use only the cache; never the network.
+    #[arg(long)]
+    offline: bool,
+    /// Refuse to install a JSON stub.
+    #[arg(long)]
+    no_stub: bool,
+    /// The trust tier to install under.
+    #[arg(long, default_value = "untrusted")]
+    trust_tier: TrustTier,
+    #[command(flatten)]
+    build: BuildArgs,
+}
+
+impl Opts {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let store = self.store.open()?;
+        let path = self.lock.clone().unwrap_or_else(|| lock::lock_path(&store));
+        let locked = LockFile::read(&path)?;
+        let options = InstallOptions {
+            pipeline: PipelineOptions {
+                build: self.build.options(),
+                no_stub: self.no_stub,
+                ..PipelineOptions::default()
+            },
+            trust_tier: self.trust_tier,
+            ..InstallOptions::default()
+        };
+        let executor = Executor::new()?;
+        let report = sync::sync(&store, &locked, &options, Some(&executor), self.offline)?;
+        for installed in &report.installed {
+            super::install::report(installed, MessageFormat::Human);
+        }
+        for name in &report.unchanged {
+            eprintln!("{:>12} `{name}` (as locked)", "Unchanged");
+        }
+        for name in &report.extra {
+            eprintln!(
+                "warning: `{name}` is installed but not in {}; kept",
+                path.display()
+            );
+        }
+        eprintln!(
+            "{:>12} {} skills from {} ({} installed, {} already as locked)",
+            "Synced",
+            locked.skills.len(),
+            path.display(),
+            report.installed.len(),
+            report.unchanged.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}

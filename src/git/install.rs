@@ -1,0 +1,425 @@
+//! Installing skills from a git repository: resolve the ref, fetch that
+//! commit (or take it from the cache), write its tree into a temporary
+//! folder, find the skills, then put each chosen one through the same
+//! pipeline and store commit as a local folder, recording where it came from.
+//!
+//! Every skill is prepared (built, validated) before any is committed, so a
+//! failure leaves the store as it was.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::GitError;
+use super::discover::{self, Found};
+use super::fetch::{self, RepoCache, Resolved};
+use super::spec::{self, SourceSpec};
+use crate::executor::Executor;
+use crate::fsutil::{IoOp, IoResultExt};
+use crate::pipeline::{self, Prepared};
+use crate::skill::files::SkillFile;
+use crate::skill::source::{SkillFolder, WASM_FILE};
+use crate::store::SkillStore;
+use crate::store::install::{InstallError, InstallOptions, Installed, commit_prepared};
+use crate::store::lock::RESOLVED_CARGO_LOCK_NOTE;
+use crate::store::provenance::Origin;
+
+/// The first line of a Git LFS pointer file.
+const LFS_POINTER: &[u8] = b"version https://git-lfs.github.com/spec/";
+
+/// One commit of a repository, written out for one operation (removed on
+/// drop).
+#[derive(Debug)]
+pub struct Checkout {
+    /// The URL as recorded (credentials stripped).
+    pub url: String,
+    pub fetch_url: String,
+    /// The ref asked for (`None`: the default branch).
+    pub requested: Option<String>,
+    pub commit: String,
+    /// The folder to start discovery in (`--path`, or a tree URL's path).
+    pub path: Option<String>,
+    /// The tree's root.
+    pub root: PathBuf,
+    _temp: tempfile::TempDir,
+}
+
+/// Resolves and fetches what `spec` names (`offline`: from the cache only).
+pub fn checkout(spec: &SourceSpec, offline: bool) -> Result<Checkout, GitError> {
+    let cache = RepoCache::for_url(&spec.url);
+    let _lock = cache.lock()?;
+    let resolved =
+        fetch::resolve_ref(&cache, &spec.fetch_url, &spec.url, &spec.reference, offline)?;
+    let path = match (&spec.path, &resolved.tree_path) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(t)) => spec::normal_path(t)?,
+        (None, None) => None,
+    };
+    write_out(&cache, &spec.fetch_url, &spec.url, resolved, path, offline)
+}
+
+/// Writes out `commit` of `url` (fetched unless cached).
+pub fn checkout_commit(
+    fetch_url: &str,
+    url: &str,
+    requested: Option<String>,
+    commit: &str,
+    offline: bool,
+) -> Result<Checkout, GitError> {
+    let cache = RepoCache::for_url(url);
+    let _lock = cache.lock()?;
+    let resolved = Resolved {
+        requested,
+        commit: commit.to_string(),
+        tree_path: None,
+    };
+    write_out(&cache, fetch_url, url, resolved, None, offline)
+}
+
+fn write_out(
+    cache: &RepoCache,
+    fetch_url: &str,
+    url: &str,
+    resolved: Resolved,
+    path: Option<String>,
+    offline: bool,
+) -> Result<Checkout, GitError> {
+    cache.ensure_commit(fetch_url, &resolved.commit, offline)?;
+    let tmp_parent = std::env::temp_dir();
+    let temp = tempfile::Builder::new()
+        .prefix("boternity-git-")
+        .tempdir()
+        .on(IoOp::Create, &tmp_parent)?;
+    // Named after the repository, so a root skill without a name takes it.
+    let root = temp.path().join(spec::repo_name(url));
+    cache.write_tree(&resolved.commit, &root)?;
+    Ok(Checkout {
+        url: url.to_string(),
+        fetch_url: fetch_url.to_string(),
+        requested: resolved.requested,
+        commit: resolved.commit,
+        path,
+        root,
+        _temp: temp,
+    })
+}
+
+impl Checkout {
+    /// The skills in the tree (see [`discover`]).
+    pub fn discover(&self) -> Result<Vec<Found>, GitError> {
+        discover::discover(&self.root, self.path.as_deref(), &self.url, &self.commit)
+    }
+
+    /// The skill whose folder is `rel` (`""`: the root).
+    pub fn skill_at(&self, rel: &str) -> Result<Found, GitError> {
+        let start = spec::normal_path(rel)?;
+        let found = discover::discover(&self.root, start.as_deref(), &self.url, &self.commit)?;
+        found
+            .into_iter()
+            .find(|f| f.rel == start.clone().unwrap_or_default())
+            .ok_or_else(|| GitError::NoSkill {
+                url: self.url.clone(),
+                commit: self.commit.clone(),
+                path: Some(rel.to_string()),
+            })
+    }
+
+    /// The origin recorded for the skill at `rel`.
+    pub fn origin(&self, rel: &str) -> Origin {
+        Origin::Git {
+            url: self.url.clone(),
+            path: rel.to_string(),
+            requested: self.requested.clone(),
+            commit: self.commit.clone(),
+        }
+    }
+}
+
+/// The skills to install: those `names` pick, all with `all`, or the only
+/// one; several and no choice is an error listing them.
+pub fn select(
+    found: Vec<Found>,
+    names: &[String],
+    all: bool,
+    url: &str,
+) -> Result<Vec<Found>, GitError> {
+    let available = || {
+        found
+            .iter()
+            .map(|f| f.key.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let chosen: Vec<Found> = if !names.is_empty() {
+        let mut chosen = Vec::new();
+        for name in names {
+            let matching: Vec<&Found> = found.iter().filter(|f| f.answers_to(name)).collect();
+            match matching.as_slice() {
+                [] => {
+                    return Err(GitError::NoSuchSkill {
+                        name: name.clone(),
+                        url: url.into(),
+                        available: available(),
+                    });
+                }
+                [one] => chosen.push((*one).clone()),
+                [first, second, ..] => {
+                    return Err(GitError::DuplicateKey {
+                        key: name.clone(),
+                        first: first.rel.clone(),
+                        second: second.rel.clone(),
+                        url: url.into(),
+                    });
+                }
+            }
+        }
+        chosen
+    } else if all || found.len() == 1 {
+        found
+    } else {
+        return Err(GitError::SeveralSkills {
+            url: url.into(),
+            count: found.len(),
+            listing: found
+                .iter()
+                .map(|f| format!("  {}", f.describe()))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        });
+    };
+    let mut seen: BTreeMap<&str, &Found> = BTreeMap::new();
+    for f in &chosen {
+        if let Some(first) = seen.insert(&f.key, f)
+            && first.rel != f.rel
+        {
+            return Err(GitError::DuplicateKey {
+                key: f.key.clone(),
+                first: first.rel.clone(),
+                second: f.rel.clone(),
+                url: url.into(),
+            });
+        }
+    }
+    let mut unique = chosen;
+    unique.dedup_by(|a, b| a.rel == b.rel);
+    Ok(unique)
+}
+
+/// Refuses to replace skill `key` when it was installed from somewhere other
+/// than `url`'s `rel` (unless `force`).
+pub fn check_collision(
+    store: &SkillStore,
+    key: &str,
+    url: &str,
+    rel: &str,
+    force: bool,
+) -> Result<(), GitError> {
+    if force {
+        return Ok(());
+    }
+    let Ok(installed) = store.get(key) else {
+        return Ok(());
+    };
+    let origin = installed.provenance.and_then(|p| p.origin);
+    let same = matches!(&origin, Some(Origin::Git { url: u, path: p, .. }) if u == url && p == rel);
+    if same {
+        return Ok(());
+    }
+    Err(GitError::OtherOrigin {
+        key: key.to_string(),
+        installed: origin.map_or("an unknown origin (an old install)".into(), |o| {
+            describe_origin(&o)
+        }),
+        new: describe_git(url, rel),
+    })
+}
+
+/// An origin in a few words, for messages and `list`.
+pub fn describe_origin(origin: &Origin) -> String {
+    match origin {
+        Origin::Folder { path } => format!("the folder {}", path.display()),
+        Origin::Registry { url, name, version } => format!("the registry {url} ({name} {version})"),
+        Origin::Git { url, path, .. } => describe_git(url, path),
+    }
+}
+
+fn describe_git(url: &str, rel: &str) -> String {
+    if rel.is_empty() {
+        url.to_string()
+    } else {
+        format!("{url} ({rel})")
+    }
+}
+
+/// A skill ready to commit.
+#[derive(Debug)]
+pub struct Planned {
+    pub key: String,
+    pub prepared: Prepared,
+    pub origin: Origin,
+}
+
+/// Runs the pipeline on the skill `found` of `checkout`. `kept_lock`: a
+/// `Cargo.lock` resolved at an earlier install, built with when the skill
+/// ships none.
+pub fn prepare_skill(
+    checkout: &Checkout,
+    found: &Found,
+    options: &InstallOptions,
+    kept_lock: Option<&str>,
+) -> Result<Planned, GitError> {
+    let failed = |source: InstallError| GitError::Install {
+        skill: found.key.clone(),
+        url: checkout.url.clone(),
+        source,
+    };
+    let wasm = found.dir.join(WASM_FILE);
+    if let Ok(meta) = std::fs::symlink_metadata(&wasm)
+        && meta.is_file()
+        && meta.len() < 1024
+    {
+        let head = std::fs::read(&wasm).on(IoOp::Read, &wasm)?;
+        if head.starts_with(LFS_POINTER) {
+            return Err(GitError::LfsPointer {
+                path: display_rel(&found.rel),
+            });
+        }
+    }
+    let cargo_toml = found.dir.join("Cargo.toml");
+    let lock_path = found.dir.join("Cargo.lock");
+    let is_crate = cargo_toml.is_file();
+    let lock_shipped = std::fs::symlink_metadata(&lock_path).is_ok();
+    let mut source_before_lock = None;
+    if is_crate
+        && !lock_shipped
+        && let Some(kept) = kept_lock
+    {
+        let folder =
+            SkillFolder::open(&found.dir).map_err(|e| failed(InstallError::Pipeline(e.into())))?;
+        source_before_lock = Some(
+            folder
+                .source_sha256()
+                .map_err(|e| failed(InstallError::Pipeline(e.into())))?,
+        );
+        std::fs::write(&lock_path, kept).on(IoOp::Write, &lock_path)?;
+    }
+    let mut pipeline = options.pipeline.clone();
+    if pipeline.build.target_dir.is_none() {
+        // Its own target directory per repository and skill: incremental
+        // across installs, never shared with another skill.
+        let key = crate::digest::sha256_hex(format!("{}\n{}", checkout.url, found.rel).as_bytes());
+        pipeline.build.target_dir = Some(crate::paths::skill_target_dir(&format!(
+            "git-{}-{}",
+            found.key,
+            &key[..16]
+        )));
+    }
+    let mut prepared =
+        pipeline::prepare(&found.dir, &pipeline).map_err(|e| failed(InstallError::Pipeline(e)))?;
+    if let Some(sha) = source_before_lock {
+        // The source is the commit's; the lock came from the earlier install.
+        prepared.source_sha256 = sha;
+        prepared.notes.push(RESOLVED_CARGO_LOCK_NOTE.into());
+    } else if is_crate && !lock_shipped && lock_path.is_file() {
+        // The build's fetch resolved one: keep it with the skill.
+        let size = std::fs::metadata(&lock_path)
+            .on(IoOp::Inspect, &lock_path)?
+            .len();
+        let real = lock_path.canonicalize().on(IoOp::Inspect, &lock_path)?;
+        prepared.folder.files.push(SkillFile {
+            rel: "Cargo.lock".into(),
+            path: real,
+            size,
+            executable: false,
+        });
+        prepared.folder.files.sort_by(|a, b| a.rel.cmp(&b.rel));
+        prepared.notes.push(RESOLVED_CARGO_LOCK_NOTE.into());
+    }
+    Ok(Planned {
+        key: prepared.folder.manifest.name.clone(),
+        origin: checkout.origin(&found.rel),
+        prepared,
+    })
+}
+
+/// Commits prepared skills, in order.
+pub fn commit_all(
+    store: &SkillStore,
+    planned: Vec<Planned>,
+    options: &InstallOptions,
+    executor: Option<&Executor>,
+) -> Result<Vec<Installed>, GitError> {
+    let mut installed = Vec::new();
+    for plan in planned {
+        let url = match &plan.origin {
+            Origin::Git { url, .. } => url.clone(),
+            _ => String::new(),
+        };
+        let options = InstallOptions {
+            origin: Some(plan.origin),
+            ..options.clone()
+        };
+        let key = plan.key.clone();
+        installed.push(
+            commit_prepared(store, plan.prepared, &options, executor).map_err(|source| {
+                GitError::Install {
+                    skill: key,
+                    url,
+                    source,
+                }
+            })?,
+        );
+    }
+    Ok(installed)
+}
+
+/// `install --git`: what to install and how.
+#[derive(Debug, Clone, Default)]
+pub struct GitInstall {
+    /// Skills to pick by key, name or folder (empty: the only one, or `all`).
+    pub names: Vec<String>,
+    pub all: bool,
+    /// Use only the cache.
+    pub offline: bool,
+    /// Replace a skill of the same key installed from elsewhere.
+    pub force: bool,
+}
+
+/// Installs skills from the repository `spec` names into `store`: all are
+/// prepared first; the store changes only when every one is ready.
+pub fn install_from_git(
+    store: &SkillStore,
+    spec: &SourceSpec,
+    request: &GitInstall,
+    options: &InstallOptions,
+    executor: Option<&Executor>,
+) -> Result<Vec<Installed>, GitError> {
+    let checkout = checkout(spec, request.offline)?;
+    let found = checkout.discover()?;
+    let chosen = select(found, &request.names, request.all, &checkout.url)?;
+    for f in &chosen {
+        check_collision(store, &f.key, &checkout.url, &f.rel, request.force)?;
+    }
+    let planned = chosen
+        .iter()
+        .map(|f| prepare_skill(&checkout, f, options, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    commit_all(store, planned, options, executor)
+}
+
+fn display_rel(rel: &str) -> String {
+    if rel.is_empty() {
+        ".".into()
+    } else {
+        rel.to_string()
+    }
+}
+
+/// The store's record of where `dir`'s resolved `Cargo.lock` is, if the
+/// installed skill kept one.
+pub fn kept_cargo_lock(dir: &Path, notes: &[String]) -> Option<String> {
+    notes
+        .iter()
+        .any(|n| n == RESOLVED_CARGO_LOCK_NOTE)
+        .then(|| std::fs::read_to_string(dir.join("Cargo.lock")).ok())
+        .flatten()
+}

@@ -1,0 +1,186 @@
+//! Skills from git repositories: where a source spec points ([`spec`]), the
+//! one function that runs git ([`command`]), resolving a ref and fetching
+//! exactly that commit into a cache ([`fetch`]), finding the skills in a
+//! checked-out tree ([`discover`]), and installing, updating and
+//! reproducing them through the same pipeline and store as a local folder
+//! ([`install`], [`sync`]).
+//!
+//! Everything fetched is untrusted: the skills go through
+//! [`crate::pipeline::prepare`] under the installer's trust tier, and their
+//! source builds only as confined as any other build.
+
+pub mod command;
+pub mod discover;
+pub mod fetch;
+pub mod install;
+pub mod spec;
+pub mod sync;
+
+use std::path::PathBuf;
+
+use crate::fsutil::IoError;
+use crate::store::install::InstallError;
+
+/// Why a git source could not be read, fetched or installed (the store is
+/// unchanged).
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error(
+        "`{url}` is refused: {why}; give an https://, http://, ssh://, git:// or file:// URL, \
+         `git@host:path`, `owner/repo` or a local repository path"
+    )]
+    RefusedUrl { url: String, why: String },
+    #[error("`{input}` is neither a URL, `owner/repo` nor an existing local folder")]
+    NotASource { input: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("cannot run git (install it, or put it on PATH)")]
+    GitMissing(#[source] std::io::Error),
+    #[error("git {what} failed: {stderr}")]
+    Failed { what: String, stderr: String },
+    #[error(
+        "git {what} took longer than {secs} s and was stopped; check the network or the server"
+    )]
+    TimedOut { what: String, secs: u64 },
+    #[error("the repository {url} has no {kind} `{name}`{}", nearest_text(nearest))]
+    NoSuchRef {
+        url: String,
+        kind: &'static str,
+        name: String,
+        nearest: Vec<String>,
+    },
+    #[error(
+        "the repository {url} has no ref to start `{rest}` with (a branch, a tag or a full commit); \
+         {}",
+        if nearest.is_empty() { "it has none".to_string() } else { format!("it has: {}", nearest.join(", ")) }
+    )]
+    NoTreeRef {
+        url: String,
+        rest: String,
+        nearest: Vec<String>,
+    },
+    #[error(
+        "--rev takes a full commit id (40 hexadecimal digits), not `{0}`; use --branch or --tag for a name"
+    )]
+    NotACommit(String),
+    #[error("commit {commit} is not in the repository {url}")]
+    NoSuchCommit { url: String, commit: String },
+    #[error(
+        "--offline: {what} of {url} is not in the cache ({}); run once without --offline",
+        cache.display()
+    )]
+    NotCached {
+        url: String,
+        what: String,
+        cache: PathBuf,
+    },
+    #[error("--path `{path}` leads outside the repository; give a folder inside it")]
+    PathOutside { path: String },
+    #[error("--path `{path}` does not exist in {url} at {commit}")]
+    PathMissing {
+        path: String,
+        url: String,
+        commit: String,
+    },
+    #[error(
+        "no skill (a folder holding SKILL.md) in {url} at {commit}{}",
+        at_path(path)
+    )]
+    NoSkill {
+        url: String,
+        commit: String,
+        path: Option<String>,
+    },
+    #[error(
+        "{url} holds {count} skills; name the ones to install or pass --all (or --list to see them):\n{listing}"
+    )]
+    SeveralSkills {
+        url: String,
+        count: usize,
+        listing: String,
+    },
+    #[error("no skill named `{name}` in {url}; it holds: {available}")]
+    NoSuchSkill {
+        name: String,
+        url: String,
+        available: String,
+    },
+    #[error(
+        "skills `{first}` and `{second}` in {url} would both be stored as `{key}`; install one of them"
+    )]
+    DuplicateKey {
+        key: String,
+        first: String,
+        second: String,
+        url: String,
+    },
+    #[error(
+        "{path}/skill.wasm is a Git LFS pointer, not the binary: boternity does not run LFS \
+         (its smudge filter is code from outside the repository); publish the skill.wasm itself, \
+         or its Rust source, in the repository"
+    )]
+    LfsPointer { path: String },
+    #[error(
+        "`{key}` is already installed from {installed}; installing it from {new} would replace it \
+         (pass --force to replace it, or remove it first)"
+    )]
+    OtherOrigin {
+        key: String,
+        installed: String,
+        new: String,
+    },
+    #[error("cannot install `{skill}` from {url}")]
+    Install {
+        skill: String,
+        url: String,
+        #[source]
+        source: InstallError,
+    },
+    #[error("{what} in {url} at {commit} is unsafe: {why}")]
+    UnsafeTree {
+        what: String,
+        url: String,
+        commit: String,
+        why: String,
+    },
+    #[error(
+        "`{key}` does not match the lock: its {what} is {actual}, the lock says {expected}; \
+         the repository changed under the same commit id, the toolchain differs, or the lock was \
+         edited"
+    )]
+    LockMismatch {
+        key: String,
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("`{key}` comes from {source_kind}, which `sync` cannot fetch; install it by hand")]
+    CannotSync { key: String, source_kind: String },
+    #[error(
+        "the skill at `{path}` in {url} is now stored as `{found}`, not `{key}`; install it anew"
+    )]
+    Renamed {
+        key: String,
+        found: String,
+        path: String,
+        url: String,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+fn nearest_text(nearest: &[String]) -> String {
+    if nearest.is_empty() {
+        String::new()
+    } else {
+        format!("; the nearest that exist: {}", nearest.join(", "))
+    }
+}
+
+fn at_path(path: &Option<String>) -> String {
+    path.as_ref()
+        .map(|p| format!(" under `{p}`"))
+        .unwrap_or_default()
+}

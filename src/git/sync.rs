@@ -1,0 +1,412 @@
+//! Following installed skills back to where they came from: `outdated` (the
+//! installed commit against the newest of the ref it was installed from),
+//! `update` (move to it through the same pipeline, one skill at a time, a
+//! failure keeping the installed version; a `--rev` install is pinned) and
+//! `sync` (install exactly what a `skills.lock` lists, at its commits,
+//! failing on any hash that differs).
+
+use std::collections::BTreeMap;
+
+use super::GitError;
+use super::fetch::{self, RemoteRefs, RepoCache};
+use super::install::{self, Checkout, Planned};
+use super::spec::{RefRequest, is_full_commit};
+use crate::digest::sha256_hex;
+use crate::executor::Executor;
+use crate::store::install::{InstallOptions, Installed};
+use crate::store::lock::{LockFile, LockedSkill};
+use crate::store::provenance::Origin;
+use crate::store::{InstalledSkill, SkillStore};
+
+/// How an installed skill stands against its origin.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    UpToDate,
+    Outdated,
+    /// Installed with `--rev`: never moved.
+    Pinned,
+    /// The origin could not be asked (the reason is in `error`).
+    Unknown,
+}
+
+/// One line of `outdated`.
+#[derive(Debug, Clone)]
+pub struct Outdated {
+    pub name: String,
+    pub url: String,
+    pub path: String,
+    /// The ref followed (`None`: the default branch).
+    pub requested: Option<String>,
+    pub installed: String,
+    /// The ref's newest commit (`None` when pinned or unknown).
+    pub latest: Option<String>,
+    pub status: Status,
+    pub error: Option<String>,
+}
+
+/// The git origin of an installed skill.
+fn git_origin(skill: &InstalledSkill) -> Option<(String, String, Option<String>, String)> {
+    match skill.provenance.as_ref()?.origin.as_ref()? {
+        Origin::Git {
+            url,
+            path,
+            requested,
+            commit,
+        } => Some((url.clone(), path.clone(), requested.clone(), commit.clone())),
+        _ => None,
+    }
+}
+
+/// What `requested` (as recorded) asks for.
+fn request_of(requested: &Option<String>) -> RefRequest {
+    match requested.as_deref() {
+        None => RefRequest::Default,
+        Some(r) if is_full_commit(r) => RefRequest::Rev(r.to_string()),
+        Some(r) => match (r.strip_prefix("refs/heads/"), r.strip_prefix("refs/tags/")) {
+            (Some(b), _) => RefRequest::Branch(b.to_string()),
+            (_, Some(t)) => RefRequest::Tag(t.to_string()),
+            _ => RefRequest::Branch(r.to_string()),
+        },
+    }
+}
+
+/// Asks each repository once for its refs.
+struct Remotes {
+    seen: BTreeMap<String, Result<RemoteRefs, String>>,
+    offline: bool,
+}
+
+impl Remotes {
+    fn latest(&mut self, url: &str, requested: &Option<String>) -> Result<String, String> {
+        let offline = self.offline;
+        let refs = self
+            .seen
+            .entry(url.to_string())
+            .or_insert_with(|| {
+                let cache = RepoCache::for_url(url);
+                let refs = if offline {
+                    cache.load_refs()
+                } else {
+                    fetch::ls_remote(url, url).inspect(|r| {
+                        let _ = cache.save_refs(r);
+                    })
+                };
+                refs.map_err(|e| crate::error_chain(&e))
+            })
+            .clone()?;
+        fetch::resolve(&refs, &request_of(requested), url)
+            .map(|r| r.commit)
+            .map_err(|e| crate::error_chain(&e))
+    }
+}
+
+/// Every installed skill with a git origin against its ref's newest commit.
+pub fn outdated(store: &SkillStore, offline: bool) -> Result<Vec<Outdated>, GitError> {
+    let mut remotes = Remotes {
+        seen: BTreeMap::new(),
+        offline,
+    };
+    let mut out = Vec::new();
+    for skill in store.list()? {
+        let Some((url, path, requested, installed)) = git_origin(&skill) else {
+            continue;
+        };
+        let mut line = Outdated {
+            name: skill.name.clone(),
+            url: url.clone(),
+            path,
+            requested: requested.clone(),
+            installed: installed.clone(),
+            latest: None,
+            status: Status::Pinned,
+            error: None,
+        };
+        if !matches!(request_of(&requested), RefRequest::Rev(_)) {
+            match remotes.latest(&url, &requested) {
+                Ok(latest) => {
+                    line.status = if latest == installed {
+                        Status::UpToDate
+                    } else {
+                        Status::Outdated
+                    };
+                    line.latest = Some(latest);
+                }
+                Err(e) => {
+                    line.status = Status::Unknown;
+                    line.error = Some(e);
+                }
+            }
+        }
+        out.push(line);
+    }
+    Ok(out)
+}
+
+/// What `update` did to one skill.
+#[derive(Debug)]
+pub enum Updated {
+    /// Moved from the first commit to the second.
+    Moved {
+        from: String,
+        to: String,
+        installed: Box<Installed>,
+    },
+    UpToDate {
+        commit: String,
+    },
+    /// A `--rev` install: left alone.
+    Pinned {
+        commit: String,
+    },
+    /// Not from git (a folder or a registry): nothing to follow.
+    NotGit,
+    /// The installed version is kept.
+    Failed(GitError),
+}
+
+/// Moves `names` (every git-installed skill when empty) to the newest
+/// commit of their ref, one at a time.
+pub fn update(
+    store: &SkillStore,
+    names: &[String],
+    options: &InstallOptions,
+    executor: Option<&Executor>,
+    offline: bool,
+) -> Result<Vec<(String, Updated)>, GitError> {
+    let skills: Vec<InstalledSkill> = if names.is_empty() {
+        store.list()?
+    } else {
+        names
+            .iter()
+            .map(|n| store.get(n))
+            .collect::<Result<_, _>>()?
+    };
+    let mut remotes = Remotes {
+        seen: BTreeMap::new(),
+        offline,
+    };
+    let mut out = Vec::new();
+    for skill in skills {
+        let Some((url, path, requested, installed)) = git_origin(&skill) else {
+            if !names.is_empty() {
+                out.push((skill.name.clone(), Updated::NotGit));
+            }
+            continue;
+        };
+        if matches!(request_of(&requested), RefRequest::Rev(_)) {
+            out.push((skill.name.clone(), Updated::Pinned { commit: installed }));
+            continue;
+        }
+        let outcome = match remotes.latest(&url, &requested) {
+            Err(e) => Updated::Failed(GitError::Failed {
+                what: format!("asking {url} for its newest commit"),
+                stderr: e,
+            }),
+            Ok(latest) if latest == installed => Updated::UpToDate { commit: latest },
+            Ok(latest) => match update_one(
+                &skill, &url, &path, requested, &latest, options, executor, offline, store,
+            ) {
+                Ok(done) => Updated::Moved {
+                    from: installed,
+                    to: latest,
+                    installed: Box::new(done),
+                },
+                Err(e) => Updated::Failed(e),
+            },
+        };
+        out.push((skill.name.clone(), outcome));
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn update_one(
+    skill: &InstalledSkill,
+    url: &str,
+    path: &str,
+    requested: Option<String>,
+    commit: &str,
+    options: &InstallOptions,
+    executor: Option<&Executor>,
+    offline: bool,
+    store: &SkillStore,
+) -> Result<Installed, GitError> {
+    let checkout = install::checkout_commit(url, url, requested, commit, offline)?;
+    let found = checkout.skill_at(path)?;
+    if found.key != skill.name {
+        return Err(GitError::Renamed {
+            key: skill.name.clone(),
+            found: found.key,
+            path: path.into(),
+            url: url.into(),
+        });
+    }
+    let kept = skill
+        .provenance
+        .as_ref()
+        .and_then(|p| install::kept_cargo_lock(&skill.dir, &p.notes));
+    let planned = match install::prepare_skill(&checkout, &found, options, kept.as_deref()) {
+        // The new commit's dependencies no longer fit the kept lock: resolve anew.
+        Err(e) if kept.is_some() && crate::error_chain(&e).contains("--locked") => {
+            let fresh =
+                install::checkout_commit(url, url, checkout.requested.clone(), commit, offline)?;
+            let found = fresh.skill_at(path)?;
+            let planned = install::prepare_skill(&fresh, &found, options, None)?;
+            return commit_one(store, planned, options, executor);
+        }
+        other => other?,
+    };
+    commit_one(store, planned, options, executor)
+}
+
+fn commit_one(
+    store: &SkillStore,
+    planned: Planned,
+    options: &InstallOptions,
+    executor: Option<&Executor>,
+) -> Result<Installed, GitError> {
+    let mut done = install::commit_all(store, vec![planned], options, executor)?;
+    Ok(done.remove(0))
+}
+
+/// What `sync` did.
+#[derive(Debug, Default)]
+pub struct Synced {
+    pub installed: Vec<Installed>,
+    /// Already installed exactly as locked (nothing fetched).
+    pub unchanged: Vec<String>,
+    /// Installed but not in the lock (left alone).
+    pub extra: Vec<String>,
+}
+
+/// Installs exactly what `lock` lists into `store`, at its commits: every
+/// skill is fetched (or taken from the cache), built and checked against the
+/// lock's hashes before any is committed.
+pub fn sync(
+    store: &SkillStore,
+    lock: &LockFile,
+    options: &InstallOptions,
+    executor: Option<&Executor>,
+    offline: bool,
+) -> Result<Synced, GitError> {
+    let current = LockFile::of_store(store)?;
+    let mut report = Synced::default();
+    let mut planned = Vec::new();
+    let mut checkouts: BTreeMap<(String, String), Checkout> = BTreeMap::new();
+    for (key, entry) in &lock.skills {
+        if current
+            .skills
+            .get(key)
+            .is_some_and(|c| same_install(c, entry))
+        {
+            report.unchanged.push(key.clone());
+            continue;
+        }
+        let plan = match entry.source.as_str() {
+            "git" => {
+                let commit = entry.commit.clone().unwrap_or_default();
+                let slot = (entry.url.clone(), commit.clone());
+                if !checkouts.contains_key(&slot) {
+                    let c = install::checkout_commit(
+                        &entry.url,
+                        &entry.url,
+                        entry.reference.clone(),
+                        &commit,
+                        offline,
+                    )?;
+                    checkouts.insert(slot.clone(), c);
+                }
+                let checkout = &checkouts[&slot];
+                let path = entry.path.clone().unwrap_or_default();
+                let found = checkout.skill_at(&path)?;
+                if &found.key != key {
+                    return Err(GitError::Renamed {
+                        key: key.clone(),
+                        found: found.key,
+                        path,
+                        url: entry.url.clone(),
+                    });
+                }
+                install::prepare_skill(checkout, &found, options, entry.cargo_lock.as_deref())?
+            }
+            other => {
+                return Err(GitError::CannotSync {
+                    key: key.clone(),
+                    source_kind: format!("a {other} ({})", entry.url),
+                });
+            }
+        };
+        check_against(key, entry, &plan)?;
+        planned.push(plan);
+    }
+    report.extra = current
+        .skills
+        .keys()
+        .filter(|k| !lock.skills.contains_key(*k))
+        .cloned()
+        .collect();
+    report.installed = install::commit_all(store, planned, options, executor)?;
+    drop(checkouts);
+    Ok(report)
+}
+
+/// Whether an installed skill's entry is the locked one.
+fn same_install(current: &LockedSkill, locked: &LockedSkill) -> bool {
+    current.source == locked.source
+        && current.url == locked.url
+        && current.path == locked.path
+        && current.commit == locked.commit
+        && current.source_sha256 == locked.source_sha256
+        && current.wasm_sha256 == locked.wasm_sha256
+        && current.files == locked.files
+}
+
+/// Fails on any hash that differs from the lock.
+fn check_against(key: &str, entry: &LockedSkill, plan: &Planned) -> Result<(), GitError> {
+    let mismatch = |what: &str, expected: &str, actual: &str| GitError::LockMismatch {
+        key: key.into(),
+        what: what.into(),
+        expected: expected.into(),
+        actual: actual.into(),
+    };
+    let p = &plan.prepared;
+    if p.source_sha256 != entry.source_sha256 {
+        return Err(mismatch(
+            "source sha256",
+            &entry.source_sha256,
+            &p.source_sha256,
+        ));
+    }
+    let wasm = p.binary.as_deref().map(sha256_hex);
+    if wasm != entry.wasm_sha256 {
+        return Err(mismatch(
+            "skill.wasm sha256",
+            entry.wasm_sha256.as_deref().unwrap_or("(none)"),
+            wasm.as_deref().unwrap_or("(none)"),
+        ));
+    }
+    let mut files = BTreeMap::new();
+    for f in p.folder.installed_files() {
+        let bytes = std::fs::read(&f.path)
+            .map_err(|e| crate::fsutil::IoError::new(crate::fsutil::IoOp::Read, &f.path, e))?;
+        files.insert(f.rel.clone(), sha256_hex(&bytes));
+    }
+    for (rel, sha) in &entry.files {
+        match files.get(rel) {
+            None => return Err(mismatch(&format!("file {rel}"), sha, "(missing)")),
+            Some(actual) if actual != sha => {
+                return Err(mismatch(&format!("file {rel} sha256"), sha, actual));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(rel) = files.keys().find(|rel| !entry.files.contains_key(*rel)) {
+        return Err(mismatch(
+            &format!("file {rel}"),
+            "(not in the lock)",
+            "(present)",
+        ));
+    }
+    Ok(())
+}
