@@ -55,7 +55,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await??
     };
-    println!("installed `{}` ({})", installed.name, installed.path);
+    println!("installed `{}` ({})", installed.name, installed.path_taken);
 
     // Many concurrent calls of one loaded skill: each gets a fresh instance,
     // its own fuel, deadline and memory cap.

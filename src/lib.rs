@@ -17,6 +17,10 @@
 //!    cannot run is never installed.
 //! 6. [`registry`]: the index a registry publishes, the batch job that builds
 //!    one, and installing from one; it feeds the same pipeline and store.
+//! 7. [`git`]: skills from git repositories — a ref resolved to a commit,
+//!    fetched shallow into a cache, its skills discovered, then the same
+//!    pipeline and store; `outdated`, `update` and `sync` (with
+//!    [`store::lock`], the store's `skills.lock`) follow them back.
 //!
 //! [`paths`] (where things live) and [`fsutil`]/[`digest`] (I/O and hashing)
 //! serve every stage. The library never prints: it returns values and typed

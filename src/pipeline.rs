@@ -93,7 +93,7 @@ pub struct RegistryComponent {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub folder: SkillFolder,
-    pub path: PathTaken,
+    pub path_taken: PathTaken,
     /// Why this path was taken, in a sentence.
     pub reason: String,
     /// `skill.wasm`'s bytes (a component or a stub); `None` for prompt skills.
@@ -155,7 +155,7 @@ pub fn prepare(dir: &Path, options: &PipelineOptions) -> Result<Prepared, Pipeli
     let folder = SkillFolder::open(dir)?;
     let source_sha256 = folder.source_sha256()?;
     let mut prepared = Prepared {
-        path: PathTaken::Prompt,
+        path_taken: PathTaken::Prompt,
         reason: String::new(),
         binary: None,
         component: None,
@@ -282,7 +282,7 @@ fn build_source(
     let (component, componentized) = into_component(built.wasm, &what)?;
     let valid = validate::validate_component(&component)
         .map_err(|source| PipelineError::Invalid { what, source })?;
-    prepared.path = PathTaken::Built;
+    prepared.path_taken = PathTaken::Built;
     prepared.reason = format!(
         "built from Rust source ({}) with {}{}",
         rust.shape(),
@@ -336,7 +336,7 @@ fn accept_shipped(
         if options.no_stub {
             return Err(PipelineError::StubForbidden { reason });
         }
-        prepared.path = PathTaken::Stub;
+        prepared.path_taken = PathTaken::Stub;
         prepared.reason = reason;
         prepared.binary = Some(bytes);
         return Ok(prepared);
@@ -344,7 +344,7 @@ fn accept_shipped(
     let (component, componentized) = into_component(bytes, &what)?;
     let valid = validate::validate_component(&component)
         .map_err(|source| PipelineError::Invalid { what, source })?;
-    (prepared.path, prepared.reason) = if componentized {
+    (prepared.path_taken, prepared.reason) = if componentized {
         (
             PathTaken::Componentized,
             "the shipped skill.wasm is a core module with wit-bindgen metadata; componentized"
@@ -373,7 +373,7 @@ pub fn prepare_with_binary(
     let folder = SkillFolder::open(dir)?;
     let source_sha256 = folder.source_sha256()?;
     let prepared = Prepared {
-        path: PathTaken::Prompt,
+        path_taken: PathTaken::Prompt,
         reason: "a prompt skill has no binary".into(),
         binary: None,
         component: None,
@@ -412,7 +412,7 @@ fn accept_registry(
         if options.no_stub {
             return Err(PipelineError::StubForbidden { reason });
         }
-        prepared.path = PathTaken::Stub;
+        prepared.path_taken = PathTaken::Stub;
         prepared.reason = reason;
         prepared.binary = Some(bytes);
         return Ok(prepared);
@@ -421,7 +421,7 @@ fn accept_registry(
     let (component, _) = into_component(bytes, &what)?;
     let valid = validate::validate_component(&component)
         .map_err(|source| PipelineError::Invalid { what, source })?;
-    prepared.path = PathTaken::Registry;
+    prepared.path_taken = PathTaken::Registry;
     prepared.reason = reason;
     prepared.binary = Some(component);
     prepared.component = Some(valid);
@@ -461,7 +461,7 @@ fn stub(
     }
     tracing::info!(skill = %prepared.folder.manifest.name, %reason, "writing a JSON stub instead of a real component");
     prepared.binary = Some(StubMarker::new(prepared.folder.manifest.body.clone()).to_bytes());
-    prepared.path = PathTaken::Stub;
+    prepared.path_taken = PathTaken::Stub;
     prepared.reason = reason;
     Ok(prepared)
 }

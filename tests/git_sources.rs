@@ -103,10 +103,8 @@ fn bare_clone(work: &Path, parent: &Path) -> PathBuf {
 }
 
 fn push(work: &Path, bare: &Path) {
-    git(
-        work,
-        &["push", "-q", "--tags", bare.to_str().unwrap(), "--all"],
-    );
+    git(work, &["push", "-q", bare.to_str().unwrap(), "--all"]);
+    git(work, &["push", "-q", bare.to_str().unwrap(), "--tags"]);
 }
 
 fn free_port() -> u16 {
@@ -126,14 +124,17 @@ struct Daemon {
 impl Daemon {
     fn serve(base: &Path) -> Daemon {
         let port = free_port();
-        let child = Command::new("git")
-            .arg("daemon")
+        // `git-daemon` itself: `git daemon` would leave it running when killed.
+        let exec_path = git(Path::new("/"), &["--exec-path"]);
+        let child = Command::new(Path::new(&exec_path).join("git-daemon"))
             .arg("--export-all")
             .arg(format!("--base-path={}", base.display()))
             .arg(format!("--port={port}"))
             .arg("--listen=127.0.0.1")
             .arg("--reuseaddr")
             .arg(base)
+            // Quiet about the readiness probe's connections.
+            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start git daemon");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -620,4 +621,47 @@ fn every_bad_input_is_refused_and_the_store_is_unchanged() {
     ok(cli(&store, &["install", "--git", &url, "docx", "--force"]));
     let docx = std::fs::read_to_string(store.join("skills/docx/SKILL.md")).unwrap();
     assert!(docx.contains("Write Word files."), "{docx}");
+}
+
+#[test]
+fn a_rust_skill_without_cargo_lock_keeps_the_resolved_one_and_sync_builds_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("nolock");
+    copy_fixture("echo-skill", &work, "echo-skill");
+    std::fs::remove_file(work.join("echo-skill/Cargo.lock")).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "no lock"]);
+    let a = tmp.path().join("a");
+    let out = ok(cli(&a, &["install", "--git", &file_url(&work)]));
+    assert!(
+        stderr(&out).contains("no Cargo.lock shipped"),
+        "{}",
+        stderr(&out)
+    );
+    let resolved = std::fs::read(a.join("skills/echo-skill/Cargo.lock")).unwrap();
+    let lock = std::fs::read_to_string(a.join("skills.lock")).unwrap();
+    assert!(
+        lock.contains("cargo_lock = ") && lock.contains("\"Cargo.lock\" = "),
+        "{lock}"
+    );
+    ok(cli(&a, &["verify"]));
+
+    let b = tmp.path().join("b");
+    ok(cli(
+        &b,
+        &["sync", "--lock", a.join("skills.lock").to_str().unwrap()],
+    ));
+    assert_eq!(
+        std::fs::read(b.join("skills/echo-skill/Cargo.lock")).unwrap(),
+        resolved
+    );
+    assert_eq!(
+        std::fs::read(a.join("skills/echo-skill/skill.wasm")).unwrap(),
+        std::fs::read(b.join("skills/echo-skill/skill.wasm")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(a.join("skills.lock")).unwrap(),
+        std::fs::read(b.join("skills.lock")).unwrap()
+    );
 }

@@ -89,7 +89,7 @@ async fn a_crate_is_built_installed_with_provenance_and_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let store = SkillStore::new(tmp.path().join("store"));
     let installed = install_with(&store, &fixture("echo-skill"), &options()).unwrap();
-    assert_eq!(installed.path, PathTaken::Built);
+    assert_eq!(installed.path_taken, PathTaken::Built);
     assert!(!installed.replaced);
 
     let dir = store.skill_dir("echo-skill").unwrap();
@@ -125,7 +125,7 @@ async fn both_bare_lib_shapes_are_wrapped_built_and_run() {
     let store = SkillStore::new(tmp.path().join("store"));
     let opts = options();
     let minimal = install_with(&store, &fixture("bare-minimal"), &opts).unwrap();
-    assert_eq!(minimal.path, PathTaken::Built);
+    assert_eq!(minimal.path_taken, PathTaken::Built);
     assert!(
         minimal
             .notes
@@ -175,7 +175,7 @@ async fn shipped_components_and_core_modules_are_validated_or_componentized() {
     for (name, bytes, path) in cases {
         let dir = binary_skill(tmp.path(), name, Some(&bytes));
         let installed = install_with(&store, &dir, &options()).unwrap();
-        assert_eq!(installed.path, path, "{name}");
+        assert_eq!(installed.path_taken, path, "{name}");
         assert_eq!(
             run_installed(&store, name, "hi").await,
             Ok("ECHO: HI".into()),
@@ -191,7 +191,7 @@ async fn source_wins_over_a_shipped_binary_and_says_whether_it_matched() {
     let dir = copy_fixture("echo-skill", tmp.path(), "echo-skill");
     std::fs::write(dir.join("skill.wasm"), component("bare-full")).unwrap();
     let installed = install_with(&store, &dir, &options()).unwrap();
-    assert_eq!(installed.path, PathTaken::Built);
+    assert_eq!(installed.path_taken, PathTaken::Built);
     assert_eq!(
         installed.provenance.shipped.as_ref().unwrap().matched_build,
         Some(false)
@@ -228,7 +228,7 @@ async fn prompt_skills_install_without_a_binary() {
     )
     .unwrap();
     let installed = install_with(&store, &dir, &options()).unwrap();
-    assert_eq!(installed.path, PathTaken::Prompt);
+    assert_eq!(installed.path_taken, PathTaken::Prompt);
     let listed = store.get("tone-guide").unwrap();
     assert_eq!(listed.binary, None);
     assert!(!listed.dir.join("skill.wasm").exists());
@@ -299,7 +299,7 @@ async fn neither_source_nor_binary_is_a_stub_unless_forbidden() {
     forbid.pipeline.no_stub = true;
     assert_refused(&store, &dir, &forbid, "neither Rust source");
     let installed = install_with(&store, &dir, &options()).unwrap();
-    assert_eq!(installed.path, PathTaken::Stub);
+    assert_eq!(installed.path_taken, PathTaken::Stub);
     assert_eq!(
         run_installed(&store, "nothing-here", "x").await,
         Ok("The body of nothing-here.\n".into())
@@ -357,7 +357,7 @@ async fn legacy_stubs_keep_running_and_install_as_stubs() {
     forbid.pipeline.no_stub = true;
     assert_refused(&store, &src, &forbid, "legacy JSON stub marker");
     let installed = install_with(&store, &src, &options()).unwrap();
-    assert_eq!(installed.path, PathTaken::Stub);
+    assert_eq!(installed.path_taken, PathTaken::Stub);
     assert!(installed.replaced);
     assert_eq!(
         std::fs::read_to_string(old.join(".boternity-meta.toml")).unwrap(),

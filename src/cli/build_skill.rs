@@ -108,7 +108,7 @@ impl Opts {
             "{:>12} `{}` ({}) -> {}",
             "Built",
             prepared.name(),
-            prepared.path,
+            prepared.path_taken,
             output.display()
         );
         if let Some(c) = &prepared.component {

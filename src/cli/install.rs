@@ -135,7 +135,7 @@ pub fn report(installed: &Installed, format: MessageFormat) {
             for note in &installed.notes {
                 eprintln!("note: {note}");
             }
-            if installed.path == PathTaken::Stub {
+            if installed.path_taken == PathTaken::Stub {
                 eprintln!(
                     "warning: ================================================================"
                 );
@@ -164,7 +164,7 @@ pub fn report(installed: &Installed, format: MessageFormat) {
                     .as_deref()
                     .map(|v| format!(" v{v}"))
                     .unwrap_or_default(),
-                installed.path,
+                installed.path_taken,
                 installed.dir.display(),
                 if installed.replaced {
                     " (replaced the previous version)"

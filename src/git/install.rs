@@ -270,7 +270,7 @@ pub fn prepare_skill(
     let failed = |source: InstallError| GitError::Install {
         skill: found.key.clone(),
         url: checkout.url.clone(),
-        source,
+        source: Box::new(source),
     };
     let wasm = found.dir.join(WASM_FILE);
     if let Ok(meta) = std::fs::symlink_metadata(&wasm)
@@ -364,7 +364,7 @@ pub fn commit_all(
                 GitError::Install {
                     skill: key,
                     url,
-                    source,
+                    source: Box::new(source),
                 }
             })?,
         );

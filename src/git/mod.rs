@@ -134,7 +134,7 @@ pub enum GitError {
         skill: String,
         url: String,
         #[source]
-        source: InstallError,
+        source: Box<InstallError>,
     },
     #[error("{what} in {url} at {commit} is unsafe: {why}")]
     UnsafeTree {

@@ -30,7 +30,7 @@ pub struct InstallOptions {
 pub struct Installed {
     pub name: String,
     pub dir: std::path::PathBuf,
-    pub path: PathTaken,
+    pub path_taken: PathTaken,
     pub reason: String,
     pub trust_tier: TrustTier,
     /// A previous version was replaced.
@@ -98,11 +98,15 @@ pub fn commit_prepared(
     let files = crate::skill::files::read_all(prepared.folder.installed_files())
         .map_err(|e| PipelineError::Source(e.into()))?;
     let mut provenance = Provenance::new(&prepared, &files, options.trust_tier, grants, record);
-    provenance.origin = Some(options.origin.clone().unwrap_or_else(|| {
-        crate::store::provenance::Origin::Folder {
-            path: prepared.folder.dir.clone(),
-        }
-    }));
+    provenance.origin =
+        Some(
+            options
+                .origin
+                .clone()
+                .unwrap_or_else(|| crate::store::provenance::Origin::Folder {
+                    path: prepared.folder.dir.clone(),
+                }),
+        );
     let name = manifest.name.clone();
     let replaced = store.commit(
         &name,
@@ -116,7 +120,7 @@ pub fn commit_prepared(
     Ok(Installed {
         dir: store.skill_dir(&name)?,
         name,
-        path: prepared.path,
+        path_taken: prepared.path_taken,
         reason: prepared.reason,
         trust_tier: options.trust_tier,
         replaced,

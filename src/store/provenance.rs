@@ -144,11 +144,11 @@ impl Provenance {
             schema: SCHEMA,
             skill: manifest.name.clone(),
             version: manifest.version.clone(),
-            path_taken: prepared.path,
+            path_taken: prepared.path_taken,
             reason: prepared.reason.clone(),
             wasm: prepared.binary.as_deref().map(FileDigest::of),
             source_sha256: prepared.source_sha256.clone(),
-            source_shape: (prepared.path == PathTaken::Built)
+            source_shape: (prepared.path_taken == PathTaken::Built)
                 .then(|| prepared.folder.rust.as_ref().map(|r| r.shape().to_string()))
                 .flatten(),
             shipped: prepared.shipped.clone(),

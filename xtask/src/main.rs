@@ -558,7 +558,11 @@ fn bench_build() -> anyhow::Result<()> {
     let cache = dir.join("cache");
     let env = [("BOTERNITY_CACHE_DIR", cache.as_os_str())];
     let parent = dir.to_str().context("UTF-8 path")?;
-    run_quiet_env(&boternity, &["new-skill", "word-count", "--path", parent], &env)?;
+    run_quiet_env(
+        &boternity,
+        &["new-skill", "word-count", "--path", parent],
+        &env,
+    )?;
     let skill = format!("{parent}/word-count");
     let build = |target: &str, confined: bool| -> anyhow::Result<f64> {
         let mut args = vec!["build-skill", skill.as_str(), "--target-dir", target];
@@ -573,8 +577,10 @@ fn bench_build() -> anyhow::Result<()> {
 
     let mut cold = (Vec::new(), Vec::new());
     for round in 0..COLD_ROUNDS {
-        cold.0.push(build(&format!("{parent}/cold-confined-{round}"), true)?);
-        cold.1.push(build(&format!("{parent}/cold-unconfined-{round}"), false)?);
+        cold.0
+            .push(build(&format!("{parent}/cold-confined-{round}"), true)?);
+        cold.1
+            .push(build(&format!("{parent}/cold-unconfined-{round}"), false)?);
     }
     let (warm_confined, warm_unconfined) = (format!("{parent}/warm"), format!("{parent}/warm-u"));
     build(&warm_confined, true)?;
@@ -589,8 +595,14 @@ fn bench_build() -> anyhow::Result<()> {
         v[v.len() / 2]
     };
     println!("== build-skill of the example skill, confined vs unconfined (median seconds)");
-    println!("{:<28} {:>10} {:>12} {:>8}", "", "confined", "unconfined", "ratio");
-    for (label, (c, u)) in [("cold (fresh target dir)", &mut cold), ("warm (nothing to do)", &mut warm)] {
+    println!(
+        "{:<28} {:>10} {:>12} {:>8}",
+        "", "confined", "unconfined", "ratio"
+    );
+    for (label, (c, u)) in [
+        ("cold (fresh target dir)", &mut cold),
+        ("warm (nothing to do)", &mut warm),
+    ] {
         let (c, u) = (median(c), median(u));
         println!("{label:<28} {c:>10.3} {u:>12.3} {:>8.2}", c / u);
     }
