@@ -238,3 +238,32 @@ impl BuildArgs {
         }
     }
 }
+
+/// How a skill is installed, shared by `install`, `update` and `sync`: the
+/// stub policy, the trust tier and the build.
+#[derive(clap::Args, Clone, Debug)]
+pub struct InstallArgs {
+    /// Refuse to install a JSON stub (for CI).
+    #[arg(long)]
+    pub no_stub: bool,
+    /// The trust tier to install under (the skill's own claim is ignored).
+    #[arg(long, default_value = "untrusted")]
+    pub trust_tier: TrustTier,
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+impl InstallArgs {
+    /// These flags as the library's install options (no extra grants).
+    pub fn options(&self) -> boternity_skills::InstallOptions {
+        boternity_skills::InstallOptions {
+            pipeline: boternity_skills::PipelineOptions {
+                build: self.build.options(),
+                no_stub: self.no_stub,
+                ..Default::default()
+            },
+            trust_tier: self.trust_tier,
+            ..Default::default()
+        }
+    }
+}

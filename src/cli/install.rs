@@ -7,12 +7,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use boternity_skills::executor::Executor;
 use boternity_skills::registry::client::install_from_registry;
-use boternity_skills::skill::manifest::TrustTier;
-use boternity_skills::{
-    InstallOptions, Installed, PathTaken, PipelineOptions, SkillStore, install,
-};
+use boternity_skills::{InstallOptions, Installed, PathTaken, SkillStore, install};
 
-use super::args::{BuildArgs, GrantArgs, MessageFormat, OutputArgs, StoreArgs};
+use super::args::{GrantArgs, InstallArgs, MessageFormat, OutputArgs, StoreArgs};
 use super::message::{self, InstallFailed, SkillInstalled};
 
 /// Install a skill into boternity's store.
@@ -42,16 +39,10 @@ pub struct Opts {
     registry: super::registry::RegistryArgs,
     #[command(flatten)]
     store: StoreArgs,
-    /// Refuse to install a JSON stub (for CI).
-    #[arg(long)]
-    no_stub: bool,
-    /// The trust tier to install under (the skill's own claim is ignored).
-    #[arg(long, default_value = "untrusted")]
-    trust_tier: TrustTier,
+    #[command(flatten)]
+    install: InstallArgs,
     #[command(flatten)]
     grants: GrantArgs,
-    #[command(flatten)]
-    build: BuildArgs,
     #[command(flatten)]
     format: OutputArgs,
 }
@@ -60,15 +51,8 @@ impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let store = self.store.open()?;
         let options = InstallOptions {
-            pipeline: PipelineOptions {
-                build: self.build.options(),
-                no_stub: self.no_stub,
-                toolchain: None,
-                registry: None,
-            },
-            trust_tier: self.trust_tier,
             grants: self.grants.grants(None),
-            origin: None,
+            ..self.install.options()
         };
         if self.git.git.is_some() {
             let offline = self.registry.offline;

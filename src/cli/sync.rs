@@ -6,11 +6,9 @@ use std::process::ExitCode;
 
 use boternity_skills::executor::Executor;
 use boternity_skills::git::sync;
-use boternity_skills::skill::manifest::TrustTier;
 use boternity_skills::store::lock::{self, LockFile};
-use boternity_skills::{InstallOptions, PipelineOptions};
 
-use super::args::{BuildArgs, MessageFormat, StoreArgs};
+use super::args::{InstallArgs, MessageFormat, StoreArgs};
 
 /// Install exactly what a skills.lock lists.
 ///
@@ -32,14 +30,8 @@ pub struct Opts {
     /// Use only the cache; never the network.
     #[arg(long)]
     offline: bool,
-    /// Refuse to install a JSON stub.
-    #[arg(long)]
-    no_stub: bool,
-    /// The trust tier to install under.
-    #[arg(long, default_value = "untrusted")]
-    trust_tier: TrustTier,
     #[command(flatten)]
-    build: BuildArgs,
+    install: InstallArgs,
 }
 
 impl Opts {
@@ -47,15 +39,7 @@ impl Opts {
         let store = self.store.open()?;
         let path = self.lock.clone().unwrap_or_else(|| lock::lock_path(&store));
         let locked = LockFile::read(&path)?;
-        let options = InstallOptions {
-            pipeline: PipelineOptions {
-                build: self.build.options(),
-                no_stub: self.no_stub,
-                ..PipelineOptions::default()
-            },
-            trust_tier: self.trust_tier,
-            ..InstallOptions::default()
-        };
+        let options = self.install.options();
         let executor = Executor::new()?;
         let report = sync::sync(&store, &locked, &options, Some(&executor), self.offline)?;
         for installed in &report.installed {

@@ -5,10 +5,8 @@ use std::process::ExitCode;
 
 use boternity_skills::executor::Executor;
 use boternity_skills::git::sync::{self, Updated};
-use boternity_skills::skill::manifest::TrustTier;
-use boternity_skills::{InstallOptions, PipelineOptions};
 
-use super::args::{BuildArgs, MessageFormat, StoreArgs};
+use super::args::{InstallArgs, MessageFormat, StoreArgs};
 
 /// Update skills installed from git to the newest commit of their ref.
 ///
@@ -32,28 +30,14 @@ pub struct Opts {
     /// Use only the cache (refs and commits fetched before); never the network.
     #[arg(long)]
     offline: bool,
-    /// Refuse to install a JSON stub.
-    #[arg(long)]
-    no_stub: bool,
-    /// The trust tier to install under.
-    #[arg(long, default_value = "untrusted")]
-    trust_tier: TrustTier,
     #[command(flatten)]
-    build: BuildArgs,
+    install: InstallArgs,
 }
 
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let store = self.store.open()?;
-        let options = InstallOptions {
-            pipeline: PipelineOptions {
-                build: self.build.options(),
-                no_stub: self.no_stub,
-                ..PipelineOptions::default()
-            },
-            trust_tier: self.trust_tier,
-            ..InstallOptions::default()
-        };
+        let options = self.install.options();
         let executor = Executor::new()?;
         let outcomes = sync::update(&store, &self.names, &options, Some(&executor), self.offline)?;
         let mut failed = false;

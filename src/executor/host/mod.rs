@@ -1,13 +1,18 @@
 //! The host side of the skill world: the state each invocation's `Store` holds,
 //! and the `boternity:skill/host` functions, each gated by its capability.
 
-use std::io::{Read, Write};
-use std::path::{Component, Path, PathBuf};
+mod files;
+mod http;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use files::{read_confined, write_confined};
+use http::http_request;
 
 use super::bindings::boternity::skill::host::{Host, SkillContext};
 use super::grants::Grants;
@@ -309,217 +314,5 @@ impl Host for HostState {
             self.logs.entries.push(LogEntry { level, message });
         }
         Ok(())
-    }
-}
-
-/// Resolves a skill-supplied relative path inside `root`, refusing absolute
-/// paths, `..`, and anything whose real location (after symlinks) is outside.
-fn confine(root: &Path, path: &str) -> Result<PathBuf, String> {
-    let rel = Path::new(path);
-    if path.is_empty() {
-        return Err("permission denied: empty path".into());
-    }
-    for component in rel.components() {
-        match component {
-            Component::Normal(_) | Component::CurDir => {}
-            _ => {
-                return Err(format!(
-                    "permission denied: `{path}` must be a relative path inside the skill's data folder \
-                     (no `/` at the start, no `..`)"
-                ));
-            }
-        }
-    }
-    let root = root
-        .canonicalize()
-        .map_err(|e| format!("the skill's data folder is not available: {e}"))?;
-    Ok(root.join(rel))
-}
-
-fn escapes(root: &Path, real: &Path) -> bool {
-    match root.canonicalize() {
-        Ok(root) => !real.starts_with(root),
-        Err(_) => true,
-    }
-}
-
-fn read_confined(root: &Path, path: &str) -> Result<String, String> {
-    let full = confine(root, path)?;
-    let real = full
-        .canonicalize()
-        .map_err(|e| format!("cannot read `{path}`: {e}"))?;
-    if escapes(root, &real) {
-        return Err(format!(
-            "permission denied: `{path}` leads outside the skill's data folder"
-        ));
-    }
-    let file = std::fs::File::open(&real).map_err(|e| format!("cannot read `{path}`: {e}"))?;
-    let mut text = String::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read `{path}`: {e}"))?;
-    if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!(
-            "`{path}` is larger than {MAX_FILE_BYTES} bytes, the read-file limit"
-        ));
-    }
-    Ok(text)
-}
-
-fn write_confined(root: &Path, path: &str, content: &[u8]) -> Result<(), String> {
-    if content.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!(
-            "content is larger than {MAX_FILE_BYTES} bytes, the write-file limit"
-        ));
-    }
-    // The data folder is made on first write.
-    std::fs::create_dir_all(root)
-        .map_err(|e| format!("cannot create the skill's data folder: {e}"))?;
-    let full = confine(root, path)?;
-    let parent = full.parent().unwrap_or(&full);
-    std::fs::create_dir_all(parent).map_err(|e| format!("cannot write `{path}`: {e}"))?;
-    let real_parent = parent
-        .canonicalize()
-        .map_err(|e| format!("cannot write `{path}`: {e}"))?;
-    if escapes(root, &real_parent) {
-        return Err(format!(
-            "permission denied: `{path}` leads outside the skill's data folder"
-        ));
-    }
-    let target = real_parent.join(full.file_name().unwrap_or_default());
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        // Never write through a symlink, even one pointing inside.
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW);
-    }
-    let mut file = options.open(&target).map_err(|e| {
-        if e.raw_os_error() == Some(libc::ELOOP) {
-            format!("permission denied: `{path}` is a symlink")
-        } else {
-            format!("cannot write `{path}`: {e}")
-        }
-    })?;
-    file.write_all(content)
-        .map_err(|e| format!("cannot write `{path}`: {e}"))
-}
-
-/// `host` or `host:port` of an `http://` or `https://` URL.
-fn url_authority(url: &str) -> Option<(String, Option<u16>)> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    if authority.contains('@') {
-        return None;
-    }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
-            (h.to_string(), Some(p.parse().ok()?))
-        }
-        _ => (authority.to_string(), None),
-    };
-    (!host.is_empty()).then(|| (host.to_ascii_lowercase(), port))
-}
-
-fn host_allowed(grants: &Grants, url: &str) -> Result<(), String> {
-    let (host, port) = url_authority(url)
-        .ok_or_else(|| format!("`{url}` is not an http:// or https:// URL with a host"))?;
-    let allowed = grants.http_hosts.iter().any(|entry| {
-        let entry = entry.to_ascii_lowercase();
-        entry == host || port.is_some_and(|p| entry == format!("{host}:{p}"))
-    });
-    if allowed {
-        Ok(())
-    } else {
-        Err(format!(
-            "permission denied: host `{host}` is not on this skill's HTTP allow-list"
-        ))
-    }
-}
-
-async fn http_request(
-    grants: &Grants,
-    method: &'static str,
-    url: String,
-    body: Option<String>,
-) -> Result<String, String> {
-    host_allowed(grants, &url)?;
-    let task = tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(HTTP_TIMEOUT))
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let response = match body {
-            None => agent.get(&url).call(),
-            Some(body) => agent.post(&url).send(body),
-        };
-        let mut response = response.map_err(|e| format!("{method} {url} failed: {e}"))?;
-        let status = response.status();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_HTTP_BODY_BYTES)
-            .read_to_string()
-            .map_err(|e| format!("{method} {url}: cannot read the response: {e}"))?;
-        if status.is_success() {
-            Ok(text)
-        } else {
-            Err(format!("{method} {url} answered {status}: {text}"))
-        }
-    });
-    task.await
-        .unwrap_or_else(|e| Err(format!("{method} request failed: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_are_matched_by_host_and_port() {
-        let grants = Grants {
-            http_hosts: ["example.com".to_string(), "127.0.0.1:8080".to_string()].into(),
-            ..Grants::default()
-        };
-        host_allowed(&grants, "https://example.com/a?b").unwrap();
-        host_allowed(&grants, "http://127.0.0.1:8080/x").unwrap();
-        assert!(host_allowed(&grants, "http://127.0.0.1:9090/x").is_err());
-        assert!(host_allowed(&grants, "http://evil.com@example.com/").is_err());
-        assert!(host_allowed(&grants, "ftp://example.com/").is_err());
-        assert!(host_allowed(&grants, "https://example.com.evil.org/").is_err());
-    }
-
-    #[test]
-    fn paths_stay_inside_the_data_folder() {
-        let dir = tempfile::tempdir().unwrap();
-        write_confined(dir.path(), "notes/a.txt", b"hi").unwrap();
-        assert_eq!(read_confined(dir.path(), "notes/a.txt").unwrap(), "hi");
-        for bad in ["/etc/passwd", "../x", "notes/../../x", ""] {
-            assert!(
-                read_confined(dir.path(), bad)
-                    .unwrap_err()
-                    .contains("permission denied"),
-                "{bad}"
-            );
-        }
-        #[cfg(unix)]
-        {
-            std::os::unix::fs::symlink("/etc", dir.path().join("etc")).unwrap();
-            assert!(
-                read_confined(dir.path(), "etc/passwd")
-                    .unwrap_err()
-                    .contains("outside")
-            );
-            assert!(
-                write_confined(dir.path(), "etc/x", b"x")
-                    .unwrap_err()
-                    .contains("outside")
-            );
-        }
     }
 }
