@@ -700,3 +700,57 @@ fn a_normal_skill_with_dependencies_builds_confined_cold_and_warm_and_runs() {
         std::fs::remove_dir_all(&target).unwrap();
     }
 }
+
+/// A skill with a proc-macro dependency (serde's derive) and dependencies
+/// with build scripts (serde, serde_json, proc-macro2) builds confined from a
+/// cold target directory and again warm, and runs.
+#[test]
+fn a_skill_using_serde_derive_builds_confined_cold_and_warm_and_runs() {
+    let world = World::new();
+    let skill = copy_fixture("serde-skill", &world.work, "serde-skill");
+    for round in ["cold", "warm"] {
+        let mut cmd = world.command(&cache_dir());
+        cmd.arg("install")
+            .arg(&skill)
+            .arg("--store")
+            .arg(&world.store)
+            .args(["--trust-tier", "untrusted", "--message-format", "json"]);
+        let out = output_within(&mut cmd, Duration::from_secs(900));
+        assert!(
+            out.status.success(),
+            "{round}: {} {}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let line: serde_json::Value = stdout(&out)
+            .lines()
+            .find_map(|l| serde_json::from_str(l).ok())
+            .expect("a JSON line");
+        assert_eq!(line["path_taken"], "built", "{round}: {line}");
+
+        let mut run = world.command(&cache_dir());
+        run.args([
+            "run",
+            "serde-skill",
+            "--input",
+            r#"{"words": ["a", "sandboxed", "build"]}"#,
+            "--store",
+        ])
+        .arg(&world.store);
+        let out = output_within(&mut run, Duration::from_secs(120));
+        assert!(out.status.success(), "{round}: {}", stderr(&out));
+        assert_eq!(
+            stdout(&out),
+            "{\"count\":3,\"longest\":\"sandboxed\"}\n",
+            "{round}"
+        );
+    }
+    let place = skill.canonicalize().unwrap();
+    let hash = boternity_skills::digest::sha256_hex(place.as_os_str().as_encoded_bytes());
+    let target = cache_dir()
+        .join("targets")
+        .join(format!("serde-skill-{}", &hash[..16]));
+    if target.is_dir() {
+        std::fs::remove_dir_all(&target).unwrap();
+    }
+}

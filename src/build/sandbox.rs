@@ -306,7 +306,7 @@ pub fn parse_report(stderr: &str) -> Option<Report> {
 }
 
 /// What the sandbox most likely refused, from a failed build's stderr.
-/// Each entry is "filesystem: <path>: <error>", "network: <line>" or "process: <line>".
+/// Each entry is `filesystem: <path>: <error>`, `network: <line>` or `process: <line>`.
 pub fn explain_denials(stderr: &str) -> Vec<String> {
     const FS: [&str; 4] = [
         "Permission denied (os error 13)",
@@ -394,7 +394,7 @@ fn quoted_path(line: &str) -> Option<String> {
 // ---------------------------------------------------------------------------------------
 // Helper side
 
-/// Call first thing in `main()`. If argv[1] is [`HELPER_MARKER`], applies the policy and
+/// Call first thing in `main()`. If `argv[1]` is [`HELPER_MARKER`], applies the policy and
 /// execs the program (never returns on success; on failure prints `boternity-sandbox:
 /// error: ...` and returns exit code 125); with namespaces it returns the program's exit
 /// status (128+signal if killed). Otherwise returns `None`.

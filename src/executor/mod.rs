@@ -8,9 +8,9 @@
 //! is async: epoch ticks make a running skill yield, so an endless loop cannot
 //! block the caller's runtime threads.
 //!
-//! This file holds the executor and its configuration and errors; [`engine`]
-//! sets wasmtime up, [`load`] turns bytes or a `.cwasm` into a ready skill,
-//! [`run`] calls it, and [`host`] is what the skill may call back.
+//! This file holds the executor and its configuration and errors; `engine`
+//! sets wasmtime up, `load` turns bytes or a `.cwasm` into a ready skill,
+//! `run` calls it, and [`host`] is what the skill may call back.
 
 pub mod bench;
 pub mod cache;
