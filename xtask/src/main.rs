@@ -2,7 +2,7 @@
 //!
 //! - `cargo xtask demo`: the main job on the bundled example: scaffold a skill
 //!   from `templates/`, build it into a component, validate it, run it.
-//! - `cargo xtask test`: install the wasm targets the tests build for, then run
+//! - `cargo xtask test`: install the wasm targets the tests build for (and Debian's minisign), then run
 //!   the whole test suite (what CI runs).
 //! - `cargo xtask bench`: the executor's figures (`boternity bench`, release
 //!   build) on the example skill, step by step, then whole processes side by
@@ -33,6 +33,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some("test") => {
             ensure_targets(&TEST_TARGETS)?;
+            ensure_minisign()?;
             test(&args[1..])
         }
         Some("bench") => {
@@ -64,6 +65,28 @@ fn main() -> anyhow::Result<()> {
 /// Skills build for wasm32-wasip2; tests also build core modules for the
 /// other two to exercise componentization.
 const TEST_TARGETS: [&str; 3] = ["wasm32-wasip2", "wasm32-wasip1", "wasm32-unknown-unknown"];
+
+/// Installs Debian's `minisign` when it is missing: a test checks that it
+/// verifies the registry signatures boternity writes.
+fn ensure_minisign() -> anyhow::Result<()> {
+    if Command::new("minisign").arg("-v").output().is_ok() {
+        return Ok(());
+    }
+    println!("$ apt-get update && apt-get install -y minisign");
+    let installed = Command::new("apt-get")
+        .args(["update", "-qq"])
+        .status()
+        .and_then(|_| {
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "minisign"])
+                .status()
+        })
+        .context("run apt-get (install minisign by hand where there is none)")?;
+    if !installed.success() {
+        bail!("apt-get install minisign failed; install it by hand");
+    }
+    Ok(())
+}
 
 /// Installs missing rustup targets (nothing installs itself here).
 fn ensure_targets(targets: &[&str]) -> anyhow::Result<()> {
