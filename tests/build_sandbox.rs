@@ -754,3 +754,35 @@ fn a_skill_using_serde_derive_builds_confined_cold_and_warm_and_runs() {
         std::fs::remove_dir_all(&target).unwrap();
     }
 }
+
+/// A warm confined build skips the fetch phase for a lock file fetched
+/// before; when the cargo home has lost the crates since, the offline build
+/// says so and the dependencies are fetched again, transparently.
+#[test]
+fn a_warm_build_refetches_what_the_cargo_home_lost() {
+    let world = World::new();
+    let skill = copy_fixture("echo-skill", &world.work, "echo-skill");
+    let install = |round: &str| {
+        let mut cmd = world.command(&world.cache);
+        cmd.arg("install")
+            .arg(&skill)
+            .arg("--store")
+            .arg(&world.store)
+            .args(["--message-format", "json"]);
+        let out = output_within(&mut cmd, Duration::from_secs(900));
+        assert!(
+            out.status.success(),
+            "{round}: {} {}",
+            stdout(&out),
+            stderr(&out)
+        );
+    };
+    install("first");
+    let stamps = world.cache.join("fetched");
+    assert_eq!(std::fs::read_dir(&stamps).unwrap().count(), 1);
+    // The crates are gone, the note that they were fetched is not.
+    std::fs::remove_dir_all(world.cache.join("cargo-home/registry")).unwrap();
+    std::fs::remove_dir_all(world.cache.join("targets")).unwrap();
+    install("after the cargo home lost its crates");
+    assert!(world.cache.join("cargo-home/registry").is_dir());
+}

@@ -311,9 +311,25 @@ fn build_crate(
     let package_name = package.name.to_string();
     let output = if sandboxed {
         let sandbox = ConfinedBuild::new(toolchain, &source_root, &target_dir, options)?;
-        sandbox.fetch(manifest_path, lock_shipped, &package_name)?;
+        let workspace = metadata.workspace_root.as_std_path();
+        // A lock file fetched before needs no second fetch (the warm path);
+        // should the cargo home have lost a crate since, the offline build
+        // says so, and it is fetched and built again.
+        let fetched_before = fetch_stamp(workspace).is_some_and(|stamp| stamp.is_file());
+        if !fetched_before {
+            sandbox.fetch(manifest_path, lock_shipped, &package_name)?;
+            remember_fetch(workspace);
+        }
         args.extend(["--offline".into(), "--locked".into()]);
-        sandbox.run(&args, &package_name)
+        let output = sandbox.run(&args, &package_name);
+        match output {
+            Ok(out) if fetched_before && !out.success && needs_fetch(&out.stderr) => {
+                sandbox.fetch(manifest_path, lock_shipped, &package_name)?;
+                remember_fetch(workspace);
+                sandbox.run(&args, &package_name)
+            }
+            other => other,
+        }
     } else {
         let mut cmd = scrubbed_cargo(toolchain);
         cmd.args(&args)
@@ -406,6 +422,41 @@ fn read_artifact(artifact: &Path, target_dir: &Path) -> Result<Vec<u8>, BuildErr
         });
     }
     Ok(wasm)
+}
+
+/// Where boternity notes that a crate's dependencies, as its `Cargo.toml`
+/// and `Cargo.lock` pin them, are in its cargo home: in the cache folder, out
+/// of every build's reach. `None` without a lock file.
+fn fetch_stamp(workspace: &Path) -> Option<PathBuf> {
+    let lock = std::fs::read(workspace.join("Cargo.lock")).ok()?;
+    let manifest = std::fs::read(workspace.join("Cargo.toml")).ok()?;
+    let mut key = manifest;
+    key.extend_from_slice(b"\0");
+    key.extend_from_slice(&lock);
+    let name = crate::digest::sha256_hex(&key);
+    Some(crate::paths::cache_dir().join("fetched").join(name))
+}
+
+/// Notes a successful fetch (best effort: without the note the next build
+/// just fetches again).
+fn remember_fetch(workspace: &Path) {
+    if let Some(stamp) = fetch_stamp(workspace) {
+        let _ = crate::fsutil::write_atomically(&stamp, b"");
+    }
+}
+
+/// Whether an offline build failed for want of what a fetch brings.
+fn needs_fetch(stderr: &str) -> bool {
+    [
+        "--offline",
+        "failed to download",
+        "no matching package",
+        "needs to be updated",
+        "failed to select a version",
+        "failed to load source",
+    ]
+    .iter()
+    .any(|hint| stderr.contains(hint))
 }
 
 /// The name of a skill's own target directory: its package name and a hash
