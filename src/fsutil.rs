@@ -295,15 +295,33 @@ fn replace_dir(staged: &Path, dest: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Renames `from` to `to` unless `to` exists (Linux `RENAME_NOREPLACE`; a
-/// check then a rename elsewhere).
-fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+/// The one-step renames Linux offers.
+#[derive(Clone, Copy)]
+enum AtomicRename {
+    /// Fail rather than replace an existing destination.
+    NoReplace,
+    /// Swap the two paths.
+    Exchange,
+}
+
+/// `renameat2` on Linux: `Some(result)`, or `None` where the OS or file
+/// system does not support the rename asked for (the caller then falls back
+/// to plain renames).
+fn renameat2(from: &Path, to: &Path, how: AtomicRename) -> Option<std::io::Result<()>> {
     #[cfg(target_os = "linux")]
     {
         use std::ffi::CString;
         use std::os::unix::ffi::OsStrExt;
-        let from_c = CString::new(from.as_os_str().as_bytes())?;
-        let to_c = CString::new(to.as_os_str().as_bytes())?;
+        let paths = CString::new(from.as_os_str().as_bytes())
+            .and_then(|f| Ok((f, CString::new(to.as_os_str().as_bytes())?)));
+        let (from_c, to_c) = match paths {
+            Ok(paths) => paths,
+            Err(e) => return Some(Err(e.into())),
+        };
+        let flags = match how {
+            AtomicRename::NoReplace => libc::RENAME_NOREPLACE,
+            AtomicRename::Exchange => libc::RENAME_EXCHANGE,
+        };
         // SAFETY: two valid NUL-terminated paths; renameat2 touches no memory of ours.
         let rc = unsafe {
             libc::renameat2(
@@ -311,16 +329,26 @@ fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
                 from_c.as_ptr(),
                 libc::AT_FDCWD,
                 to_c.as_ptr(),
-                libc::RENAME_NOREPLACE,
+                flags,
             )
         };
         if rc == 0 {
-            return Ok(());
+            return Some(Ok(()));
         }
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::EINVAL) && err.raw_os_error() != Some(libc::ENOSYS) {
-            return Err(err);
+            return Some(Err(err));
         }
+    }
+    let _ = (from, to, how);
+    None
+}
+
+/// Renames `from` to `to` unless `to` exists (Linux `RENAME_NOREPLACE`; a
+/// check then a rename elsewhere).
+fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    if let Some(done) = renameat2(from, to, AtomicRename::NoReplace) {
+        return done;
     }
     if to.exists() {
         return Err(std::io::ErrorKind::AlreadyExists.into());
@@ -331,30 +359,8 @@ fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
 /// Swaps two folders in one step where the OS can (Linux `RENAME_EXCHANGE`),
 /// else with two renames.
 fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt;
-        let a_c = CString::new(a.as_os_str().as_bytes())?;
-        let b_c = CString::new(b.as_os_str().as_bytes())?;
-        // SAFETY: two valid NUL-terminated paths; renameat2 touches no memory of ours.
-        let rc = unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                a_c.as_ptr(),
-                libc::AT_FDCWD,
-                b_c.as_ptr(),
-                libc::RENAME_EXCHANGE,
-            )
-        };
-        if rc == 0 {
-            return Ok(());
-        }
-        let err = std::io::Error::last_os_error();
-        // Filesystems without exchange support fall through to two renames.
-        if err.raw_os_error() != Some(libc::EINVAL) && err.raw_os_error() != Some(libc::ENOSYS) {
-            return Err(err);
-        }
+    if let Some(done) = renameat2(a, b, AtomicRename::Exchange) {
+        return done;
     }
     let aside = a.with_extension("old");
     std::fs::rename(b, &aside)?;

@@ -120,6 +120,23 @@ pub struct ShippedBinary {
 }
 
 impl Prepared {
+    /// The skill folder `dir`, read and hashed, with nothing decided yet (as
+    /// a prompt skill: no binary).
+    fn open(dir: &Path) -> Result<Prepared, PipelineError> {
+        let folder = SkillFolder::open(dir)?;
+        Ok(Prepared {
+            path_taken: PathTaken::Prompt,
+            reason: "a prompt skill has no binary".into(),
+            binary: None,
+            component: None,
+            toolchain: None,
+            source_sha256: folder.source_sha256()?,
+            notes: Vec::new(),
+            shipped: None,
+            folder,
+        })
+    }
+
     pub fn name(&self) -> &str {
         &self.folder.manifest.name
     }
@@ -152,21 +169,8 @@ pub enum PipelineError {
 
 /// Runs the decision for the skill folder `dir`.
 pub fn prepare(dir: &Path, options: &PipelineOptions) -> Result<Prepared, PipelineError> {
-    let folder = SkillFolder::open(dir)?;
-    let source_sha256 = folder.source_sha256()?;
-    let mut prepared = Prepared {
-        path_taken: PathTaken::Prompt,
-        reason: String::new(),
-        binary: None,
-        component: None,
-        toolchain: None,
-        source_sha256,
-        notes: Vec::new(),
-        shipped: None,
-        folder,
-    };
+    let mut prepared = Prepared::open(dir)?;
     if prepared.folder.manifest.skill_type == SkillType::Prompt {
-        prepared.reason = "a prompt skill has no binary".into();
         return Ok(prepared);
     }
     let shipped_bytes = match &prepared.folder.shipped_wasm {
@@ -370,19 +374,7 @@ pub fn prepare_with_binary(
     binary: Option<Vec<u8>>,
     options: &PipelineOptions,
 ) -> Result<Prepared, PipelineError> {
-    let folder = SkillFolder::open(dir)?;
-    let source_sha256 = folder.source_sha256()?;
-    let prepared = Prepared {
-        path_taken: PathTaken::Prompt,
-        reason: "a prompt skill has no binary".into(),
-        binary: None,
-        component: None,
-        toolchain: None,
-        source_sha256,
-        notes: Vec::new(),
-        shipped: None,
-        folder,
-    };
+    let prepared = Prepared::open(dir)?;
     match binary {
         None if prepared.folder.manifest.skill_type == SkillType::Prompt => Ok(prepared),
         None => Err(PipelineError::StubForbidden {

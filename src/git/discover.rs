@@ -140,13 +140,7 @@ pub fn discover(
 }
 
 fn found(root: &Path, dir: &Path) -> Found {
-    let rel = dir
-        .strip_prefix(root)
-        .unwrap_or(dir)
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/");
+    let rel = crate::skill::files::rel_path(root, dir);
     let manifest = Manifest::load(dir).map_err(|e| crate::error_chain(&e));
     let key = match &manifest {
         Ok(m) => m.name.clone(),

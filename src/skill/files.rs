@@ -137,13 +137,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<SkillFile>) -> Result<(), FilesEr
         if !meta.is_file() {
             return Err(FilesError::NotRegularFile { path });
         }
-        let rel = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
+        let rel = rel_path(root, &path);
         out.push(SkillFile {
             rel,
             path: real,
@@ -168,6 +162,17 @@ fn lexically_normal(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// `path` relative to `root`, with `/` separators: how a skill's files are
+/// named in provenance, indexes and lock files.
+pub fn rel_path(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 #[cfg(unix)]

@@ -92,13 +92,7 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) -> Result<(
         let entry = entry.on(IoOp::List, dir)?;
         let path = entry.path();
         let kind = entry.file_type().on(IoOp::Inspect, &path)?;
-        let rel = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
+        let rel = crate::skill::files::rel_path(root, &path);
         if kind.is_dir() {
             walk(root, &path, out)?;
         } else if kind.is_file() {
