@@ -347,6 +347,39 @@ fn answer_one(listener: TcpListener, body: &'static str) -> std::thread::JoinHan
     })
 }
 
+/// A granted host that accepts the connection and never answers: the call
+/// ends at the invocation's deadline, not at the 10 s request timeout.
+#[tokio::test]
+async fn an_http_call_that_hangs_ends_at_the_deadline() {
+    let ex = executor();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+    let started = Instant::now();
+    let err = run(
+        &ex,
+        &format!("http-get http://127.0.0.1:{port}/slow"),
+        |i| {
+            i.grants = grant(&[Capability::HttpGet]);
+            i.grants.http_hosts = BTreeSet::from([format!("127.0.0.1:{port}")]);
+            i.limits.deadline = Duration::from_millis(300);
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, ExecError::DeadlineExceeded { limit_ms: 300, .. }),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // The request did reach the server (it was cut off, not refused).
+    assert!(held.join().unwrap().is_ok());
+}
+
 #[tokio::test]
 async fn http_reaches_only_allowed_hosts() {
     let ex = executor();

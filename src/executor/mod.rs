@@ -162,7 +162,6 @@ pub struct Executor {
     services: HostServices,
     stop_ticker: Arc<AtomicBool>,
     ticker_started: std::sync::Once,
-    invocations: AtomicU64,
     cwasm_key: CwasmKey,
     fingerprint: String,
 }
@@ -214,7 +213,6 @@ impl Executor {
             cache: Mutex::new(HashMap::new()),
             services,
             stop_ticker,
-            invocations: AtomicU64::new(0),
         })
     }
 

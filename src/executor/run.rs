@@ -2,6 +2,9 @@
 //! deadline, memory cap and grants, and every way a call can stop turned into
 //! its own [`ExecError`].
 
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+
 use super::*;
 
 /// One invocation of `execute`.
@@ -107,15 +110,13 @@ impl Executor {
         let (mut store, stdout, stderr) =
             self.new_store(&invocation, invocation_id.clone(), started)?;
 
-        let call = async {
+        // The deadline needs no timer of its own here: the epoch callback stops
+        // wasm, and the one host call that waits (HTTP) is cut off at it.
+        let result = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.call_execute(&mut store, &invocation.input).await
-        };
-        // The epoch callback stops wasm; this also bounds time spent in host calls.
-        let result = match tokio::time::timeout(limits.deadline + EPOCH_TICK * 50, call).await {
-            Ok(result) => result,
-            Err(_) => Err(DeadlineHit.into()),
-        };
+        }
+        .await;
         self.finish(
             store,
             (stdout, stderr),
@@ -203,6 +204,7 @@ impl Executor {
             Arc::new(invocation.grants.clone()),
             context,
             self.services.clone(),
+            started + limits.deadline,
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -221,13 +223,24 @@ impl Executor {
         Ok((store, stdout, stderr))
     }
 
+    /// `inv-<process start, ns, hex>-<pid>-<n>`: unique across processes by the
+    /// first two parts (taken once), within this one by a process-wide counter.
     pub(super) fn next_invocation_id(&self) -> String {
-        let n = self.invocations.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        format!("inv-{nanos:x}-{}-{n}", std::process::id())
+        static PREFIX: OnceLock<String> = OnceLock::new();
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let prefix = PREFIX.get_or_init(|| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            format!("inv-{nanos:x}-{}-", std::process::id())
+        });
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let mut id = String::with_capacity(prefix.len() + 20);
+        id.push_str(prefix);
+        // Writing to a String cannot fail.
+        let _ = write!(id, "{n}");
+        id
     }
 
     pub(super) fn error_for(

@@ -1,7 +1,10 @@
 //! `http-get` and `http-post`: requests only to the hosts a skill was
 //! granted, without redirects, with a time limit and a capped body.
 
+use std::time::Instant;
+
 use super::{HTTP_TIMEOUT, MAX_HTTP_BODY_BYTES};
+use crate::executor::DeadlineHit;
 use crate::executor::grants::Grants;
 
 /// `host` or `host:port` of an `http://` or `https://` URL.
@@ -38,16 +41,23 @@ fn host_allowed(grants: &Grants, url: &str) -> Result<(), String> {
     }
 }
 
+/// One request for `http-get`/`http-post`: the skill's own error as `Ok(Err)`,
+/// or the invocation's deadline passing as a trap (the request is abandoned;
+/// its thread ends at the request's own timeout, at most the time left).
 pub(super) async fn http_request(
     grants: &Grants,
     method: &'static str,
     url: String,
     body: Option<String>,
-) -> Result<String, String> {
-    host_allowed(grants, &url)?;
+    deadline: Instant,
+) -> wasmtime::Result<Result<String, String>> {
+    if let Err(denied) = host_allowed(grants, &url) {
+        return Ok(Err(denied));
+    }
+    let timeout = HTTP_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
     let task = tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(HTTP_TIMEOUT))
+            .timeout_global(Some(timeout))
             .max_redirects(0)
             .http_status_as_error(false)
             .build()
@@ -70,8 +80,10 @@ pub(super) async fn http_request(
             Err(format!("{method} {url} answered {status}: {text}"))
         }
     });
-    task.await
-        .unwrap_or_else(|e| Err(format!("{method} request failed: {e}")))
+    match tokio::time::timeout_at(deadline.into(), task).await {
+        Ok(joined) => Ok(joined.unwrap_or_else(|e| Err(format!("{method} request failed: {e}")))),
+        Err(_) => Err(DeadlineHit.into()),
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ mod http;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -184,6 +184,9 @@ pub struct HostState {
     services: HostServices,
     pub(super) logs: LogBuffer,
     max_captured: usize,
+    /// When the invocation's deadline passes: the epoch callback stops wasm
+    /// then, and a host call that waits (HTTP) is cut off then.
+    deadline: Instant,
 }
 
 impl HostState {
@@ -193,6 +196,7 @@ impl HostState {
         grants: Arc<Grants>,
         context: SkillContext,
         services: HostServices,
+        deadline: Instant,
     ) -> Self {
         HostState {
             wasi,
@@ -203,6 +207,7 @@ impl HostState {
             services,
             logs: LogBuffer::default(),
             max_captured: limits.max_captured_bytes,
+            deadline,
         }
     }
 
@@ -242,7 +247,7 @@ impl Host for HostState {
         if let Err(denied) = self.grants.require(Capability::HttpGet, "http-get") {
             return Ok(Err(denied));
         }
-        Ok(http_request(&self.grants, "GET", url, None).await)
+        http_request(&self.grants, "GET", url, None, self.deadline).await
     }
 
     async fn http_post(
@@ -253,7 +258,7 @@ impl Host for HostState {
         if let Err(denied) = self.grants.require(Capability::HttpPost, "http-post") {
             return Ok(Err(denied));
         }
-        Ok(http_request(&self.grants, "POST", url, Some(body)).await)
+        http_request(&self.grants, "POST", url, Some(body), self.deadline).await
     }
 
     async fn read_file(&mut self, path: String) -> wasmtime::Result<Result<String, String>> {
