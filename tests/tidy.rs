@@ -149,3 +149,39 @@ fn only_the_cli_prints() {
         offenders.join("\n  ")
     );
 }
+
+/// `boternity --help` lists each subcommand with its variant's doc comment
+/// (subcommands are built lazily, see `cli/mod.rs`): each must be the first
+/// line of the subcommand's own `--help`.
+#[test]
+fn top_level_help_summaries_match_each_subcommand() {
+    let help = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_boternity"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let top = help(&["--help"]);
+    let listed: Vec<(String, String)> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| {
+            let (name, summary) = l.trim().split_once(char::is_whitespace)?;
+            Some((name.to_string(), summary.trim().to_string()))
+        })
+        .filter(|(name, _)| name != "help")
+        .collect();
+    assert!(listed.len() >= 15, "{top}");
+    for (name, summary) in listed {
+        let own = help(&[&name, "--help"]);
+        let first = own.lines().next().unwrap_or_default().trim_end_matches('.');
+        assert_eq!(
+            first, summary,
+            "`boternity {name} --help` begins differently"
+        );
+    }
+}

@@ -28,24 +28,46 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+// `defer`: a subcommand's arguments are built only when it runs (or shows its
+// help); building all of them cost every process ~0.1 ms. So the one-line
+// summaries `boternity --help` lists are the variants' doc comments (tests/tidy.rs
+// checks that each matches its subcommand's own).
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum Command {
+    /// Create a new Tool skill from the template
     NewSkill(new_skill::Opts),
+    /// Build a Tool skill into a WebAssembly component of the skill world
     BuildSkill(build_skill::Opts),
+    /// Check that a file is a component of the skill world
     Validate(validate::Opts),
+    /// Run a skill: instantiate it in wasmtime and call `execute` with the input
     Run(Box<run::Opts>),
+    /// Install a skill into boternity's store
     Install(Box<install::Opts>),
+    /// List installed skills
     List(list::Opts),
+    /// Remove an installed skill
     Remove(remove::Opts),
+    /// Measure what invoking a skill costs (compile, cold start, warm invoke), step by step
     Bench(bench::Opts),
+    /// Pre-compile every skill of a registry into validated components
     Precompile(Box<precompile::Opts>),
+    /// Work with precompiled registry indexes
     Index(index::Opts),
+    /// Write a minisign key pair for signing a registry's index.json
     Keygen(keygen::Opts),
+    /// Check the toolchain, the build sandbox and boternity's folders
     Doctor(doctor::Opts),
+    /// Check SKILL.md files against the Agent Skills spec
     Check(check::Opts),
+    /// Show which skills installed from git have newer commits
     Outdated(outdated::Opts),
+    /// Update skills installed from git to the newest commit of their ref
     Update(Box<update::Opts>),
+    /// Check installed skills against what was installed
     Verify(verify::Opts),
+    /// Install exactly what a skills.lock lists
     Sync(Box<sync::Opts>),
 }
 
