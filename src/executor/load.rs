@@ -319,10 +319,12 @@ impl Executor {
         mut timings: LoadTimings,
     ) -> Result<LoadedSkill, ExecError> {
         let linking = Instant::now();
+        let link = |e: wasmtime::Error| ExecError::Link(format!("{e:#}"));
         let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| ExecError::Link(format!("{e:#}")))?;
+            .linkers
+            .for_component(&self.engine, &component)
+            .and_then(|linker| linker.instantiate_pre(&component))
+            .map_err(link)?;
         let pre =
             SkillPluginPre::new(instance_pre).map_err(|e| ExecError::Link(format!("{e:#}")))?;
         timings.link = linking.elapsed();

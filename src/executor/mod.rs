@@ -21,6 +21,7 @@ pub mod grants;
 pub mod host;
 pub mod limits;
 use engine::{engine_config, fingerprint, spawn_epoch_ticker};
+mod link;
 mod load;
 mod run;
 
@@ -32,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::Digest;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::Component;
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
     UpdateDeadline,
@@ -62,7 +63,7 @@ mod bindings {
     });
 }
 
-use bindings::{SkillPlugin, SkillPluginPre};
+use bindings::SkillPluginPre;
 
 /// How often the epoch advances: the deadline's resolution and how often a
 /// running skill yields to the async runtime.
@@ -156,7 +157,7 @@ struct DeadlineHit;
 /// The executor. Cheap to share (`Arc`); safe to use from many tasks at once.
 pub struct Executor {
     engine: Engine,
-    linker: Linker<HostState>,
+    linkers: link::Linkers,
     config: ExecutorConfig,
     cache: Mutex<HashMap<String, Arc<LoadedSkill>>>,
     services: HostServices,
@@ -184,11 +185,6 @@ impl Executor {
     ) -> Result<Executor, ExecError> {
         let engine = Engine::new(&engine_config(&config))
             .map_err(|e| ExecError::Compile(format!("{e:#}")))?;
-        let mut linker = Linker::<HostState>::new(&engine);
-        let link = |e: wasmtime::Error| ExecError::Link(format!("{e:#}"));
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
-        SkillPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(link)?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
         let cwasm_key = match config.cwasm_key.clone() {
             Some(key) => key,
@@ -208,7 +204,7 @@ impl Executor {
             fingerprint,
             ticker_started: std::sync::Once::new(),
             engine,
-            linker,
+            linkers: link::Linkers::new(),
             config,
             cache: Mutex::new(HashMap::new()),
             services,
