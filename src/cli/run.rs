@@ -57,27 +57,9 @@ impl Opts {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        // The engine is set up on a second thread while this one finds the
-        // skill (store, manifest, provenance): the two overlap on a machine
-        // with a second core, which is most of a one-call process's own work.
-        let (executor, resolved) = std::thread::scope(|scope| {
-            let executor = std::thread::Builder::new()
-                .name("boternity-engine".into())
-                .spawn_scoped(scope, || self.limits.executor(&self.cache));
-            let resolved = self.skill.resolve();
-            let executor = match executor {
-                Ok(thread) => thread
-                    .join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("setting up the engine panicked"))),
-                // No second thread to be had: set it up here.
-                Err(_) => self.limits.executor(&self.cache),
-            };
-            (executor, resolved)
-        });
-        let resolved = resolved?;
-        let executor = executor?;
+        let executor = self.limits.executor(&self.cache)?;
         let extra = self.grants.grants(self.data_dir.clone());
-        let outcome = match resolved {
+        let outcome = match self.skill.resolve()? {
             ResolvedSkill::File(path) => {
                 let name = path
                     .file_stem()
