@@ -181,11 +181,12 @@ fn build_boternity(release: bool) -> anyhow::Result<PathBuf> {
     if !status.success() {
         bail!("cargo build --bin boternity failed");
     }
-    Ok(root.join(if release {
-        "target/release/boternity"
-    } else {
-        "target/debug/boternity"
-    }))
+    // Where cargo put it: `CARGO_TARGET_DIR` when set (relative to the
+    // workspace, where cargo ran), else `target/`.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| root.join(dir))
+        .unwrap_or_else(|| root.join("target"));
+    Ok(target.join(if release { "release" } else { "debug" }).join("boternity"))
 }
 
 fn step(binary: &Path, args: &[&str]) -> anyhow::Result<()> {
