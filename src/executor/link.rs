@@ -1,8 +1,9 @@
 //! Linking: the host functions a component is instantiated against. An
 //! executor keeps one linker per set of imported WASI interfaces, holding the
 //! skill world's host interface and only those WASI 0.2 interfaces. Defining
-//! all of WASI (~135 functions, most of them filesystem and sockets) took a
-//! one-call process ~0.13 ms, for the ~40 functions a Rust skill imports.
+//! all 27 up front took a one-call process ~0.13 ms, most of it for the
+//! filesystem and sockets interfaces, which the template skill (13 of the 27)
+//! does not import.
 //! What a function may do is decided by the store's context, not here: a
 //! skill that imports sockets or the filesystem links, and is denied at run
 //! time as before.

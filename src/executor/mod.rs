@@ -2,15 +2,17 @@
 //! components, legacy stubs) in wasmtime under fuel, a wall-clock deadline, a
 //! memory cap and capability-gated host functions.
 //!
-//! One `Engine` and `Linker` per executor (per policy), shared by every call; a
-//! compiled component is cached as an `InstancePre` by its sha256; each
+//! One `Engine` per executor (per policy), shared by every call, and one
+//! `Linker` per set of imported WASI interfaces; a compiled component is
+//! cached as an `InstancePre` by its sha256; each
 //! invocation gets a fresh `Store`, so no state survives between calls. The API
 //! is async: epoch ticks make a running skill yield, so an endless loop cannot
 //! block the caller's runtime threads.
 //!
 //! This file holds the executor and its configuration and errors; `engine`
-//! sets wasmtime up, `load` turns bytes or a `.cwasm` into a ready skill,
-//! `run` calls it, and [`host`] is what the skill may call back.
+//! sets wasmtime up, `load` turns bytes or a `.cwasm` into a ready skill
+//! (linked by `link`), `run` calls it, and [`host`] is what the skill may
+//! call back.
 
 pub mod bench;
 pub mod cache;
@@ -20,10 +22,11 @@ mod engine;
 pub mod grants;
 pub mod host;
 pub mod limits;
-use engine::{engine_config, fingerprint, spawn_epoch_ticker};
 mod link;
 mod load;
 mod run;
+
+use engine::{engine_config, fingerprint, spawn_epoch_ticker};
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};

@@ -186,7 +186,9 @@ fn build_boternity(release: bool) -> anyhow::Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(|dir| root.join(dir))
         .unwrap_or_else(|| root.join("target"));
-    Ok(target.join(if release { "release" } else { "debug" }).join("boternity"))
+    Ok(target
+        .join(if release { "release" } else { "debug" })
+        .join("boternity"))
 }
 
 fn step(binary: &Path, args: &[&str]) -> anyhow::Result<()> {
