@@ -495,6 +495,15 @@ async fn no_state_survives_between_calls() {
     }
 }
 
+/// A component is linked against only the WASI interfaces it imports
+/// (`executor/link.rs`): randomness and clocks, which std reaches on its own,
+/// link and answer.
+#[tokio::test]
+async fn wasi_random_and_clocks_link_and_answer() {
+    let out = run(&executor(), "random seed", |_| {}).await.unwrap();
+    assert_eq!(out.result, Ok("hashed=true now=true".into()));
+}
+
 #[tokio::test]
 async fn logs_are_captured_and_bounded() {
     let out = run(&executor(), "log-flood 100000", |_| {}).await.unwrap();
