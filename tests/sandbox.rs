@@ -495,6 +495,27 @@ async fn no_state_survives_between_calls() {
     }
 }
 
+/// A skill blocked in a WASI call (sleeping on a clock) runs no wasm, so
+/// the epoch cannot stop it: the deadline's timer does.
+#[tokio::test]
+async fn a_skill_asleep_in_wasi_ends_at_the_deadline() {
+    let started = Instant::now();
+    let err = run(&executor(), "sleep 20000", |i| {
+        i.limits.deadline = Duration::from_millis(300);
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, ExecError::DeadlineExceeded { limit_ms: 300, .. }),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// A component is linked against only the WASI interfaces it imports
 /// (`executor/link.rs`): randomness and clocks, which std reaches on its own,
 /// link and answer.

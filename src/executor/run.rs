@@ -110,13 +110,18 @@ impl Executor {
         let (mut store, stdout, stderr) =
             self.new_store(&invocation, invocation_id.clone(), started)?;
 
-        // The deadline needs no timer of its own here: the epoch callback stops
-        // wasm, and the one host call that waits (HTTP) is cut off at it.
-        let result = async {
+        let call = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.call_execute(&mut store, &invocation.input).await
-        }
-        .await;
+        };
+        // The epoch callback stops running wasm at the deadline. A skill
+        // blocked in a WASI call (sleeping on a clock) runs no wasm, so this
+        // timer, a little later, is what stops it (HTTP has its own cut-off).
+        let backstop = limits.deadline + EPOCH_TICK * 50;
+        let result = match tokio::time::timeout(backstop, call).await {
+            Ok(result) => result,
+            Err(_) => Err(DeadlineHit.into()),
+        };
         self.finish(
             store,
             (stdout, stderr),

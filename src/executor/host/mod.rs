@@ -184,8 +184,8 @@ pub struct HostState {
     services: HostServices,
     pub(super) logs: LogBuffer,
     max_captured: usize,
-    /// When the invocation's deadline passes: the epoch callback stops wasm
-    /// then, and a host call that waits (HTTP) is cut off then.
+    /// When the invocation's deadline passes: an HTTP request is cut off then
+    /// (the epoch stops wasm then; `run`'s timer, anything else).
     deadline: Instant,
 }
 
