@@ -652,29 +652,35 @@ fn a_huge_file_in_a_build_script_hits_the_file_size_limit() {
     world.assert_silence();
 }
 
+/// Installs `skill` (untrusted, built in the sandbox with the shared cache)
+/// and returns its JSON message; `round` names the attempt in failures.
+fn install_untrusted(world: &World, skill: &Path, round: &str) -> serde_json::Value {
+    let mut cmd = world.command(&cache_dir());
+    cmd.arg("install")
+        .arg(skill)
+        .arg("--store")
+        .arg(&world.store)
+        .args(["--trust-tier", "untrusted", "--message-format", "json"]);
+    let out = output_within(&mut cmd, Duration::from_secs(900));
+    assert!(
+        out.status.success(),
+        "{round}: {} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("a JSON line")
+}
+
 #[test]
 fn a_normal_skill_with_dependencies_builds_confined_cold_and_warm_and_runs() {
     let world = World::new();
     let skill = copy_fixture("echo-skill", &world.work, "echo-skill");
     // The shared cache folder: its cargo home already holds wit-bindgen.
     for round in ["cold", "warm"] {
-        let mut cmd = world.command(&cache_dir());
-        cmd.arg("install")
-            .arg(&skill)
-            .arg("--store")
-            .arg(&world.store)
-            .args(["--trust-tier", "untrusted", "--message-format", "json"]);
-        let out = output_within(&mut cmd, Duration::from_secs(900));
-        assert!(
-            out.status.success(),
-            "{round}: {} {}",
-            stdout(&out),
-            stderr(&out)
-        );
-        let line: serde_json::Value = stdout(&out)
-            .lines()
-            .find_map(|l| serde_json::from_str(l).ok())
-            .expect("a JSON line");
+        let line = install_untrusted(&world, &skill, round);
         assert_eq!(line["reason"], "skill-installed", "{round}: {line}");
         assert_eq!(line["path_taken"], "built", "{round}: {line}");
         assert_eq!(line["trust_tier"], "untrusted", "{round}: {line}");
@@ -709,23 +715,7 @@ fn a_skill_using_serde_derive_builds_confined_cold_and_warm_and_runs() {
     let world = World::new();
     let skill = copy_fixture("serde-skill", &world.work, "serde-skill");
     for round in ["cold", "warm"] {
-        let mut cmd = world.command(&cache_dir());
-        cmd.arg("install")
-            .arg(&skill)
-            .arg("--store")
-            .arg(&world.store)
-            .args(["--trust-tier", "untrusted", "--message-format", "json"]);
-        let out = output_within(&mut cmd, Duration::from_secs(900));
-        assert!(
-            out.status.success(),
-            "{round}: {} {}",
-            stdout(&out),
-            stderr(&out)
-        );
-        let line: serde_json::Value = stdout(&out)
-            .lines()
-            .find_map(|l| serde_json::from_str(l).ok())
-            .expect("a JSON line");
+        let line = install_untrusted(&world, &skill, round);
         assert_eq!(line["path_taken"], "built", "{round}: {line}");
 
         let mut run = world.command(&cache_dir());

@@ -733,18 +733,22 @@ fn without_a_toolchain_the_registry_component_replaces_the_stub() {
         }
     };
 
-    let mut cmd = boternity();
-    cmd.arg("install")
-        .arg(&user)
-        .arg("--store")
-        .arg(&store)
-        .args(["--message-format", "json"])
-        .env("BOTERNITY_REGISTRY", &server.url)
-        .env("BOTERNITY_REGISTRY_KEY", &p.public);
-    no_cargo(&mut cmd);
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let message: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    // Installs the user's folder with no toolchain on PATH; its JSON message.
+    let install = || -> serde_json::Value {
+        let mut cmd = boternity();
+        cmd.arg("install")
+            .arg(&user)
+            .arg("--store")
+            .arg(&store)
+            .args(["--message-format", "json"])
+            .env("BOTERNITY_REGISTRY", &server.url)
+            .env("BOTERNITY_REGISTRY_KEY", &p.public);
+        no_cargo(&mut cmd);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(stdout(&out).trim()).unwrap()
+    };
+    let message = install();
     assert_eq!(message["path_taken"], "registry", "{message}");
     assert_eq!(message["stub"], false);
     let ran = boternity()
@@ -760,18 +764,7 @@ fn without_a_toolchain_the_registry_component_replaces_the_stub() {
     let lib = user.join("src/lib.rs");
     let text = std::fs::read_to_string(&lib).unwrap();
     std::fs::write(&lib, format!("{text}\n// changed\n")).unwrap();
-    let mut cmd = boternity();
-    cmd.arg("install")
-        .arg(&user)
-        .arg("--store")
-        .arg(&store)
-        .args(["--message-format", "json"])
-        .env("BOTERNITY_REGISTRY", &server.url)
-        .env("BOTERNITY_REGISTRY_KEY", &p.public);
-    no_cargo(&mut cmd);
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let message: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let message = install();
     assert_eq!(message["path_taken"], "stub", "{message}");
     assert!(
         message["detail"]

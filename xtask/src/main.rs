@@ -257,21 +257,7 @@ fn scratch(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 fn run_quiet(binary: &Path, args: &[&str]) -> anyhow::Result<std::time::Duration> {
-    let started = std::time::Instant::now();
-    let out = Command::new(binary)
-        .args(args)
-        .output()
-        .with_context(|| format!("run {}", binary.display()))?;
-    let elapsed = started.elapsed();
-    if !out.status.success() {
-        bail!(
-            "`{} {}` failed:\n{}",
-            binary.display(),
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(elapsed)
+    run_quiet_env(binary, args, &[])
 }
 
 fn bench() -> anyhow::Result<()> {
