@@ -2,6 +2,13 @@
 //! [`IoError`] naming the operation and the path, reads of untrusted files are
 //! capped before they start, and a folder is staged beside its destination and
 //! swapped in with fsync so that nothing is ever left half-written.
+//!
+//! Untrusted trees (a git checkout, a skill folder) are read and written
+//! without following symlinks: [`read_capped_no_follow`] opens a file with
+//! `O_NOFOLLOW` on its last component or on every component, and
+//! [`BeneathDir`] creates folders, files and links relative to a folder's
+//! descriptor (`openat`/`mkdirat` with `O_NOFOLLOW`, files with `O_EXCL`), so
+//! a link planted in the tree is never written or read through.
 
 use std::fs::File;
 use std::io::Read;
@@ -111,6 +118,12 @@ pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, CappedReadError> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::custom_flags(&mut open, libc::O_NONBLOCK);
     let file = open.open(path).on(IoOp::Read, path)?;
+    read_open_capped(file, path, max)
+}
+
+/// Reads the open `file` (named `path`) if it is a regular file of at most
+/// `max` bytes.
+fn read_open_capped(file: File, path: &Path, max: u64) -> Result<Vec<u8>, CappedReadError> {
     let meta = file.metadata().on(IoOp::Inspect, path)?;
     if !meta.is_file() {
         return Err(CappedReadError::NotRegular(path.to_path_buf()));
@@ -136,6 +149,351 @@ pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, CappedReadError> {
         .into());
     }
     Ok(bytes)
+}
+
+/// Which components of a path may be symlinks when an untrusted file is
+/// opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoFollow {
+    /// The file itself must not be a link (its folders may be reached
+    /// through links, e.g. a store under a linked home).
+    LastComponent,
+    /// No component may be a link: for real (canonical) paths, so a link
+    /// that appears after the path was resolved is refused, not followed.
+    Anywhere,
+}
+
+/// [`read_capped`], opening `path` without following a symlink (see
+/// [`NoFollow`]): a link is refused with an error naming it and the rule, a
+/// FIFO or device is refused without blocking.
+pub fn read_capped_no_follow(
+    path: &Path,
+    max: u64,
+    how: NoFollow,
+) -> Result<Vec<u8>, CappedReadError> {
+    let file = open_no_follow(path, how)?;
+    read_open_capped(file, path, max)
+}
+
+/// Opens `path` for reading without following a symlink (see [`NoFollow`]),
+/// non-blocking (a FIFO opens at once, for the caller to refuse).
+pub fn open_no_follow(path: &Path, how: NoFollow) -> Result<File, IoError> {
+    use std::path::Component;
+    const FILE_FLAGS: libc::c_int = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    if how == NoFollow::LastComponent {
+        let mut open = std::fs::OpenOptions::new();
+        open.read(true);
+        std::os::unix::fs::OpenOptionsExt::custom_flags(
+            &mut open,
+            libc::O_NOFOLLOW | libc::O_NONBLOCK,
+        );
+        return match open.open(path) {
+            Ok(file) => Ok(file),
+            Err(e) if is_link_error(&e) && is_symlink(path) => Err(link_refused(path, path)),
+            Err(e) => Err(IoError::new(IoOp::Read, path, e)),
+        };
+    }
+    let mut names = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(name) => names.push(name),
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(IoError::new(
+                    IoOp::Read,
+                    path,
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "the path holds `..`; give the real path",
+                    ),
+                ));
+            }
+        }
+    }
+    let Some((last, folders)) = names.split_last() else {
+        return Err(IoError::new(
+            IoOp::Read,
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file named"),
+        ));
+    };
+    let start = if path.is_absolute() { "/" } else { "." };
+    let mut dir = BeneathDir::open(Path::new(start))?;
+    let mut walked = PathBuf::from(start);
+    for name in folders {
+        walked.push(name);
+        dir = match dir.open_at(name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW) {
+            Ok(fd) => BeneathDir {
+                fd,
+                path: walked.clone(),
+            },
+            Err(e) if is_link_error(&e) && dir.is_link(name) => {
+                return Err(link_refused(path, &walked));
+            }
+            Err(e) => return Err(IoError::new(IoOp::Read, path, e)),
+        };
+    }
+    match dir.open_at(last, FILE_FLAGS) {
+        Ok(fd) => Ok(File::from(fd)),
+        Err(e) if is_link_error(&e) && dir.is_link(last) => Err(link_refused(path, path)),
+        Err(e) => Err(IoError::new(IoOp::Read, path, e)),
+    }
+}
+
+/// What `open` says when `O_NOFOLLOW` met a link (`O_DIRECTORY` may say
+/// "not a folder" instead).
+fn is_link_error(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR))
+}
+
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// The error for a link met where a real file or folder must be: names the
+/// link and the rule.
+fn link_refused(path: &Path, link: &Path) -> IoError {
+    let name = link.file_name().map_or_else(
+        || link.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let why = if link == path {
+        format!("{name} is a symlink; it must be a regular file inside the skill folder")
+    } else {
+        format!(
+            "{} is a symlink; links are not followed on the way to a file of an untrusted tree",
+            link.display()
+        )
+    };
+    IoError::new(
+        IoOp::Read,
+        path,
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
+    )
+}
+
+/// A folder held by its descriptor, in which folders, files and links are
+/// created and opened relative to it and never through a symlink: a folder
+/// is opened with `O_DIRECTORY | O_NOFOLLOW`, a file is created with
+/// `O_CREAT | O_EXCL | O_NOFOLLOW` (whatever is already there, a planted link
+/// included, is an error), and every name is one component (no `/`, `.` or
+/// `..`). What a checkout of an untrusted tree is written with.
+#[derive(Debug)]
+pub struct BeneathDir {
+    fd: std::os::fd::OwnedFd,
+    path: PathBuf,
+}
+
+impl BeneathDir {
+    /// Creates the folder `path` (which must not exist) and holds it.
+    pub fn create_new(path: &Path) -> Result<BeneathDir, IoError> {
+        std::fs::create_dir(path).on(IoOp::Create, path)?;
+        BeneathDir::open(path)
+    }
+
+    /// Holds the existing folder `path` (its last component must not be a
+    /// link).
+    pub fn open(path: &Path) -> Result<BeneathDir, IoError> {
+        let mut open = std::fs::OpenOptions::new();
+        open.read(true);
+        std::os::unix::fs::OpenOptionsExt::custom_flags(
+            &mut open,
+            libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        );
+        let file = open.open(path).on(IoOp::Inspect, path)?;
+        Ok(BeneathDir {
+            fd: file.into(),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The path the folder had when it was opened (for messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The folder `name` in this one, created (mode 0755) when missing. A
+    /// link or a file there is an error, never followed.
+    pub fn subdir(&self, name: impl AsRef<std::ffi::OsStr>) -> Result<BeneathDir, IoError> {
+        let name = name.as_ref();
+        let path = self.path.join(name);
+        let c_name = one_component(name).on(IoOp::Create, &path)?;
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+        let fd = match self.open_at(name, flags) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                // SAFETY: mkdirat on a descriptor we own and a NUL-terminated name.
+                let rc = unsafe { libc::mkdirat(self.raw(), c_name.as_ptr(), 0o755) };
+                if rc != 0 {
+                    return Err(IoError::new(
+                        IoOp::Create,
+                        &path,
+                        std::io::Error::last_os_error(),
+                    ));
+                }
+                self.open_at(name, flags).on(IoOp::Create, &path)?
+            }
+            Err(e) if is_link_error(&e) => {
+                let why = if self.is_link(name) {
+                    "a symlink is there; a folder is never created through one"
+                } else {
+                    "a file is there, where a folder must be"
+                };
+                return Err(IoError::new(
+                    IoOp::Create,
+                    &path,
+                    std::io::Error::new(std::io::ErrorKind::AlreadyExists, why),
+                ));
+            }
+            Err(e) => return Err(IoError::new(IoOp::Create, &path, e)),
+        };
+        Ok(BeneathDir { fd, path })
+    }
+
+    /// Writes the new file `name` with `bytes`, mode 0755 when `executable`,
+    /// else 0644. Anything already there (a file, a folder, a link) is an
+    /// error; a link is never followed.
+    pub fn create_file(
+        &self,
+        name: impl AsRef<std::ffi::OsStr>,
+        bytes: &[u8],
+        executable: bool,
+    ) -> Result<(), IoError> {
+        use std::os::fd::AsRawFd;
+        let name = name.as_ref();
+        let path = self.path.join(name);
+        let mode = if executable { 0o755 } else { 0o644 };
+        let fd = self
+            .create_at(
+                name,
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+                mode,
+            )
+            .on(IoOp::Create, &path)?;
+        let mut file = File::from(fd);
+        std::io::Write::write_all(&mut file, bytes).on(IoOp::Write, &path)?;
+        // The exact mode, whatever the umask: on the descriptor, not the path.
+        // SAFETY: fchmod on a descriptor we own.
+        if unsafe { libc::fchmod(file.as_raw_fd(), mode) } != 0 {
+            return Err(IoError::new(
+                IoOp::Write,
+                &path,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates the symlink `name` pointing at `target` (the caller checked
+    /// where it leads); anything already there is an error.
+    pub fn symlink(
+        &self,
+        name: impl AsRef<std::ffi::OsStr>,
+        target: impl AsRef<std::ffi::OsStr>,
+    ) -> Result<(), IoError> {
+        use std::os::unix::ffi::OsStrExt;
+        let name = name.as_ref();
+        let path = self.path.join(name);
+        let c_name = one_component(name).on(IoOp::Create, &path)?;
+        let c_target = std::ffi::CString::new(target.as_ref().as_bytes())
+            .map_err(std::io::Error::from)
+            .on(IoOp::Create, &path)?;
+        // SAFETY: symlinkat with two NUL-terminated strings and a descriptor we own.
+        let rc = unsafe { libc::symlinkat(c_target.as_ptr(), self.raw(), c_name.as_ptr()) };
+        if rc != 0 {
+            return Err(IoError::new(
+                IoOp::Create,
+                &path,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Opens the file `name` in this folder for reading, never through a
+    /// link, non-blocking.
+    pub fn open_file(&self, name: impl AsRef<std::ffi::OsStr>) -> Result<File, IoError> {
+        let name = name.as_ref();
+        let path = self.path.join(name);
+        match self.open_at(name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK) {
+            Ok(fd) => Ok(File::from(fd)),
+            Err(e) if is_link_error(&e) && self.is_link(name) => Err(link_refused(&path, &path)),
+            Err(e) => Err(IoError::new(IoOp::Read, &path, e)),
+        }
+    }
+
+    fn raw(&self) -> libc::c_int {
+        std::os::fd::AsRawFd::as_raw_fd(&self.fd)
+    }
+
+    /// `openat(self, name, flags | O_CLOEXEC)`.
+    fn open_at(
+        &self,
+        name: &std::ffi::OsStr,
+        flags: libc::c_int,
+    ) -> std::io::Result<std::os::fd::OwnedFd> {
+        self.create_at(name, flags, 0)
+    }
+
+    /// `openat(self, name, flags | O_CLOEXEC, mode)`.
+    fn create_at(
+        &self,
+        name: &std::ffi::OsStr,
+        flags: libc::c_int,
+        mode: libc::mode_t,
+    ) -> std::io::Result<std::os::fd::OwnedFd> {
+        use std::os::fd::FromRawFd;
+        let c_name = one_component(name)?;
+        // SAFETY: openat with a descriptor we own and a NUL-terminated name;
+        // the mode is passed as the variadic argument openat expects.
+        let fd = unsafe {
+            libc::openat(
+                self.raw(),
+                c_name.as_ptr(),
+                flags | libc::O_CLOEXEC,
+                libc::c_uint::from(mode),
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a descriptor openat just returned, owned by nothing else.
+        Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Whether `name` in this folder is a symlink (not followed).
+    fn is_link(&self, name: &std::ffi::OsStr) -> bool {
+        let Ok(c_name) = one_component(name) else {
+            return false;
+        };
+        // SAFETY: an all-zero stat is a valid value for fstatat to fill.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstatat with a descriptor we own, a NUL-terminated name and
+        // a stat buffer of the right type.
+        let rc = unsafe {
+            libc::fstatat(
+                self.raw(),
+                c_name.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        rc == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK
+    }
+}
+
+/// `name` as a C string, if it is one path component: not empty, not `.` or
+/// `..`, no `/`, no NUL.
+fn one_component(name: &std::ffi::OsStr) -> std::io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes == b"." || bytes == b".." || bytes.contains(&b'/') {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a single name inside the folder",
+        ));
+    }
+    std::ffi::CString::new(bytes).map_err(std::io::Error::from)
 }
 
 /// Writes `bytes` to `path` by writing a temporary file beside it and renaming
@@ -403,6 +761,110 @@ mod tests {
         assert!(matches!(
             read_capped(&fifo, 10),
             Err(CappedReadError::NotRegular(_))
+        ));
+    }
+
+    #[test]
+    fn a_planted_symlink_is_never_written_through() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let target = outside.join("bashrc");
+        std::fs::write(&target, "original").unwrap();
+        let tree = BeneathDir::create_new(&tmp.path().join("tree")).unwrap();
+        std::os::unix::fs::symlink(&target, tmp.path().join("tree/a")).unwrap();
+        std::os::unix::fs::symlink(&outside, tmp.path().join("tree/d")).unwrap();
+        std::os::unix::fs::symlink(outside.join("new"), tmp.path().join("tree/dangling")).unwrap();
+
+        // A file over a link to a file, to a folder, or a dangling one.
+        for name in ["a", "d", "dangling"] {
+            let err = tree.create_file(name, b"evil", true).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
+        // A folder through a link to a folder.
+        let err = tree.subdir("d").unwrap_err();
+        assert!(
+            crate::error_chain(&err).contains("symlink"),
+            "{}",
+            crate::error_chain(&err)
+        );
+        assert!(tree.symlink("a", "elsewhere").is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "original");
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+        assert_eq!(mode & 0o111, 0, "chmod went through the link");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
+        // Not one component: refused.
+        for name in ["", ".", "..", "x/y"] {
+            assert!(tree.create_file(name, b"x", false).is_err(), "{name:?}");
+            assert!(tree.subdir(name).is_err(), "{name:?}");
+        }
+        // What may be written is written, with its exact mode.
+        let sub = tree.subdir("sub").unwrap();
+        sub.create_file("run.sh", b"#!/bin/sh\n", true).unwrap();
+        sub.symlink("link", "run.sh").unwrap();
+        let written = tmp.path().join("tree/sub/run.sh");
+        assert_eq!(std::fs::read(&written).unwrap(), b"#!/bin/sh\n");
+        assert_eq!(
+            std::fs::metadata(&written).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+        assert!(tree.subdir("sub").is_ok(), "an existing folder is opened");
+        assert!(sub.open_file("link").is_err(), "a link is not opened");
+        assert!(sub.open_file("run.sh").is_ok());
+    }
+
+    #[test]
+    fn reads_of_untrusted_files_never_follow_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        std::fs::write(root.join("secret"), "s3cret").unwrap();
+        std::fs::create_dir(root.join("real")).unwrap();
+        std::fs::write(root.join("real/file"), "ok").unwrap();
+        std::os::unix::fs::symlink(root.join("secret"), root.join("real/SKILL.md")).unwrap();
+        std::os::unix::fs::symlink(root.join("real"), root.join("linked")).unwrap();
+
+        let file = root.join("real/file");
+        for how in [NoFollow::LastComponent, NoFollow::Anywhere] {
+            assert_eq!(read_capped_no_follow(&file, 10, how).unwrap(), b"ok");
+            let err = read_capped_no_follow(&root.join("real/SKILL.md"), 100, how).unwrap_err();
+            let text = crate::error_chain(&err);
+            assert!(
+                text.contains(
+                    "SKILL.md is a symlink; it must be a regular file inside the skill folder"
+                ),
+                "{text}"
+            );
+            assert!(!text.contains("s3cret"));
+        }
+        // A linked folder on the way: followed only when allowed.
+        let through = root.join("linked/file");
+        assert_eq!(
+            read_capped_no_follow(&through, 10, NoFollow::LastComponent).unwrap(),
+            b"ok"
+        );
+        let err = read_capped_no_follow(&through, 10, NoFollow::Anywhere).unwrap_err();
+        assert!(
+            crate::error_chain(&err).contains("linked is a symlink"),
+            "{err}"
+        );
+        // `..` is refused rather than resolved.
+        let dotdot = root.join("real/../real/file");
+        assert!(read_capped_no_follow(&dotdot, 10, NoFollow::Anywhere).is_err());
+        // A FIFO: refused at once, not waited on.
+        let fifo = root.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        for how in [NoFollow::LastComponent, NoFollow::Anywhere] {
+            assert!(matches!(
+                read_capped_no_follow(&fifo, 10, how),
+                Err(CappedReadError::NotRegular(_))
+            ));
+        }
+        assert!(matches!(
+            read_capped_no_follow(&file, 1, NoFollow::Anywhere),
+            Err(CappedReadError::TooLarge(_))
         ));
     }
 
