@@ -195,39 +195,51 @@ pub struct FileContent {
 }
 
 /// Reads `files` (each capped at the size it was listed with, so a file
-/// growing meanwhile cannot exceed the folder's caps).
+/// growing meanwhile cannot exceed the folder's caps), each opened at its
+/// real path without following a symlink anywhere on the way: a link that
+/// appeared since the folder was listed is refused, never read through.
 pub fn read_all<'a>(
     files: impl IntoIterator<Item = &'a SkillFile>,
 ) -> Result<Vec<FileContent>, FilesError> {
     files
         .into_iter()
         .map(|f| {
-            let bytes = crate::fsutil::read_capped(&f.path, f.size).map_err(|e| match e {
-                crate::fsutil::CappedReadError::Io(e) => FilesError::Io(e),
-                crate::fsutil::CappedReadError::TooLarge(t) => FilesError::TooLarge {
-                    total: t.size,
-                    largest: format!("{} grew while it was read", f.rel),
-                },
-                crate::fsutil::CappedReadError::NotRegular(path) => {
-                    FilesError::NotRegularFile { path }
-                }
-            })?;
             Ok(FileContent {
                 rel: f.rel.clone(),
-                bytes,
+                bytes: read_one(f)?,
                 executable: f.executable,
             })
         })
         .collect()
 }
 
+/// The bytes of one listed file (see [`read_all`]).
+pub fn read_one(f: &SkillFile) -> Result<Vec<u8>, FilesError> {
+    use crate::fsutil::{CappedReadError, NoFollow, read_capped_no_follow};
+    read_capped_no_follow(&f.path, f.size, NoFollow::Anywhere).map_err(|e| match e {
+        CappedReadError::Io(e) => FilesError::Io(e),
+        CappedReadError::TooLarge(t) => FilesError::TooLarge {
+            total: t.size,
+            largest: format!("{} grew while it was read", f.rel),
+        },
+        CappedReadError::NotRegular(path) => FilesError::NotRegularFile { path },
+    })
+}
+
 /// sha256 over files: each one's relative path and contents, in path order,
 /// so renaming, adding or editing any file changes it while the folder's own
-/// location does not.
+/// location does not. Each file is read as [`read_all`] reads it.
 pub fn sha256<'a>(files: impl IntoIterator<Item = &'a SkillFile>) -> Result<String, IoError> {
     let mut hasher = Sha256::new();
     for file in files {
-        let contents = std::fs::read(&file.path).on(IoOp::Read, &file.path)?;
+        let contents = read_one(file).map_err(|e| match e {
+            FilesError::Io(e) => e,
+            other => IoError::new(
+                IoOp::Read,
+                &file.path,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
+            ),
+        })?;
         hasher.update((file.rel.len() as u64).to_le_bytes());
         hasher.update(file.rel.as_bytes());
         hasher.update((contents.len() as u64).to_le_bytes());

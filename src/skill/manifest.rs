@@ -254,17 +254,38 @@ pub fn check_name(name: &str) -> Result<(), ManifestError> {
 impl Manifest {
     /// Reads `<skill_dir>/SKILL.md` leniently, the folder's name standing in
     /// for a missing or unusable `name`.
+    ///
+    /// `SKILL.md` is opened without following a link (a link is refused with
+    /// the rule, whatever it points at), must be a regular file (a FIFO or
+    /// device is refused without blocking) and is read capped.
     pub fn load(skill_dir: &Path) -> Result<Manifest, ManifestError> {
+        use crate::fsutil::{CappedReadError, NoFollow, read_capped_no_follow};
         let path = skill_dir.join(MANIFEST_FILE);
         let io = |source| ManifestError::Io {
             path: path.clone(),
             source,
         };
-        let size = std::fs::metadata(&path).map_err(io)?.len();
-        if size > MAX_MANIFEST_BYTES {
-            return Err(ManifestError::TooLarge { path, size });
-        }
-        let text = std::fs::read_to_string(&path).map_err(io)?;
+        let bytes = match read_capped_no_follow(&path, MAX_MANIFEST_BYTES, NoFollow::LastComponent)
+        {
+            Ok(bytes) => bytes,
+            Err(CappedReadError::Io(e)) => return Err(io(e.source)),
+            Err(CappedReadError::TooLarge(t)) => {
+                return Err(ManifestError::TooLarge { path, size: t.size });
+            }
+            Err(CappedReadError::NotRegular(_)) => {
+                return Err(io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "SKILL.md is not a regular file (a FIFO, socket, device or folder); \
+                     it must be a regular file inside the skill folder",
+                )));
+            }
+        };
+        let text = String::from_utf8(bytes).map_err(|_| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ))
+        })?;
         Manifest::parse_in(&text, &folder_name(skill_dir))
     }
 

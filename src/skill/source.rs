@@ -1,6 +1,7 @@
 //! What a skill folder holds: its manifest, Rust source (a full crate, or the
 //! bare `src/lib.rs` boternity's skill builder writes) and a shipped
-//! `skill.wasm`. Refuses folders whose symlinks lead outside them.
+//! `skill.wasm`. Refuses folders whose symlinks lead outside them, and a
+//! `SKILL.md` or `Cargo.toml` that is a symlink at all.
 
 use std::path::{Path, PathBuf};
 
@@ -88,25 +89,33 @@ impl SkillFolder {
             dir: canonical.clone(),
             source,
         })?;
+        // What the folder ships is taken from its listing, which resolved
+        // every link and kept only regular files inside the folder; nothing
+        // here follows a link by itself. `Cargo.toml` (like `SKILL.md`) must
+        // not be a link at all.
+        let listed = |rel: &str| files.iter().find(|f| f.rel == rel);
         let cargo_toml = canonical.join("Cargo.toml");
         let lib_rs = canonical.join("src/lib.rs");
-        let rust = if cargo_toml.is_file() {
+        let rust = if regular_file(&cargo_toml)? {
             Some(RustSource::Crate {
                 manifest_path: cargo_toml,
             })
-        } else if lib_rs.is_file() {
+        } else if listed("src/lib.rs").is_some() {
             Some(RustSource::BareLib { lib_rs })
         } else {
             None
         };
         let wasm = canonical.join(WASM_FILE);
-        // Not `is_file()`: a FIFO or device named skill.wasm is refused by
-        // name, never mistaken for "no binary" (which would mean a stub).
-        let shipped_wasm = match std::fs::metadata(&wasm) {
-            Ok(meta) if meta.is_file() => Some(wasm),
-            Ok(_) => return Err(SourceError::NotRegularFile { path: wasm }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(IoError::new(IoOp::Inspect, wasm, e).into()),
+        // A FIFO or device named skill.wasm is refused by name (by the
+        // listing), never mistaken for "no binary" (which would mean a stub);
+        // so is a folder, or a link to one.
+        let shipped_wasm = match listed(WASM_FILE) {
+            Some(f) => Some(f.path.clone()),
+            None => match std::fs::symlink_metadata(&wasm) {
+                Ok(_) => return Err(SourceError::NotRegularFile { path: wasm }),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(IoError::new(IoOp::Inspect, wasm, e).into()),
+            },
         };
         Ok(SkillFolder {
             dir: canonical,
@@ -134,9 +143,92 @@ impl SkillFolder {
     }
 }
 
+/// Whether `path` is there as a regular file, without following a link: a
+/// link is refused with the rule, a FIFO or device by name; a folder or
+/// nothing at all is "no".
+fn regular_file(path: &Path) -> Result<bool, SourceError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            let name = path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            Err(IoError::new(
+                IoOp::Inspect,
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "{name} is a symlink; it must be a regular file inside the skill folder"
+                    ),
+                ),
+            )
+            .into())
+        }
+        Ok(meta) if meta.is_file() => Ok(true),
+        Ok(meta) if meta.is_dir() => Ok(false),
+        Ok(_) => Err(SourceError::NotRegularFile {
+            path: path.to_path_buf(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(IoError::new(IoOp::Inspect, path, e).into()),
+    }
+}
+
 /// Names at a skill's top level that the store writes itself: a skill
 /// folder's own copies are never installed over them.
 pub fn is_store_owned(rel: &str) -> bool {
     const STORE_FILES: [&str; 4] = [WASM_FILE, CWASM_FILE, PROVENANCE_FILE, META_FILE];
     STORE_FILES.contains(&rel) || rel.ends_with(".cwasm")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MD: &str = "---\nname: linked\ndescription: A skill.\n---\nBody.\n";
+
+    #[test]
+    fn skill_md_and_cargo_toml_must_be_regular_files_and_other_links_inside_still_work() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap().join("linked");
+        std::fs::create_dir_all(root.join("build")).unwrap();
+        std::fs::write(root.join("notes.md"), MD).unwrap();
+        let rule = "is a symlink; it must be a regular file inside the skill folder";
+
+        std::os::unix::fs::symlink("notes.md", root.join("SKILL.md")).unwrap();
+        let err = crate::error_chain(&SkillFolder::open(&root).unwrap_err());
+        assert!(err.contains(&format!("SKILL.md {rule}")), "{err}");
+
+        std::fs::remove_file(root.join("SKILL.md")).unwrap();
+        std::fs::write(root.join("SKILL.md"), MD).unwrap();
+        std::fs::write(root.join("real.toml"), "[package]\n").unwrap();
+        std::os::unix::fs::symlink("real.toml", root.join("Cargo.toml")).unwrap();
+        let err = crate::error_chain(&SkillFolder::open(&root).unwrap_err());
+        assert!(err.contains(&format!("Cargo.toml {rule}")), "{err}");
+        std::fs::remove_file(root.join("Cargo.toml")).unwrap();
+
+        // A shipped binary and a bare lib.rs reached through links inside
+        // the folder: taken at their real paths.
+        std::fs::write(root.join("build/out.wasm"), b"\0asm").unwrap();
+        std::os::unix::fs::symlink("build/out.wasm", root.join(WASM_FILE)).unwrap();
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join("code.rs"), "// lib\n").unwrap();
+        std::os::unix::fs::symlink("../code.rs", root.join("src/lib.rs")).unwrap();
+        let folder = SkillFolder::open(&root).unwrap();
+        assert_eq!(folder.shipped_wasm, Some(root.join("build/out.wasm")));
+        assert_eq!(
+            folder.rust,
+            Some(RustSource::BareLib {
+                lib_rs: root.join("src/lib.rs")
+            })
+        );
+
+        // A folder named skill.wasm is refused by name, not taken for none.
+        std::fs::remove_file(root.join(WASM_FILE)).unwrap();
+        std::fs::create_dir(root.join(WASM_FILE)).unwrap();
+        assert!(matches!(
+            SkillFolder::open(&root),
+            Err(SourceError::NotRegularFile { .. })
+        ));
+    }
 }
