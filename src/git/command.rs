@@ -5,16 +5,18 @@
 //! `insteadOf` rewrites work as the user set them up. It never prompts
 //! (`GIT_TERMINAL_PROMPT=0`, SSH in batch mode), runs no hooks, follows no
 //! submodules, smudges no LFS files, speaks only the transports boternity
-//! allows, checks every object it receives, and is stopped after a time
-//! limit.
+//! allows, and checks every object it receives. It runs through
+//! [`crate::process::run`]: in a process group of its own (a helper it starts,
+//! `ssh` or a remote helper, dies with it), stopped after a time limit, its
+//! stdout capped.
 
 use std::ffi::{OsStr, OsString};
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use super::GitError;
+use crate::process::{self, RunError, RunLimits};
 
 /// How long one git call may take.
 pub const GIT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -54,6 +56,10 @@ const CLEARED_ENV: &[&str] = &[
     "GIT_EXEC_PATH",
 ];
 
+/// Most a git call may print on stdout unless it says otherwise (a
+/// listing of refs, a fetch's quiet output).
+pub const MAX_OUTPUT: u64 = 64 * 1024 * 1024;
+
 /// Runs `git <args>` (in `git_dir` as `--git-dir` when given), feeding it
 /// `stdin`, and returns its stdout. `what` names the step in errors
 /// (`ls-remote of https://…`).
@@ -62,6 +68,19 @@ pub fn git(
     args: &[&OsStr],
     stdin: Option<&[u8]>,
     what: &str,
+) -> Result<Vec<u8>, GitError> {
+    git_capped(git_dir, args, stdin, what, MAX_OUTPUT)
+}
+
+/// [`git`], stopped (its whole process group killed) once its stdout holds
+/// more than `max_stdout` bytes ([`GitError::OutputTooLarge`]) or after
+/// [`GIT_TIMEOUT`].
+pub fn git_capped(
+    git_dir: Option<&Path>,
+    args: &[&OsStr],
+    stdin: Option<&[u8]>,
+    what: &str,
+    max_stdout: u64,
 ) -> Result<Vec<u8>, GitError> {
     let mut cmd = Command::new("git");
     for c in CONFIG {
@@ -84,65 +103,42 @@ pub fn git(
         .env("GIT_SSH_COMMAND", ssh)
         .env("GIT_LFS_SKIP_SMUDGE", "1")
         .env("GIT_PROTOCOL_FROM_USER", "0")
-        .env("LC_ALL", "C")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("LC_ALL", "C");
     tracing::debug!(?args, "git");
-    let mut child = cmd.spawn().map_err(GitError::GitMissing)?;
-    let feeder = match (stdin, child.stdin.take()) {
-        (Some(bytes), Some(mut pipe)) => {
-            let bytes = bytes.to_vec();
-            Some(std::thread::spawn(move || {
-                let _ = pipe.write_all(&bytes);
-            }))
-        }
-        _ => None,
+    let limits = RunLimits {
+        deadline: GIT_TIMEOUT,
+        max_stdout,
+        ..RunLimits::default()
     };
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out.read_to_end(&mut buf);
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        buf
-    });
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() > GIT_TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(GitError::TimedOut {
-                    what: what.to_string(),
-                    secs: GIT_TIMEOUT.as_secs(),
-                });
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(GitError::GitMissing(e)),
+    let finished = match process::run(cmd, stdin.map(<[u8]>::to_vec), &limits) {
+        Ok(finished) => finished,
+        Err(RunError::Spawn { source, .. }) => return Err(GitError::GitMissing(source)),
+        Err(RunError::TimedOut { .. }) => {
+            return Err(GitError::TimedOut {
+                what: what.to_string(),
+                secs: GIT_TIMEOUT.as_secs(),
+            });
+        }
+        Err(RunError::OutputTooLarge { max, .. }) => {
+            return Err(GitError::OutputTooLarge {
+                what: what.to_string(),
+                max,
+            });
+        }
+        Err(e @ (RunError::Stopped { .. } | RunError::Wait { .. })) => {
+            return Err(GitError::Failed {
+                what: what.to_string(),
+                stderr: crate::error_chain(&e),
+            });
         }
     };
-    if let Some(feeder) = feeder {
-        let _ = feeder.join();
-    }
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
-    if !status.success() {
+    if !finished.status.success() {
         return Err(GitError::Failed {
             what: what.to_string(),
-            stderr: tidy_stderr(&stderr),
+            stderr: tidy_stderr(&finished.stderr),
         });
     }
-    Ok(stdout)
+    Ok(finished.stdout)
 }
 
 /// git's stderr on one line, without progress noise.

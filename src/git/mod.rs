@@ -42,6 +42,11 @@ pub enum GitError {
         "git {what} took longer than {secs} s and was stopped; check the network or the server"
     )]
     TimedOut { what: String, secs: u64 },
+    #[error(
+        "git {what} printed more than {max} bytes and was stopped; the repository is too large \
+         or hostile"
+    )]
+    OutputTooLarge { what: String, max: u64 },
     #[error("the repository {url} has no {kind} `{name}`{}", nearest_text(nearest))]
     NoSuchRef {
         url: String,
