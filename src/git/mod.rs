@@ -68,6 +68,16 @@ pub enum GitError {
         "--rev takes a full commit id (40 hexadecimal digits), not `{0}`; use --branch or --tag for a name"
     )]
     NotACommit(String),
+    #[error(
+        "`{commit}` is not a full commit id (40 or 64 hexadecimal digits); git is given only \
+         full commit ids, never a name or an option"
+    )]
+    InvalidCommit { commit: String },
+    #[error(
+        "`{reference}` is not a ref boternity records (`refs/heads/<branch>`, `refs/tags/<tag>` \
+         or a full commit id)"
+    )]
+    InvalidRef { reference: String },
     #[error("commit {commit} is not in the repository {url}")]
     NoSuchCommit { url: String, commit: String },
     #[error(

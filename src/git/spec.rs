@@ -3,6 +3,10 @@
 //! (`…/tree/<ref>/<path>`, which sets the ref and the path), or a local
 //! repository. Everything else — a leading `-`, `ext::` and every other
 //! `transport::`, schemes outside the five — is refused before git runs.
+//!
+//! [`check_url`], [`check_commit`] and [`check_requested`] are the one
+//! validation of what reaches git, whatever it comes from: the command line,
+//! `skills.lock`, or a provenance record read by `outdated` and `update`.
 
 use std::path::Path;
 
@@ -146,6 +150,9 @@ pub fn parse(
         }
     }
     let path = path.map(normal_path).transpose()?.flatten();
+    // What git will be given passes the one check every URL passes.
+    check_url(&fetch_url)?;
+    check_url(&url)?;
     Ok(SourceSpec {
         fetch_url,
         url,
@@ -153,6 +160,96 @@ pub fn parse(
         path,
         warnings,
     })
+}
+
+/// The one check every URL passes before git is given it, wherever it comes
+/// from (the command line through [`parse`], `skills.lock`, a provenance
+/// record read by `outdated` and `update`): not empty, no control
+/// characters, nothing git would read as an option (a leading `-`, a host or
+/// path starting with `-`), no `ext::` or other `transport::` helper, and
+/// only the five schemes, `host:path`, or an absolute local path.
+pub fn check_url(url: &str) -> Result<(), GitError> {
+    let refuse = |why: String| GitError::RefusedUrl {
+        url: url.to_string(),
+        why,
+    };
+    if url.is_empty() || url.chars().any(|c| c.is_control()) {
+        return Err(refuse("it is empty or holds control characters".into()));
+    }
+    if url.starts_with('-') {
+        return Err(refuse(
+            "it starts with `-`, so git would read it as an option".into(),
+        ));
+    }
+    if let Some(colon) = url.find("://") {
+        let scheme = url[..colon].to_ascii_lowercase();
+        if !SCHEMES.contains(&scheme.as_str()) {
+            return Err(refuse(format!("the `{scheme}` transport is not allowed")));
+        }
+        if url[colon + 3..].starts_with('-') {
+            return Err(refuse("its host starts with `-`".into()));
+        }
+        return Ok(());
+    }
+    if let Some(at) = url.find("::") {
+        let transport = &url[..at];
+        return Err(refuse(format!(
+            "`{transport}::` runs a remote helper (for `ext::`, any command)"
+        )));
+    }
+    if url.starts_with('/') {
+        return Ok(());
+    }
+    match scp_like(url) {
+        Some((host, repo)) if host.starts_with('-') || repo.starts_with('-') => {
+            Err(refuse("its host or path starts with `-`".into()))
+        }
+        Some(_) => Ok(()),
+        None => Err(refuse(
+            "it is neither a URL, `host:path` nor an absolute local path".into(),
+        )),
+    }
+}
+
+/// The one check every commit id passes before git is given it: a full
+/// commit id (40 or 64 hexadecimal digits), never a name (`HEAD`) or
+/// anything git would read as an option.
+pub fn check_commit(commit: &str) -> Result<(), GitError> {
+    if is_full_commit(commit) {
+        Ok(())
+    } else {
+        Err(GitError::InvalidCommit {
+            commit: commit.escape_debug().to_string(),
+        })
+    }
+}
+
+/// The check every recorded ref passes (a lock's `ref`, a provenance
+/// record's `requested`): absent (the default branch), a full commit id
+/// (pinned), or `refs/heads/<name>` / `refs/tags/<name>` with a sane name.
+pub fn check_requested(requested: Option<&str>) -> Result<(), GitError> {
+    let Some(r) = requested else {
+        return Ok(());
+    };
+    if is_full_commit(r) {
+        return Ok(());
+    }
+    let name = r
+        .strip_prefix("refs/heads/")
+        .or_else(|| r.strip_prefix("refs/tags/"));
+    match name {
+        Some(name)
+            if !name.is_empty()
+                && !name.starts_with('-')
+                && !name.contains("..")
+                && !name.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            Ok(())
+        }
+        _ => Err(GitError::InvalidRef {
+            reference: r.escape_debug().to_string(),
+        }),
+    }
 }
 
 /// `a/b/./c/` → `a/b/c`; `""` and `.` → `None`; a `..` or an absolute path
@@ -437,6 +534,59 @@ mod tests {
             parse("o/r", None, None, None, Some("/etc")),
             Err(GitError::PathOutside { .. })
         ));
+    }
+
+    #[test]
+    fn urls_commits_and_refs_from_a_lock_or_a_record_pass_the_same_checks() {
+        for url in [
+            "https://github.com/o/r",
+            "git://127.0.0.1:9418/skills.git",
+            "file:///srv/git/skills.git",
+            "ssh://git@host.example/r.git",
+            "git@github.com:o/r.git",
+            "/srv/git/skills",
+        ] {
+            check_url(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        }
+        for url in [
+            "ext::sh -c touch% /tmp/pwned",
+            "ext::sh -c 'touch x://y'",
+            "--upload-pack=touch /tmp/x",
+            "-oProxyCommand=x",
+            "fd::17",
+            "ftp://example.com/r",
+            "ssh://-oProxyCommand=x/r",
+            "host:-x",
+            "relative/path",
+            "",
+            "https://a\nb",
+        ] {
+            let err = check_url(url).expect_err(url);
+            assert!(matches!(err, GitError::RefusedUrl { .. }), "{url}: {err}");
+        }
+        check_commit(&"a".repeat(40)).unwrap();
+        check_commit(&"0".repeat(64)).unwrap();
+        for commit in ["HEAD", "--output=/tmp/x", "abc123", "", &"g".repeat(40)] {
+            let err = check_commit(commit).expect_err(commit);
+            assert!(err.to_string().contains("not a full commit id"), "{err}");
+        }
+        for r in [
+            None,
+            Some("refs/heads/main"),
+            Some("refs/tags/v1.0"),
+            Some(&*"b".repeat(40)),
+        ] {
+            check_requested(r).unwrap_or_else(|e| panic!("{r:?}: {e}"));
+        }
+        for r in [
+            "main",
+            "refs/heads/--x",
+            "refs/heads/a..b",
+            "refs/remotes/x",
+            "refs/heads/",
+        ] {
+            assert!(check_requested(Some(r)).is_err(), "{r}");
+        }
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! resolved at install time for a Rust skill that ships none.
 //!
 //! Derived from the provenance records, and rewritten atomically under the
-//! store's lock on every install, update and removal.
+//! store's lock on every install, update and removal. Read back, every git
+//! entry's URL, commit, ref and path must pass the checks `install --git`
+//! makes ([`LockedSkill::check`]): a lock is a file anyone may have edited.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{IoError, IoOp, IoResultExt};
+use crate::git::{GitError, spec};
 use crate::store::SkillStore;
 use crate::store::provenance::{Origin, Provenance};
 
@@ -90,9 +93,37 @@ pub enum LockError {
         path.display()
     )]
     Version { path: PathBuf, version: u32 },
+    #[error(
+        "{}: the entry of `{key}` is refused (nothing was run); restore the lock from version \
+         control, or write it anew from a store (every install does)",
+        path.display()
+    )]
+    Refused {
+        path: PathBuf,
+        key: String,
+        #[source]
+        source: Box<GitError>,
+    },
 }
 
 impl LockedSkill {
+    /// For a git entry: its URL, commit, ref and path pass the same checks
+    /// as `install --git` ([`crate::git::spec::check_url`] and the rest), so
+    /// nothing in a lock file reaches git unchecked. Other entries are never
+    /// given to git.
+    pub fn check(&self) -> Result<(), GitError> {
+        if self.source != "git" {
+            return Ok(());
+        }
+        spec::check_url(&self.url)?;
+        spec::check_commit(self.commit.as_deref().unwrap_or("(none)"))?;
+        spec::check_requested(self.reference.as_deref())?;
+        if let Some(path) = &self.path {
+            spec::normal_path(path)?;
+        }
+        Ok(())
+    }
+
     /// The entry for an installed skill's provenance record (`dir` is its
     /// folder in the store, for a kept `Cargo.lock`).
     pub fn from_provenance(p: &Provenance, dir: &Path) -> Option<LockedSkill> {
@@ -209,6 +240,13 @@ impl LockFile {
                 version: lock.version,
             });
         }
+        for (key, entry) in &lock.skills {
+            entry.check().map_err(|source| LockError::Refused {
+                path: path.to_path_buf(),
+                key: key.clone(),
+                source: Box::new(source),
+            })?;
+        }
         Ok(lock)
     }
 }
@@ -223,4 +261,53 @@ pub fn lock_path(store: &SkillStore) -> PathBuf {
 pub fn write(store: &SkillStore) -> Result<(), IoError> {
     let lock = LockFile::of_store(store)?;
     crate::fsutil::write_atomically(&lock_path(store), lock.to_toml().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_whose_git_entry_would_reach_git_unchecked_is_refused_on_read() {
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        let good = format!(
+            "version = 1\n\n[skills.docx]\nsource = \"git\"\nurl = \"https://example.com/r\"\n\
+             path = \"skills/docx\"\ncommit = \"{commit}\"\nsource_sha256 = \"00\"\n"
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("skills.lock");
+        std::fs::write(&path, &good).unwrap();
+        assert_eq!(LockFile::read(&path).unwrap().skills.len(), 1);
+        for (from, to, why) in [
+            (
+                "https://example.com/r",
+                "ext::sh -c touch% /tmp/x",
+                "remote helper",
+            ),
+            (
+                "https://example.com/r",
+                "--upload-pack=touch /tmp/x",
+                "starts with `-`",
+            ),
+            (commit, "HEAD", "not a full commit id"),
+            (commit, "--output=/tmp/x", "not a full commit id"),
+            ("skills/docx", "../../etc", "leads outside"),
+        ] {
+            std::fs::write(&path, good.replace(from, to)).unwrap();
+            let err = LockFile::read(&path).unwrap_err();
+            let text = crate::error_chain(&err);
+            assert!(
+                text.contains("the entry of `docx` is refused") && text.contains(why),
+                "{to}: {text}"
+            );
+        }
+        // Not git: never given to git, so not checked as a URL.
+        std::fs::write(
+            &path,
+            good.replace("source = \"git\"", "source = \"folder\"")
+                .replace("https://example.com/r", "relative/folder"),
+        )
+        .unwrap();
+        assert!(LockFile::read(&path).is_ok());
+    }
 }
