@@ -98,7 +98,7 @@ pub fn discover(
         }
         None => root.clone(),
     };
-    if base.join(MANIFEST_FILE).is_file() {
+    if has_manifest(&base) {
         return Ok(vec![found(&root, &base)]);
     }
     let mut dirs: Vec<PathBuf> = Vec::new();
@@ -112,7 +112,7 @@ pub fn discover(
         let Ok(real) = dir.canonicalize() else {
             continue;
         };
-        if real.starts_with(&root) && real.join(MANIFEST_FILE).is_file() {
+        if real.starts_with(&root) && has_manifest(&real) {
             skills
                 .entry(real.clone())
                 .or_insert_with(|| found(&root, &real));
@@ -137,6 +137,13 @@ pub fn discover(
     let mut list: Vec<Found> = skills.into_values().collect();
     list.sort_by(|a, b| a.key.cmp(&b.key).then(a.rel.cmp(&b.rel)));
     Ok(list)
+}
+
+/// Whether `dir` holds a `SKILL.md`: a file, or a link (never followed
+/// here; reading it refuses it with the rule, so the listing says why).
+fn has_manifest(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir.join(MANIFEST_FILE))
+        .is_ok_and(|m| m.is_file() || m.file_type().is_symlink())
 }
 
 fn found(root: &Path, dir: &Path) -> Found {
@@ -175,7 +182,7 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
         return;
     }
     for child in children(dir) {
-        if child.join(MANIFEST_FILE).is_file() {
+        if has_manifest(&child) {
             out.push(child);
         } else {
             walk(&child, depth + 1, out);
@@ -190,7 +197,12 @@ fn marketplace(root: &Path, base: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for at in [base, root] {
         let path = at.join(".claude-plugin/marketplace.json");
-        let Ok(bytes) = crate::fsutil::read_capped(&path, 1024 * 1024) else {
+        // Never through a link (`at` is a real path).
+        let Ok(bytes) = crate::fsutil::read_capped_no_follow(
+            &path,
+            1024 * 1024,
+            crate::fsutil::NoFollow::Anywhere,
+        ) else {
             continue;
         };
         let Ok(json) = serde_json::from_slice::<serde_json::Value>(&bytes) else {

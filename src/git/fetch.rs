@@ -5,9 +5,13 @@
 //! A commit already in the cache is never fetched again, so a reinstall or a
 //! `sync` of a cached commit does not touch the network; the refs last seen
 //! are kept too, for `--offline`. The tree is written from git's objects by
-//! boternity itself (`ls-tree` + `cat-file`), not checked out: no filter
-//! (LFS or any other) runs, submodules are skipped, and every path is checked
-//! to stay inside the folder.
+//! boternity itself ([`super::tree`]), not checked out: no filter (LFS or
+//! any other) runs, submodules are skipped, the tree is checked and capped
+//! before anything is written, and nothing is written through a link.
+//!
+//! Every URL and commit is checked here, where git is given it
+//! ([`super::spec::check_url`], [`super::spec::check_commit`]), whatever it
+//! came from.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -16,11 +20,11 @@ use std::path::{Path, PathBuf};
 
 use super::GitError;
 use super::command::git;
-use super::spec::{RefRequest, is_full_commit};
-use crate::fsutil::{IoError, IoOp, IoResultExt};
+use super::spec::{RefRequest, check_commit, check_url, is_full_commit};
+use super::tree::{Entry, Tree};
+use crate::fsutil::{BeneathDir, IoError, IoOp, IoResultExt};
 
-/// Largest tree boternity writes out (all blobs of one commit).
-pub const MAX_TREE_BYTES: u64 = 512 * 1024 * 1024;
+pub use super::tree::MAX_TREE_BYTES;
 
 /// The refs a remote advertises.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -47,6 +51,7 @@ pub struct Resolved {
 
 /// `git ls-remote` of `fetch_url` (`url` names it in errors).
 pub fn ls_remote(fetch_url: &str, url: &str) -> Result<RemoteRefs, GitError> {
+    check_url(fetch_url)?;
     let out = git(
         None,
         &[
@@ -254,7 +259,8 @@ impl RepoCache {
 
     /// Whether `commit` is in the cache.
     pub fn has_commit(&self, commit: &str) -> bool {
-        self.db().join("HEAD").is_file()
+        is_full_commit(commit)
+            && self.db().join("HEAD").is_file()
             && git(
                 Some(&self.db()),
                 &[
@@ -276,6 +282,8 @@ impl RepoCache {
         commit: &str,
         offline: bool,
     ) -> Result<(), GitError> {
+        check_commit(commit)?;
+        check_url(fetch_url)?;
         if self.has_commit(commit) {
             return Ok(());
         }
@@ -343,125 +351,33 @@ impl RepoCache {
         serde_json::from_slice(&bytes).map_err(|_| not_cached())
     }
 
-    /// Writes the tree of `commit` (in the cache) into `dest` (created):
-    /// regular files with their executable bit, symlinks as symlinks;
-    /// submodules are skipped. No filter runs.
+    /// Lists and checks the tree of `commit` (in the cache); nothing is
+    /// written (see [`Tree::read`]).
+    pub fn read_tree(&self, commit: &str) -> Result<Tree, GitError> {
+        Tree::read(&self.db(), &self.url, commit)
+    }
+
+    /// Writes the entries of `tree` that `pick` selects and `written` does
+    /// not mark yet into the folder `root` (see [`Tree::write`]).
+    pub fn write_entries(
+        &self,
+        tree: &Tree,
+        root: &BeneathDir,
+        pick: &dyn Fn(&Entry) -> bool,
+        written: &mut [bool],
+    ) -> Result<(), GitError> {
+        tree.write(&self.db(), root, pick, written)
+    }
+
+    /// Writes the whole tree of `commit` (in the cache) into `dest` (created;
+    /// it must not exist): regular files with their executable bit, symlinks
+    /// as symlinks; submodules are skipped. No filter runs, and the tree is
+    /// checked before anything is written.
     pub fn write_tree(&self, commit: &str, dest: &Path) -> Result<(), GitError> {
-        let db = self.db();
-        let listing = git(
-            Some(&db),
-            &[
-                OsStr::new("ls-tree"),
-                OsStr::new("-r"),
-                OsStr::new("-z"),
-                OsStr::new("-l"),
-                OsStr::new("--full-tree"),
-                OsStr::new(commit),
-            ],
-            None,
-            &format!("ls-tree of {commit}"),
-        )?;
-        let unsafe_tree = |what: &str, why: &str| GitError::UnsafeTree {
-            what: what.to_string(),
-            url: self.url.clone(),
-            commit: commit.to_string(),
-            why: why.to_string(),
-        };
-        struct Entry {
-            mode: String,
-            object: String,
-            path: String,
-        }
-        let mut entries = Vec::new();
-        let mut total: u64 = 0;
-        for record in listing.split(|b| *b == 0).filter(|r| !r.is_empty()) {
-            let record = String::from_utf8_lossy(record);
-            let Some((meta, path)) = record.split_once('\t') else {
-                continue;
-            };
-            let mut fields = meta.split_whitespace();
-            let (Some(mode), Some(kind), Some(object), size) =
-                (fields.next(), fields.next(), fields.next(), fields.next())
-            else {
-                continue;
-            };
-            if kind != "blob" {
-                continue; // a submodule (commit): never followed
-            }
-            if path.split('/').any(|part| {
-                part.is_empty()
-                    || part == "."
-                    || part == ".."
-                    || part.eq_ignore_ascii_case(".git")
-                    || part.contains('\\')
-            }) {
-                return Err(unsafe_tree(path, "the path would leave the folder"));
-            }
-            total += size.and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-            entries.push(Entry {
-                mode: mode.to_string(),
-                object: object.to_string(),
-                path: path.to_string(),
-            });
-        }
-        if total > MAX_TREE_BYTES {
-            return Err(unsafe_tree(
-                "the tree",
-                &format!("it holds {total} bytes, over the cap of {MAX_TREE_BYTES}"),
-            ));
-        }
-        let mut request = String::new();
-        for e in &entries {
-            request.push_str(&e.object);
-            request.push('\n');
-        }
-        let blobs = git(
-            Some(&db),
-            &[OsStr::new("cat-file"), OsStr::new("--batch")],
-            Some(request.as_bytes()),
-            &format!("cat-file of {commit}"),
-        )?;
-        std::fs::create_dir_all(dest).on(IoOp::Create, dest)?;
-        let mut at = 0;
-        for e in &entries {
-            let header_end = blobs[at..]
-                .iter()
-                .position(|b| *b == b'\n')
-                .map(|p| at + p)
-                .ok_or_else(|| unsafe_tree(&e.path, "git returned a truncated object"))?;
-            let header = String::from_utf8_lossy(&blobs[at..header_end]);
-            let size: usize = header
-                .rsplit(' ')
-                .next()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| unsafe_tree(&e.path, "git returned a malformed object"))?;
-            let start = header_end + 1;
-            let end = start + size;
-            if end > blobs.len() {
-                return Err(unsafe_tree(&e.path, "git returned a truncated object"));
-            }
-            let bytes = &blobs[start..end];
-            at = end + 1;
-            let path = dest.join(&e.path);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).on(IoOp::Create, parent)?;
-            }
-            match e.mode.as_str() {
-                "120000" => {
-                    let target = String::from_utf8_lossy(bytes).into_owned();
-                    std::os::unix::fs::symlink(&target, &path).on(IoOp::Create, &path)?;
-                }
-                mode => {
-                    std::fs::write(&path, bytes).on(IoOp::Write, &path)?;
-                    if mode == "100755" {
-                        use std::os::unix::fs::PermissionsExt;
-                        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-                            .on(IoOp::Write, &path)?;
-                    }
-                }
-            }
-        }
-        Ok(())
+        let tree = self.read_tree(commit)?;
+        let root = BeneathDir::create_new(dest)?;
+        let mut written = vec![false; tree.entries().len()];
+        self.write_entries(&tree, &root, &|_| true, &mut written)
     }
 }
 

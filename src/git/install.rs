@@ -1,22 +1,26 @@
 //! Installing skills from a git repository: resolve the ref, fetch that
-//! commit (or take it from the cache), write its tree into a temporary
-//! folder, find the skills, then put each chosen one through the same
-//! pipeline and store commit as a local folder, recording where it came from.
+//! commit (or take it from the cache), check its tree and write into a
+//! temporary folder what discovery reads, find the skills, then write out
+//! each chosen one's files and put it through the same pipeline and store
+//! commit as a local folder, recording where it came from.
 //!
 //! Every skill is prepared (built, validated) before any is committed, so a
 //! failure leaves the store as it was.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::GitError;
 use super::discover::{self, Found};
 use super::fetch::{self, RepoCache, Resolved};
 use super::spec::{self, SourceSpec};
+use super::tree::{Entry, EntryKind, Tree};
 use crate::executor::Executor;
-use crate::fsutil::{IoOp, IoResultExt};
+use crate::fsutil::{BeneathDir, IoOp, IoResultExt, NoFollow, read_capped_no_follow};
 use crate::pipeline::{self, Prepared};
 use crate::skill::files::SkillFile;
+use crate::skill::manifest::MANIFEST_FILE;
 use crate::skill::source::{SkillFolder, WASM_FILE};
 use crate::store::SkillStore;
 use crate::store::install::{InstallError, InstallOptions, Installed, commit_prepared};
@@ -26,8 +30,11 @@ use crate::store::provenance::Origin;
 /// The first line of a Git LFS pointer file.
 const LFS_POINTER: &[u8] = b"version https://git-lfs.github.com/spec/";
 
-/// One commit of a repository, written out for one operation (removed on
-/// drop).
+/// One commit of a repository, checked whole and written out as far as
+/// needed for one operation (removed on drop): at first the folders, links,
+/// every `SKILL.md` and `.claude-plugin/marketplace.json` (what discovery
+/// reads); a skill folder's other files once it is chosen
+/// ([`Checkout::materialize`], which [`prepare_skill`] calls).
 #[derive(Debug)]
 pub struct Checkout {
     /// The URL as recorded (credentials stripped).
@@ -40,6 +47,12 @@ pub struct Checkout {
     pub path: Option<String>,
     /// The tree's root.
     pub root: PathBuf,
+    cache: RepoCache,
+    /// The commit's tree, checked.
+    tree: Tree,
+    root_dir: BeneathDir,
+    /// Which entries of `tree` are written out.
+    written: Mutex<Vec<bool>>,
     _temp: tempfile::TempDir,
 }
 
@@ -65,6 +78,12 @@ pub fn checkout_commit(
     commit: &str,
     offline: bool,
 ) -> Result<Checkout, GitError> {
+    // Wherever they come from (a lock file, a provenance record), checked
+    // before anything is run or written.
+    spec::check_url(fetch_url)?;
+    spec::check_url(url)?;
+    spec::check_commit(commit)?;
+    spec::check_requested(requested.as_deref())?;
     let cache = RepoCache::for_url(url);
     let _lock = cache.lock()?;
     let resolved = Resolved {
@@ -84,6 +103,9 @@ fn write_out(
     offline: bool,
 ) -> Result<Checkout, GitError> {
     cache.ensure_commit(fetch_url, &resolved.commit, offline)?;
+    // The whole tree is checked (caps, names, links) before anything is
+    // written.
+    let tree = cache.read_tree(&resolved.commit)?;
     let tmp_parent = std::env::temp_dir();
     let temp = tempfile::Builder::new()
         .prefix("boternity-git-")
@@ -91,7 +113,9 @@ fn write_out(
         .on(IoOp::Create, &tmp_parent)?;
     // Named after the repository, so a root skill without a name takes it.
     let root = temp.path().join(spec::repo_name(url));
-    cache.write_tree(&resolved.commit, &root)?;
+    let root_dir = BeneathDir::create_new(&root)?;
+    let mut written = vec![false; tree.entries().len()];
+    cache.write_entries(&tree, &root_dir, &discovery_reads, &mut written)?;
     Ok(Checkout {
         url: url.to_string(),
         fetch_url: fetch_url.to_string(),
@@ -99,11 +123,49 @@ fn write_out(
         commit: resolved.commit,
         path,
         root,
+        cache: cache.clone(),
+        tree,
+        root_dir,
+        written: Mutex::new(written),
         _temp: temp,
     })
 }
 
+/// What discovery reads: folders, links (they may lead to a skill folder),
+/// every `SKILL.md` and `.claude-plugin/marketplace.json`.
+fn discovery_reads(entry: &Entry) -> bool {
+    match entry.kind {
+        EntryKind::Dir | EntryKind::Symlink { .. } => true,
+        EntryKind::File { .. } => {
+            let name = entry.path.rsplit('/').next().unwrap_or_default();
+            name == MANIFEST_FILE
+                || entry.path == MARKETPLACE
+                || entry.path.ends_with(&format!("/{MARKETPLACE}"))
+        }
+    }
+}
+
+/// Where a repository lists its plugins' skills.
+const MARKETPLACE: &str = ".claude-plugin/marketplace.json";
+
 impl Checkout {
+    /// Writes out every file of the folders `rels` (relative to the root,
+    /// `""`: all of it) not written yet: what a chosen skill is built and
+    /// installed from.
+    pub fn materialize(&self, rels: &[&str]) -> Result<(), GitError> {
+        let rels: Vec<&str> = rels.iter().map(|r| r.trim_matches('/')).collect();
+        let pick = |e: &Entry| {
+            rels.iter().any(|rel| {
+                rel.is_empty()
+                    || e.path == *rel
+                    || (e.path.starts_with(rel) && e.path.as_bytes().get(rel.len()) == Some(&b'/'))
+            })
+        };
+        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        self.cache
+            .write_entries(&self.tree, &self.root_dir, &pick, &mut written)
+    }
+
     /// The skills in the tree (see [`discover`]).
     pub fn discover(&self) -> Result<Vec<Found>, GitError> {
         discover::discover(&self.root, self.path.as_deref(), &self.url, &self.commit)
@@ -272,21 +334,22 @@ pub fn prepare_skill(
         url: checkout.url.clone(),
         source: Box::new(source),
     };
+    // The chosen skill's files, written out only now.
+    checkout.materialize(&[&found.rel])?;
     let wasm = found.dir.join(WASM_FILE);
     if let Ok(meta) = std::fs::symlink_metadata(&wasm)
         && meta.is_file()
         && meta.len() < 1024
+        && let Ok(head) = read_capped_no_follow(&wasm, 1024, NoFollow::LastComponent)
+        && head.starts_with(LFS_POINTER)
     {
-        let head = std::fs::read(&wasm).on(IoOp::Read, &wasm)?;
-        if head.starts_with(LFS_POINTER) {
-            return Err(GitError::LfsPointer {
-                path: display_rel(&found.rel),
-            });
-        }
+        return Err(GitError::LfsPointer {
+            path: display_rel(&found.rel),
+        });
     }
     let cargo_toml = found.dir.join("Cargo.toml");
     let lock_path = found.dir.join("Cargo.lock");
-    let is_crate = cargo_toml.is_file();
+    let is_crate = std::fs::symlink_metadata(&cargo_toml).is_ok_and(|m| m.is_file());
     let lock_shipped = std::fs::symlink_metadata(&lock_path).is_ok();
     let mut source_before_lock = None;
     if is_crate
@@ -300,7 +363,7 @@ pub fn prepare_skill(
                 .source_sha256()
                 .map_err(|e| failed(InstallError::Pipeline(e.into())))?,
         );
-        std::fs::write(&lock_path, kept).on(IoOp::Write, &lock_path)?;
+        BeneathDir::open(&found.dir)?.create_file("Cargo.lock", kept.as_bytes(), false)?;
     }
     let mut pipeline = options.pipeline.clone();
     if pipeline.build.target_dir.is_none() {
@@ -319,7 +382,10 @@ pub fn prepare_skill(
         // The source is the commit's; the lock came from the earlier install.
         prepared.source_sha256 = sha;
         prepared.notes.push(RESOLVED_CARGO_LOCK_NOTE.into());
-    } else if is_crate && !lock_shipped && lock_path.is_file() {
+    } else if is_crate
+        && !lock_shipped
+        && std::fs::symlink_metadata(&lock_path).is_ok_and(|m| m.is_file())
+    {
         // The build's fetch resolved one: keep it with the skill.
         let size = std::fs::metadata(&lock_path)
             .on(IoOp::Inspect, &lock_path)?

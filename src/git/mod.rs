@@ -1,9 +1,9 @@
 //! Skills from git repositories: where a source spec points ([`spec`]), the
 //! one function that runs git ([`command`]), resolving a ref and fetching
-//! exactly that commit into a cache ([`fetch`]), finding the skills in a
-//! checked-out tree ([`discover`]), and installing, updating and
-//! reproducing them through the same pipeline and store as a local folder
-//! ([`install`], [`sync`]).
+//! exactly that commit into a cache ([`fetch`]), checking its tree and
+//! writing out what is needed ([`tree`]), finding the skills in it
+//! ([`discover`]), and installing, updating and reproducing them through the
+//! same pipeline and store as a local folder ([`install`], [`sync`]).
 //!
 //! Everything fetched is untrusted: the skills go through
 //! [`crate::pipeline::prepare`] under the installer's trust tier, and their
@@ -15,6 +15,7 @@ pub mod fetch;
 pub mod install;
 pub mod spec;
 pub mod sync;
+pub mod tree;
 
 use std::path::PathBuf;
 

@@ -290,6 +290,11 @@ pub fn sync(
     executor: Option<&Executor>,
     offline: bool,
 ) -> Result<Synced, GitError> {
+    // Every entry passes the checks `install --git` makes before anything
+    // runs: a lock is a file anyone may have edited.
+    for entry in lock.skills.values() {
+        entry.check()?;
+    }
     let current = LockFile::of_store(store)?;
     let mut report = Synced::default();
     let mut planned = Vec::new();
@@ -388,8 +393,13 @@ fn check_against(key: &str, entry: &LockedSkill, plan: &Planned) -> Result<(), G
     }
     let mut files = BTreeMap::new();
     for f in p.folder.installed_files() {
-        let bytes = std::fs::read(&f.path)
-            .map_err(|e| crate::fsutil::IoError::new(crate::fsutil::IoOp::Read, &f.path, e))?;
+        let bytes = crate::skill::files::read_one(f).map_err(|e| GitError::Install {
+            skill: key.into(),
+            url: entry.url.clone(),
+            source: Box::new(crate::store::install::InstallError::Pipeline(
+                crate::skill::source::SourceError::Files(e).into(),
+            )),
+        })?;
         files.insert(f.rel.clone(), sha256_hex(&bytes));
     }
     for (rel, sha) in &entry.files {
