@@ -72,6 +72,7 @@
 //! # }
 //! ```
 
+pub mod address;
 pub mod build;
 pub mod digest;
 pub mod executor;
@@ -79,6 +80,7 @@ pub mod fsutil;
 pub mod git;
 pub mod paths;
 pub mod pipeline;
+pub mod process;
 pub mod registry;
 pub mod skill;
 pub mod store;
