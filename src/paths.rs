@@ -5,7 +5,7 @@
 //! Every location honours an environment variable first, so tests, CI and
 //! embedders can move it without touching code.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The file holding this machine's `.cwasm` signing key, in the cache folder:
 /// losing it only means recompiling (every `.cwasm` falls back to its component).
@@ -71,4 +71,10 @@ pub fn cargo_home() -> PathBuf {
 /// skill are incremental.
 pub fn skill_target_dir(key: &str) -> PathBuf {
     cache_dir().join("targets").join(key)
+}
+
+/// Whether `dir` is one of boternity's own per-skill target directories
+/// (which it may start clean or remove), not a folder a caller passed in.
+pub fn is_own_target_dir(dir: &Path) -> bool {
+    dir.parent() == Some(cache_dir().join("targets").as_path())
 }

@@ -265,6 +265,7 @@ fn build_source(
     options: &BuildOptions,
 ) -> Result<(), PipelineError> {
     let built = cargo::build(toolchain, &prepared.folder.manifest.name, rust, options)?;
+    prepared.notes.extend(built.notes.iter().cloned());
     if options.confinement == crate::build::Confinement::Unconfined {
         prepared.notes.push(
             "built UNCONFINED (--allow-unconfined-build): its build scripts and macros ran with your rights"

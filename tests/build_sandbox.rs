@@ -365,7 +365,7 @@ const DENIED: &[&str] = &[
     "read-etc-passwd",
     "list-user-cargo-home",
     "list-test-dir",
-    "read-outside-skill",
+    "read-outside-skill-by-path",
     "tcp-connect-loopback",
     "tcp-connect-ipv6-loopback",
     "tcp-connect-internet",
@@ -374,6 +374,9 @@ const DENIED: &[&str] = &[
     "unix-connect",
     "unix-datagram-send",
     "unix-connect-abstract",
+    "socket-vsock",
+    "socket-netlink",
+    "socket-packet",
     "write-tmp-marker",
     "mkdir-tmp",
     "write-dev-shm",
@@ -388,6 +391,7 @@ const DENIED: &[&str] = &[
 
 /// Attempts that must fail, whatever the reason (absent, not found...).
 const FAILED: &[&str] = &[
+    "read-outside-skill",
     "read-etc-hostname",
     "read-env-var",
     "read-env-var-at-compile-time",
@@ -490,10 +494,11 @@ fn include_str_of_a_host_file_fails_by_absolute_path_relative_path_symlink_or_ho
             absolute.as_str(),
             &["couldn't read", "the build sandbox refused"][..],
         ),
+        // The build sees a copy of the skill's files only: nothing is beside it.
         (
             "relative path",
             relative,
-            &["couldn't read", "the build sandbox refused"],
+            &["couldn't read", "No such file or directory"],
         ),
         // A symlink out of the folder is refused before the build starts.
         ("symlink", symlink, &["points outside the skill folder"]),
@@ -775,4 +780,382 @@ fn a_warm_build_refetches_what_the_cargo_home_lost() {
     std::fs::remove_dir_all(world.cache.join("targets")).unwrap();
     install("after the cargo home lost its crates");
     assert!(world.cache.join("cargo-home/registry").is_dir());
+}
+
+// ---------------------------------------------------------------------------
+// The doors around the sandbox: the toolchain, configuration, target
+// directories, the fetch phase, dependency sources, what a build may read.
+
+/// A fake toolchain (`bin/cargo`, `bin/rustc`) whose programs leave the
+/// world's marker and the canary behind should anything ever run them.
+fn fake_toolchain(world: &World, dir: &Path) {
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    for program in ["cargo", "rustc"] {
+        let path = dir.join("bin").join(program);
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\ncat {canary} > {marker} 2>/dev/null; echo {program} >> {marker}\nexit 1\n",
+                canary = world.home.join(".canary").display(),
+                marker = world.marker.display(),
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+}
+
+/// Installs `skill` (warm shared cache) with `cwd` as the working folder;
+/// returns the install's JSON line.
+fn install_from(world: &World, skill: &Path, cwd: &Path) -> serde_json::Value {
+    let mut cmd = world.command(&cache_dir());
+    cmd.current_dir(cwd)
+        .arg("install")
+        .arg(skill)
+        .arg("--store")
+        .arg(&world.store)
+        .args(["--trust-tier", "untrusted", "--message-format", "json"]);
+    let out = output_within(&mut cmd, Duration::from_secs(900));
+    world.assert_contained(&out);
+    stdout(&out)
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no JSON line: {}", stderr(&out)))
+}
+
+#[test]
+fn a_toolchain_or_cargo_configuration_file_never_chooses_what_runs() {
+    let world = World::new();
+    let skill = copy_fixture("echo-skill", &world.work, "echo-skill");
+    let fake_outside = world.work.join("fake-toolchain");
+    fake_toolchain(&world, &fake_outside);
+    fake_toolchain(&world, &skill.join("fake"));
+    let parent_file = world.work.join("rust-toolchain.toml");
+    // Each form rustup and cargo read, in the skill and in a folder above it
+    // (where a cloned repository or `precompile .` puts boternity).
+    let cases: Vec<(&str, PathBuf, String)> = vec![
+        (
+            "channel",
+            skill.join("rust-toolchain.toml"),
+            "[toolchain]\nchannel = \"evil-toolchain\"\n".into(),
+        ),
+        (
+            "path into the skill",
+            skill.join("rust-toolchain.toml"),
+            format!("[toolchain]\npath = \"{}\"\n", skill.join("fake").display()),
+        ),
+        (
+            "path through /proc/self/cwd",
+            skill.join("rust-toolchain.toml"),
+            "[toolchain]\npath = \"/proc/self/cwd/fake\"\n".into(),
+        ),
+        (
+            "legacy file",
+            skill.join("rust-toolchain"),
+            "evil-toolchain\n".into(),
+        ),
+        (
+            "parent folder",
+            parent_file.clone(),
+            format!("[toolchain]\npath = \"{}\"\n", fake_outside.display()),
+        ),
+        (
+            "cargo configuration",
+            skill.join(".cargo/config.toml"),
+            format!(
+                "[build]\nrustc-wrapper = \"{0}/bin/rustc\"\n[target.wasm32-wasip2]\nlinker = \"{0}/bin/cargo\"\n",
+                fake_outside.display()
+            ),
+        ),
+    ];
+    for (case, file, text) in cases {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, text).unwrap();
+        // From inside the skill folder, so a proxy probing the working
+        // folder would see the file too.
+        let line = install_from(&world, &skill, &skill);
+        assert_eq!(line["reason"], "skill-installed", "{case}: {line}");
+        let notes = line["notes"].to_string();
+        assert!(
+            notes.contains(&format!("ignored {}", file.display())),
+            "{case}: no note names {}: {notes}",
+            file.display()
+        );
+        assert!(!world.marker.exists(), "{case}: the skill's toolchain ran");
+        std::fs::remove_file(&file).unwrap();
+    }
+
+    // Configuration planted in boternity's own cargo home (by an earlier
+    // unconfined run, say) is removed before the next build reads it.
+    let planted = world.tmp.path().join("planted-cache");
+    let cargo_home = planted.join("cargo-home");
+    std::fs::create_dir_all(cargo_home.join("bin")).unwrap();
+    std::fs::write(
+        cargo_home.join("config.toml"),
+        format!(
+            "[build]\nrustc-wrapper = \"{}/bin/rustc\"\n",
+            fake_outside.display()
+        ),
+    )
+    .unwrap();
+    std::fs::copy(fake_outside.join("bin/cargo"), cargo_home.join("bin/cargo")).unwrap();
+    let plain = world.work.join("plain-skill");
+    plain_crate(&plain, "");
+    let mut cmd = world.command(&planted);
+    cmd.arg("build-skill")
+        .arg(&plain)
+        .arg("-o")
+        .arg(world.tmp.path().join("out.wasm"))
+        .args(["--message-format", "json"]);
+    let out = output_within(&mut cmd, INSTALL_LIMIT);
+    let text = stdout(&out);
+    assert!(
+        text.contains("plain-skill") && !text.contains("evil"),
+        "{text} {}",
+        stderr(&out)
+    );
+    assert!(!world.marker.exists(), "the planted wrapper ran");
+    assert!(!cargo_home.join("config.toml").exists());
+    assert!(!cargo_home.join("bin").exists());
+    assert!(
+        files_below(&planted.join("targets"))
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "wasm")),
+        "the build did not run"
+    );
+    world.assert_contained(&out);
+}
+
+/// A crate with no dependencies: builds in seconds (into a core-less cdylib
+/// that is no component of the world; the tests here look at the build).
+fn plain_crate(dir: &Path, manifest_extra: &str) {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("SKILL.md"),
+        format!(
+            "---\nname: {}\ndescription: d\nmetadata:\n  skill-type: tool\n---\nBody.\n",
+            dir.file_name().unwrap().to_string_lossy()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"plain-skill\"\nversion = \"0.1.0\"\nedition = \"2024\"\n{manifest_extra}\n\
+             [lib]\ncrate-type = [\"cdylib\"]\n\n[workspace]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        "#[unsafe(no_mangle)]\npub extern \"C\" fn answer() -> i32 { 42 }\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn what_one_source_built_into_a_target_directory_is_never_used_by_another() {
+    let world = World::new();
+    let skill = world.work.join("plain-skill");
+    // A hostile skill at this path leaves a trojan in its target directory…
+    plain_crate(&skill, "build = \"build.rs\"");
+    std::fs::write(
+        skill.join("build.rs"),
+        "fn main() {\n    let target = std::env::var(\"CARGO_TARGET_DIR\").unwrap();\n    \
+         std::fs::write(std::path::Path::new(&target).join(\"TROJAN\"), \"planted\").unwrap();\n}\n",
+    )
+    .unwrap();
+    let _ = world.install(&skill);
+    let targets = world.cache.join("targets");
+    let trojans = |dir: &Path| {
+        files_below(dir)
+            .into_iter()
+            .filter(|p| p.file_name().is_some_and(|n| n == "TROJAN"))
+            .count()
+    };
+    assert_eq!(trojans(&targets), 1, "the hostile build did not run");
+
+    // …and an honest skill later built at the same path never sees it.
+    std::fs::remove_dir_all(&skill).unwrap();
+    plain_crate(&skill, "");
+    let out = world.install(&skill);
+    assert_eq!(
+        trojans(&targets),
+        0,
+        "the trojan survived into the next source's build"
+    );
+    let text = stdout(&out) + &stderr(&out);
+    assert!(!text.contains("TROJAN"), "{text}");
+    let wasm = || {
+        files_below(&targets)
+            .into_iter()
+            .find(|p| {
+                p.extension().is_some_and(|e| e == "wasm")
+                    && p.to_string_lossy().contains("/release/")
+            })
+            .expect("the honest build's artifact")
+    };
+    let first = std::fs::metadata(wasm()).unwrap().modified().unwrap();
+
+    // The author's own rebuilds stay incremental: an unchanged rebuild
+    // recompiles nothing, and an edit to src/ keeps the directory.
+    let _ = world.install(&skill);
+    assert_eq!(
+        std::fs::metadata(wasm()).unwrap().modified().unwrap(),
+        first
+    );
+    let kept = wasm().parent().unwrap().join("kept-across-edits");
+    std::fs::write(&kept, "").unwrap();
+    std::fs::write(
+        skill.join("src/lib.rs"),
+        "#[unsafe(no_mangle)]\npub extern \"C\" fn answer() -> i32 { 43 }\n",
+    )
+    .unwrap();
+    let _ = world.install(&skill);
+    assert!(std::fs::metadata(wasm()).unwrap().modified().unwrap() > first);
+    assert!(
+        kept.exists(),
+        "the directory was started clean on an edit to src/"
+    );
+    world.assert_contained(&out);
+}
+
+#[test]
+fn a_dependency_source_the_skill_names_is_refused_before_the_fetch() {
+    let world = World::new();
+    let port = world.tcp.local_addr().unwrap().port();
+    let udp = world.udp.local_addr().unwrap().port();
+    let cases = [
+        (
+            "sparse index on loopback",
+            format!(
+                "[dependencies]\nserde = {{ version = \"1\", registry-index = \"sparse+http://127.0.0.1:{port}/\" }}\n"
+            ),
+            None,
+            "registry index `sparse+http://127.0.0.1",
+        ),
+        (
+            "git dependency",
+            format!("[dependencies]\nx = {{ git = \"http://127.0.0.1:{port}/x.git\" }}\n"),
+            None,
+            "vendor the crate into the skill folder",
+        ),
+        (
+            "patch to a git repository",
+            format!("[patch.crates-io]\nserde = {{ git = \"git://127.0.0.1:{udp}/serde\" }}\n"),
+            None,
+            "[patch.crates-io]",
+        ),
+        (
+            "lock file naming a local registry",
+            "[dependencies]\nserde = \"1\"\n".to_string(),
+            Some(format!(
+                "version = 4\n\n[[package]]\nname = \"plain-skill\"\nversion = \"0.1.0\"\ndependencies = [\"serde\"]\n\n\
+                 [[package]]\nname = \"serde\"\nversion = \"1.0.0\"\nsource = \"sparse+http://127.0.0.1:{port}/index/\"\n"
+            )),
+            "is locked to `sparse+http://127.0.0.1",
+        ),
+    ];
+    for (case, deps, lock, expected) in cases {
+        let skill = world.work.join("plain-skill");
+        let _ = std::fs::remove_dir_all(&skill);
+        plain_crate(&skill, "");
+        let manifest = skill.join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        std::fs::write(&manifest, text.replace("[lib]", &format!("{deps}\n[lib]"))).unwrap();
+        if let Some(lock) = lock {
+            std::fs::write(skill.join("Cargo.lock"), lock).unwrap();
+        }
+        let before = skill_snapshot(&skill);
+        let out = world.install(&skill);
+        let error = install_error(&out);
+        assert!(error.contains(expected), "{case}: {error}");
+        assert!(
+            error.contains("Cargo."),
+            "{case}: the error names no file: {error}"
+        );
+        assert!(
+            !world.cache.join("targets").exists()
+                || files_below(&world.cache.join("targets")).is_empty(),
+            "{case}: a build started"
+        );
+        assert_eq!(
+            skill_snapshot(&skill),
+            before,
+            "{case}: the skill folder changed"
+        );
+        assert!(
+            !world.store.join("plain-skill").exists(),
+            "{case}: installed"
+        );
+        world.assert_contained(&out);
+    }
+}
+
+#[test]
+fn a_build_script_under_target_is_never_built_because_target_is_never_read() {
+    let world = World::new();
+    let skill = world.work.join("plain-skill");
+    plain_crate(&skill, "build = \"target/build.rs\"");
+    std::fs::create_dir_all(skill.join("target")).unwrap();
+    std::fs::write(
+        skill.join("target/build.rs"),
+        format!(
+            "fn main() {{ let _ = std::fs::write({:?}, \"ran\"); }}\n",
+            world.marker.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = world.install(&skill);
+    let error = install_error(&out);
+    assert!(error.contains("target/build.rs"), "{error}");
+    assert!(!world.marker.exists(), "the unhashed build script ran");
+    world.assert_contained(&out);
+}
+
+#[test]
+fn every_phase_ends_with_its_whole_process_tree_gone() {
+    use boternity_skills::build::sandbox;
+    use boternity_skills::process::{RunLimits, run};
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = sandbox::Layout {
+        skill_dir: tmp.path().join("source"),
+        target_dir: tmp.path().join("target"),
+        cargo_home: tmp.path().join("cargo-home"),
+        rustup_home: tmp.path().join("rustup"),
+        toolchain: tmp.path().join("toolchain"),
+        scratch: tmp.path().join("scratch"),
+    };
+    std::fs::create_dir_all(&layout.skill_dir).unwrap();
+    let nonce = random_hex(4);
+    let duration = format!("299.{}", u32::from_str_radix(&nonce, 16).unwrap());
+    for (phase, policy) in [
+        ("fetch", sandbox::fetch_policy(&layout, 9).unwrap()),
+        ("build", sandbox::build_policy(&layout).unwrap()),
+    ] {
+        // A daemon that holds the phase's output pipes open.
+        let script = format!("sleep {duration} & sleep {duration} </dev/null & echo started");
+        let cmd = sandbox::command(
+            Path::new(env!("CARGO_BIN_EXE_boternity")),
+            Path::new("/bin/sh"),
+            &["-c".into(), script.into()],
+            &layout.scratch,
+            &policy,
+        );
+        let started = Instant::now();
+        let done = run(cmd, None, &RunLimits::default()).unwrap();
+        assert!(done.status.success(), "{phase}: {}", done.stderr_text());
+        assert_eq!(done.stdout, b"started\n", "{phase}");
+        assert!(started.elapsed() < Duration::from_secs(30), "{phase}: hung");
+        std::thread::sleep(Duration::from_millis(200));
+        let survivors: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.contains(&duration))
+            .collect();
+        assert!(survivors.is_empty(), "{phase}: left running: {survivors:?}");
+    }
 }

@@ -270,6 +270,7 @@ fn precompile_progress_counts_only_the_skills_of_its_shard() {
             force: false,
             target_dir: Some(skill_target_dir()),
             confinement: Default::default(),
+            registries: Default::default(),
             strict: false,
             cwasm: false,
             jobserver: None,

@@ -4,25 +4,43 @@
 //! `--message-format json-render-diagnostics`, and the cdylib is taken from
 //! cargo's artifact messages, never from a guessed path. Source may be
 //! untrusted (its build scripts and proc macros run here), so by default every
-//! build runs in the [build sandbox](super::sandbox), in two phases: `cargo
-//! fetch` (the only step with network; no skill code runs) and `cargo build
-//! --offline --locked` (no network, the source read-only, only its own target
-//! directory writable). Path dependencies outside the skill folder are refused
-//! before anything runs. Unconfined builds (an explicit choice) get a scrubbed
-//! environment, `--locked` when a lock file ships, and the same time limit.
+//! process a build starts runs in the [build sandbox](super::sandbox):
+//!
+//! 1. The skill's files — exactly those its source hash covers (no `target/`,
+//!    no `.git/`, links resolved inside the folder, each read without
+//!    following links) — are copied into a private folder: what a build can
+//!    read is what was hashed, and nothing of the skill's folder is written.
+//! 2. Every dependency source the manifests and lock name is checked
+//!    ([`super::sources`]): crates.io (or its configured mirror) and paths
+//!    inside the folder only.
+//! 3. `cargo metadata --offline`, confined.
+//! 4. `cargo fetch`, confined, its only way out the [fetch proxy](super::fetch_proxy).
+//! 5. `cargo build --offline --locked`: no network, the copy read-only, only
+//!    its own target directory writable — a directory that is started clean
+//!    whenever what runs at build time changes (see [`BuildKey`]).
+//!
+//! cargo and rustc are the pinned toolchain's, by absolute path, run from a
+//! private working folder: a skill's `rust-toolchain(.toml)` and
+//! `.cargo/config(.toml)` are ignored (and a build says so). Unconfined builds
+//! (an explicit choice) get the same toolchain, a neutral working folder, a
+//! scrubbed environment, `--locked` when a lock file ships, and the same time
+//! limit.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use cargo_metadata::{CrateType, Message, Metadata, MetadataCommand};
 
-use crate::build::toolchain::{SKILL_TARGET, Toolchain};
+use crate::build::fetch_proxy::{FetchProxy, RegistryHosts};
+use crate::build::sources::{self, SourceRefused};
+use crate::build::toolchain::{IGNORED_CONFIGURATION, NEUTRAL_DIR, SKILL_TARGET, Toolchain};
 use crate::build::wrap::{self, WrapError};
 use crate::fsutil::{IoError, IoOp, IoResultExt};
+use crate::process::{RunError, RunLimits};
+use crate::skill::files::{self, FilesError};
 use crate::skill::source::RustSource;
 
 /// How long a skill build may take by default.
@@ -40,7 +58,6 @@ const KEPT_ENV: &[&str] = &[
     "TERM",
     "CARGO_HOME",
     "RUSTUP_HOME",
-    "RUSTUP_TOOLCHAIN",
     "RUSTUP_AUTO_INSTALL",
     "RUSTC_WRAPPER",
     "CARGO_NET_OFFLINE",
@@ -91,6 +108,9 @@ pub struct BuildOptions {
     /// process's own executable, `/proc/self/exe` (the `boternity` binary
     /// calls it).
     pub sandbox_helper: Option<PathBuf>,
+    /// The package registries a confined fetch may reach (crates.io, or a
+    /// mirror that replaces it).
+    pub registries: RegistryHosts,
 }
 
 /// How a build of skill source is confined.
@@ -117,6 +137,7 @@ impl Default for BuildOptions {
             leave_source_untouched: false,
             confinement: Confinement::default(),
             sandbox_helper: None,
+            registries: RegistryHosts::default(),
         }
     }
 }
@@ -134,6 +155,9 @@ pub struct Built {
     pub diagnostics: String,
     /// Text appended to a bare `lib.rs` (bindings, export), if any.
     pub wrapper_additions: Option<String>,
+    /// What the build ignored or did that its caller should say (a skill's
+    /// toolchain file, a target directory started clean).
+    pub notes: Vec<String>,
 }
 
 /// Why a build failed.
@@ -196,6 +220,10 @@ pub enum BuildError {
     #[error("cargo built `{package}` but reported no .wasm artifact for it")]
     NoArtifact { package: String },
     #[error(transparent)]
+    Source(#[from] SourceRefused),
+    #[error("cannot copy the skill's source for its build")]
+    Files(#[from] FilesError),
+    #[error(transparent)]
     Io(#[from] IoError),
 }
 
@@ -257,7 +285,56 @@ fn build_crate(
     options: &BuildOptions,
     wrapper_additions: Option<String>,
 ) -> Result<Built, BuildError> {
-    let metadata = crate_metadata(toolchain, manifest_path)?;
+    let source_root = manifest_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut notes = ignored_configuration(&source_root, toolchain);
+    match options.confinement {
+        Confinement::Sandboxed => {
+            build_confined(toolchain, &source_root, options, wrapper_additions, notes)
+        }
+        Confinement::Unconfined => {
+            let built = build_unconfined(toolchain, manifest_path, options, wrapper_additions)?;
+            notes.extend(built.notes);
+            Ok(Built { notes, ..built })
+        }
+    }
+}
+
+/// The arguments of `cargo build` for `package`.
+fn build_args(
+    manifest: &Path,
+    package: &str,
+    target_dir: &Path,
+    jobs: Option<u32>,
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "build".into(),
+        "--release".into(),
+        "--target".into(),
+        SKILL_TARGET.into(),
+        "--message-format".into(),
+        "json-render-diagnostics".into(),
+        "--manifest-path".into(),
+        manifest.into(),
+        "--package".into(),
+        package.into(),
+        "--lib".into(),
+        "--target-dir".into(),
+        target_dir.into(),
+    ];
+    if let Some(jobs) = jobs {
+        args.extend(["--jobs".into(), jobs.to_string().into()]);
+    }
+    args
+}
+
+/// The root package of `metadata`, which must be a cdylib.
+fn cdylib_package<'m>(
+    metadata: &'m Metadata,
+    manifest_path: &Path,
+) -> Result<&'m cargo_metadata::Package, BuildError> {
     let package = metadata
         .root_package()
         .ok_or_else(|| BuildError::VirtualManifest(manifest_path.to_path_buf()))?;
@@ -270,87 +347,161 @@ fn build_crate(
             package: package.name.to_string(),
         });
     }
-    let source_root = manifest_path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let sandboxed = options.confinement == Confinement::Sandboxed;
-    if sandboxed {
-        check_self_contained(&metadata, &source_root)?;
+    Ok(package)
+}
+
+/// The confined build (see the module doc for its steps).
+fn build_confined(
+    toolchain: &Toolchain,
+    source_root: &Path,
+    options: &BuildOptions,
+    wrapper_additions: Option<String>,
+    mut notes: Vec<String>,
+) -> Result<Built, BuildError> {
+    let source_root = source_root.canonicalize().on(IoOp::Inspect, source_root)?;
+    let folder_name = source_root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "skill".into());
+    let target_dir = match &options.target_dir {
+        Some(dir) => dir.clone(),
+        None => crate::paths::skill_target_dir(&target_key(&folder_name, &source_root)),
+    };
+    // The copy has a stable place, `<cache>/sources/<name>`, named like
+    // boternity's own target directory (one per source) or after the folder:
+    // so cargo sees unchanged files as unchanged.
+    let place_name = if crate::paths::is_own_target_dir(&target_dir) {
+        target_dir.file_name().unwrap_or_default().to_os_string()
+    } else {
+        target_key(&folder_name, &source_root).into()
+    };
+    let place = crate::paths::cache_dir().join("sources").join(place_name);
+    let sandbox = ConfinedBuild::new(toolchain, &place, &target_dir, options)?;
+    // 1. The copy: exactly the hashed files.
+    let copied = sandbox.copy_source(&source_root)?;
+    let manifest_path = sandbox.layout.skill_dir.join("Cargo.toml");
+    // 2. Sources, before any cargo runs.
+    check_sources(&sandbox.layout.skill_dir, &copied, options)?;
+    // 3. Metadata, confined.
+    let metadata = sandbox.metadata(&manifest_path)?;
+    let package = cdylib_package(&metadata, &manifest_path)?;
+    let package_name = package.name.to_string();
+    check_self_contained(&metadata, &sandbox.layout.skill_dir)?;
+    let lock_file = sandbox.layout.skill_dir.join("Cargo.lock");
+    let lock_shipped = copied.iter().any(|rel| rel == "Cargo.lock");
+    // 4. The fetch. A lock file fetched before needs no second fetch (the
+    // warm path); should the cargo home have lost a crate since, the offline
+    // build says so, and it is fetched and built again.
+    let copy = &sandbox.layout.skill_dir;
+    let fetched_before = fetch_stamp(copy).is_some_and(|stamp| stamp.is_file());
+    if !fetched_before {
+        sandbox.fetch(&manifest_path, lock_shipped, &package_name)?;
+        remember_fetch(copy);
     }
-    let target_dir = match (&options.target_dir, sandboxed) {
-        (Some(dir), _) => dir.clone(),
-        // The crate's own `target/` is inside its (read-only) source.
-        (None, true) => crate::paths::skill_target_dir(&target_key(&package.name, &source_root)),
-        (None, false) => metadata.target_directory.clone().into_std_path_buf(),
+    // A lock the fetch resolved names only what the registries serve; check
+    // it all the same, and give it back to the caller's folder as cargo would.
+    if !lock_shipped && let Ok(resolved) = std::fs::read_to_string(&lock_file) {
+        sources::check(
+            &[],
+            Some((&source_root.join("Cargo.lock"), &resolved)),
+            false,
+        )?;
+        if !options.leave_source_untouched {
+            // As cargo would; never through a link, never over a file.
+            let mut out = std::fs::OpenOptions::new();
+            out.write(true).create_new(true);
+            std::os::unix::fs::OpenOptionsExt::custom_flags(&mut out, libc::O_NOFOLLOW);
+            if let Ok(mut file) = out.open(source_root.join("Cargo.lock")) {
+                let _ = std::io::Write::write_all(&mut file, resolved.as_bytes());
+            }
+        }
+    }
+    // 5. The build, in a target directory that holds only what this source's
+    // build-time code wrote.
+    if crate::paths::is_own_target_dir(&target_dir) {
+        let key = BuildKey::of(toolchain, &package_name, &metadata, copy, &copied)?;
+        if key.start_clean(&target_dir)? {
+            notes.push(format!(
+                "started {} clean: what runs at build time changed since its last build",
+                target_dir.display()
+            ));
+        }
+    }
+    let mut args = build_args(&manifest_path, &package_name, &target_dir, options.jobs);
+    args.extend(["--offline".into(), "--locked".into()]);
+    let output = match sandbox.run(&args, &package_name) {
+        Ok(out) if fetched_before && !out.success && needs_fetch(&out.stderr) => {
+            sandbox.fetch(&manifest_path, lock_shipped, &package_name)?;
+            remember_fetch(copy);
+            sandbox.run(&args, &package_name)
+        }
+        other => other,
+    }?;
+    finish(output, package, &target_dir, true, wrapper_additions, notes)
+}
+
+/// The unconfined build (an explicit choice): in place, with the pinned
+/// toolchain, from a neutral working folder, in a scrubbed environment.
+fn build_unconfined(
+    toolchain: &Toolchain,
+    manifest_path: &Path,
+    options: &BuildOptions,
+    wrapper_additions: Option<String>,
+) -> Result<Built, BuildError> {
+    let metadata = crate_metadata(toolchain, manifest_path)?;
+    let package = cdylib_package(&metadata, manifest_path)?;
+    let package_name = package.name.to_string();
+    let target_dir = match &options.target_dir {
+        Some(dir) => dir.clone(),
+        None => metadata.target_directory.clone().into_std_path_buf(),
     };
     let lock_file = metadata
         .workspace_root
         .join("Cargo.lock")
         .into_std_path_buf();
     let lock_shipped = lock_file.is_file();
-
-    let mut args: Vec<OsString> = vec![
-        "build".into(),
-        "--release".into(),
-        "--target".into(),
-        SKILL_TARGET.into(),
-        "--message-format".into(),
-        "json-render-diagnostics".into(),
-        "--manifest-path".into(),
-        manifest_path.into(),
-        "--package".into(),
-        package.name.to_string().into(),
-        "--lib".into(),
-        "--target-dir".into(),
-        target_dir.clone().into(),
-    ];
-    if let Some(jobs) = options.jobs {
-        args.extend(["--jobs".into(), jobs.to_string().into()]);
+    let mut cmd = scrubbed_cargo(toolchain);
+    cmd.args(build_args(
+        manifest_path,
+        &package_name,
+        &target_dir,
+        options.jobs,
+    ))
+    .env(
+        "CARGO_ENCODED_RUSTFLAGS",
+        reproducible_rustflags(crate::paths::user_cargo_home().as_deref(), &target_dir),
+    )
+    .env("CARGO_TERM_COLOR", "never");
+    if lock_shipped && wrapper_additions.is_none() {
+        cmd.arg("--locked");
     }
-    let package_name = package.name.to_string();
-    let output = if sandboxed {
-        let sandbox = ConfinedBuild::new(toolchain, &source_root, &target_dir, options)?;
-        let workspace = metadata.workspace_root.as_std_path();
-        // A lock file fetched before needs no second fetch (the warm path);
-        // should the cargo home have lost a crate since, the offline build
-        // says so, and it is fetched and built again.
-        let fetched_before = fetch_stamp(workspace).is_some_and(|stamp| stamp.is_file());
-        if !fetched_before {
-            sandbox.fetch(manifest_path, lock_shipped, &package_name)?;
-            remember_fetch(workspace);
-        }
-        args.extend(["--offline".into(), "--locked".into()]);
-        let output = sandbox.run(&args, &package_name);
-        match output {
-            Ok(out) if fetched_before && !out.success && needs_fetch(&out.stderr) => {
-                sandbox.fetch(manifest_path, lock_shipped, &package_name)?;
-                remember_fetch(workspace);
-                sandbox.run(&args, &package_name)
-            }
-            other => other,
-        }
-    } else {
-        let mut cmd = scrubbed_cargo(toolchain);
-        cmd.args(&args)
-            .env(
-                "CARGO_ENCODED_RUSTFLAGS",
-                reproducible_rustflags(crate::paths::user_cargo_home().as_deref(), &target_dir),
-            )
-            .env("CARGO_TERM_COLOR", "never");
-        if lock_shipped && wrapper_additions.is_none() {
-            cmd.arg("--locked");
-        }
-        if let Some(client) = &options.jobserver {
-            client.configure(&mut cmd);
-        }
-        run_with_timeout(cmd, options.timeout, &package_name)
-    };
+    if let Some(client) = &options.jobserver {
+        client.configure(&mut cmd);
+    }
+    let output = run_cargo(cmd, options.timeout, None, &package_name);
     if options.leave_source_untouched && !lock_shipped {
         let _ = std::fs::remove_file(&lock_file);
     }
-    let output = output?;
+    finish(
+        output?,
+        package,
+        &target_dir,
+        false,
+        wrapper_additions,
+        Vec::new(),
+    )
+}
 
+/// The built artifact out of cargo's messages, or the build's error.
+fn finish(
+    output: CargoOutput,
+    package: &cargo_metadata::Package,
+    target_dir: &Path,
+    sandboxed: bool,
+    wrapper_additions: Option<String>,
+    notes: Vec<String>,
+) -> Result<Built, BuildError> {
+    let package_name = package.name.to_string();
     let mut artifact = None;
     for message in Message::parse_stream(output.stdout.as_slice()).flatten() {
         if let Message::CompilerArtifact(a) = message
@@ -379,14 +530,238 @@ fn build_crate(
     let artifact = artifact.ok_or_else(|| BuildError::NoArtifact {
         package: package_name.clone(),
     })?;
-    let wasm = read_artifact(&artifact, &target_dir)?;
+    let wasm = read_artifact(&artifact, target_dir)?;
     Ok(Built {
         wasm,
         artifact,
         package: package_name,
         diagnostics: only_diagnostics(&without_sandbox_report(&output.stderr)),
         wrapper_additions,
+        notes,
     })
+}
+
+/// Notes for every toolchain or cargo configuration file in the skill folder
+/// or a folder above it: none of them is read, and the user should know.
+fn ignored_configuration(source_root: &Path, toolchain: &Toolchain) -> Vec<String> {
+    let mut notes = Vec::new();
+    for dir in source_root.ancestors() {
+        for name in IGNORED_CONFIGURATION {
+            let path = dir.join(name);
+            if std::fs::symlink_metadata(&path).is_ok() {
+                let what = if name.starts_with("rust-toolchain") {
+                    format!(
+                        "boternity builds with the toolchain it pinned ({}), never one a skill or its folders name",
+                        toolchain.rustc_version
+                    )
+                } else {
+                    "cargo runs in a private working folder with boternity's own settings".into()
+                };
+                notes.push(format!("ignored {}: {what}", path.display()));
+            }
+        }
+    }
+    notes
+}
+
+/// Checks what every copied `Cargo.toml` and `Cargo.lock` names as a
+/// dependency source, before any cargo runs.
+fn check_sources(copy: &Path, copied: &[String], options: &BuildOptions) -> Result<(), BuildError> {
+    let mut manifests = Vec::new();
+    let mut lock = None;
+    for rel in copied {
+        let path = copy.join(rel);
+        if rel == "Cargo.toml" || rel.ends_with("/Cargo.toml") {
+            let text = std::fs::read_to_string(&path).on(IoOp::Read, &path)?;
+            check_paths_inside(copy, rel, &text)?;
+            manifests.push((PathBuf::from(rel), text));
+        } else if rel == "Cargo.lock" {
+            lock = Some(std::fs::read_to_string(&path).on(IoOp::Read, &path)?);
+        }
+    }
+    let mirror = !options.registries.cargo_config().is_empty();
+    sources::check(
+        &manifests,
+        lock.as_deref().map(|l| (Path::new("Cargo.lock"), l)),
+        mirror,
+    )?;
+    Ok(())
+}
+
+/// Refuses a path dependency, build script or workspace that a manifest
+/// places outside the skill folder: from the manifest's text, so the error
+/// names what was written rather than a path cargo failed to find.
+fn check_paths_inside(copy: &Path, rel: &str, text: &str) -> Result<(), BuildError> {
+    let Ok(value) = toml::from_str::<toml::Value>(text) else {
+        return Ok(()); // cargo's own error says where
+    };
+    let dir = Path::new(rel).parent().unwrap_or(Path::new(""));
+    let package = value
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .unwrap_or("?")
+        .to_string();
+    let outside = |written: &str| {
+        let mut depth: i64 = dir.components().count() as i64;
+        for part in Path::new(written).components() {
+            match part {
+                std::path::Component::ParentDir => depth -= 1,
+                std::path::Component::Normal(_) => depth += 1,
+                std::path::Component::RootDir | std::path::Component::Prefix(_) => return true,
+                std::path::Component::CurDir => {}
+            }
+            if depth < 0 {
+                return true;
+            }
+        }
+        false
+    };
+    if let Some(ws) = value
+        .get("package")
+        .and_then(|p| p.get("workspace"))
+        .and_then(|w| w.as_str())
+        && outside(ws)
+    {
+        return Err(BuildError::WorkspaceOutside {
+            root: copy.to_path_buf(),
+            workspace: PathBuf::from(ws),
+        });
+    }
+    let mut tables: Vec<&toml::Value> = Vec::new();
+    if let Some(t) = value.as_table() {
+        for (k, v) in t {
+            if k.ends_with("dependencies") {
+                tables.push(v);
+            } else if k == "target" {
+                for platform in v.as_table().into_iter().flat_map(|t| t.values()) {
+                    for (pk, pv) in platform.as_table().into_iter().flatten() {
+                        if pk.ends_with("dependencies") {
+                            tables.push(pv);
+                        }
+                    }
+                }
+            } else if k == "patch" {
+                tables.extend(v.as_table().into_iter().flat_map(|t| t.values()));
+            } else if k == "workspace"
+                && let Some(deps) = v.get("dependencies")
+            {
+                tables.push(deps);
+            }
+        }
+    }
+    for deps in tables {
+        for (name, dep) in deps.as_table().into_iter().flatten() {
+            if let Some(path) = dep.get("path").and_then(|p| p.as_str())
+                && outside(path)
+            {
+                return Err(BuildError::PathDependencyOutside {
+                    package: package.clone(),
+                    dependency: name.clone(),
+                    path: PathBuf::from(path),
+                    root: PathBuf::from(rel),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What decides whether a target directory's contents may be reused: the
+/// toolchain, the package, and every file whose code can run at build time.
+///
+/// Build scripts and proc macros write into the target directory, and cargo
+/// reuses what it finds there; so a directory is reused only by a build whose
+/// build-time code is the same as the one that filled it, and started clean
+/// otherwise. For a skill whose folder holds one crate without a build
+/// script, no file of the folder runs at build time (its dependencies come
+/// from crates.io, pinned by `Cargo.lock`): the key is its `Cargo.toml` and
+/// `Cargo.lock`, so editing `src/` keeps rebuilds incremental. A build script
+/// or any further crate in the folder puts every file in the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildKey(String);
+
+/// Beside a target directory (`<dir>.build-key`, out of every build's
+/// reach): the [`BuildKey`] that filled it.
+fn key_stamp(target_dir: &Path) -> PathBuf {
+    let mut name = target_dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".build-key");
+    target_dir.with_file_name(name)
+}
+
+impl BuildKey {
+    fn of(
+        toolchain: &Toolchain,
+        package: &str,
+        metadata: &Metadata,
+        copy: &Path,
+        copied: &[String],
+    ) -> Result<BuildKey, BuildError> {
+        let runs_own_code = metadata.packages.iter().any(|p| {
+            p.targets.iter().any(|t| {
+                t.kind.iter().any(|k| {
+                    matches!(
+                        k,
+                        cargo_metadata::TargetKind::CustomBuild
+                            | cargo_metadata::TargetKind::ProcMacro
+                    )
+                })
+            })
+        }) || copied
+            .iter()
+            .filter(|rel| rel.ends_with("Cargo.toml"))
+            .count()
+            > 1;
+        let mut key = sha2::Sha256::new();
+        use sha2::Digest;
+        for part in [
+            crate::TOOL_VERSION,
+            &toolchain.rustc_version,
+            SKILL_TARGET,
+            package,
+        ] {
+            key.update((part.len() as u64).to_le_bytes());
+            key.update(part.as_bytes());
+        }
+        let mut files: Vec<&String> = copied.iter().collect();
+        if !copied.iter().any(|r| r == "Cargo.lock") {
+            // The lock the fetch resolved.
+            static LOCK: std::sync::LazyLock<String> =
+                std::sync::LazyLock::new(|| "Cargo.lock".to_string());
+            files.push(&LOCK);
+        }
+        // One order whether the lock shipped or the fetch resolved it.
+        files.sort();
+        for rel in files {
+            if !runs_own_code && rel != "Cargo.toml" && rel != "Cargo.lock" {
+                continue;
+            }
+            let path = copy.join(rel);
+            let bytes = std::fs::read(&path).on(IoOp::Read, &path)?;
+            key.update((rel.len() as u64).to_le_bytes());
+            key.update(rel.as_bytes());
+            key.update((bytes.len() as u64).to_le_bytes());
+            key.update(&bytes);
+        }
+        Ok(BuildKey(hex::encode(key.finalize())))
+    }
+
+    /// Empties `target_dir` unless the key it was filled under is this one,
+    /// then records this one; whether it was emptied.
+    fn start_clean(&self, target_dir: &Path) -> Result<bool, BuildError> {
+        let stamp = key_stamp(target_dir);
+        let recorded = std::fs::read_to_string(&stamp).ok();
+        if recorded.as_deref() == Some(self.0.as_str()) {
+            return Ok(false);
+        }
+        let had_contents = std::fs::read_dir(target_dir).is_ok_and(|mut d| d.next().is_some());
+        if target_dir.exists() {
+            std::fs::remove_dir_all(target_dir).on(IoOp::Remove, target_dir)?;
+        }
+        std::fs::create_dir_all(target_dir).on(IoOp::Create, target_dir)?;
+        crate::fsutil::write_atomically(&stamp, self.0.as_bytes())?;
+        Ok(had_contents)
+    }
 }
 
 /// Reads the built `.wasm`, which a build script could have swapped for a
@@ -510,7 +885,7 @@ fn without_sandbox_report(stderr: &str) -> String {
         .join("\n")
 }
 
-/// One confined build: where it may read and write, and its two phases.
+/// One confined build: where it may read and write, and its phases.
 struct ConfinedBuild<'a> {
     toolchain: &'a Toolchain,
     options: &'a BuildOptions,
@@ -518,12 +893,53 @@ struct ConfinedBuild<'a> {
     helper: PathBuf,
     // Holds the private HOME and TMPDIR until the build is over.
     _scratch: tempfile::TempDir,
+    // Holds the source copy's place for this build alone.
+    _place_lock: std::fs::File,
+}
+
+/// Top-level entries boternity's cargo home may hold: registry caches and
+/// cargo's own bookkeeping. Anything else (`config.toml`, `credentials`,
+/// `bin/` …) was not written by boternity and would be read as configuration
+/// by the next build: it is removed before every use.
+const CARGO_HOME_ENTRIES: [&str; 5] = [
+    "registry",
+    "git",
+    ".package-cache",
+    ".package-cache-mutate",
+    ".global-cache",
+];
+
+/// Removes from boternity's cargo home what [`CARGO_HOME_ENTRIES`] does not
+/// name; what was removed, for a note.
+pub fn clean_cargo_home(cargo_home: &Path) -> Result<Vec<PathBuf>, IoError> {
+    let mut removed = Vec::new();
+    let entries = match std::fs::read_dir(cargo_home) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(e) => return Err(IoError::new(IoOp::List, cargo_home, e)),
+    };
+    for entry in entries {
+        let entry = entry.on(IoOp::List, cargo_home)?;
+        if CARGO_HOME_ENTRIES.iter().any(|e| entry.file_name() == *e) {
+            continue;
+        }
+        let path = entry.path();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir {
+            std::fs::remove_dir_all(&path).on(IoOp::Remove, &path)?;
+        } else {
+            std::fs::remove_file(&path).on(IoOp::Remove, &path)?;
+        }
+        tracing::warn!(path = %path.display(), "removed from boternity's cargo home: not a registry cache");
+        removed.push(path);
+    }
+    Ok(removed)
 }
 
 impl<'a> ConfinedBuild<'a> {
     fn new(
         toolchain: &'a Toolchain,
-        source_root: &Path,
+        source_place: &Path,
         target_dir: &Path,
         options: &'a BuildOptions,
     ) -> Result<Self, BuildError> {
@@ -551,10 +967,26 @@ impl<'a> ConfinedBuild<'a> {
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")))
             .unwrap_or_default();
+        let cargo_home = crate::paths::cargo_home();
+        clean_cargo_home(&cargo_home)?;
+        let mut lock_name = source_place.file_name().unwrap_or_default().to_os_string();
+        lock_name.push(".lock");
+        let lock_path = source_place.with_file_name(lock_name);
+        if let Some(parent) = lock_path.parent() {
+            std::fs::create_dir_all(parent).on(IoOp::Create, parent)?;
+        }
+        let place_lock = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .on(IoOp::Create, &lock_path)?;
+        place_lock.lock().on(IoOp::Lock, &lock_path)?;
         let layout = super::sandbox::Layout {
-            skill_dir: source_root.to_path_buf(),
+            // The private copy of the skill's source (see `copy_source`).
+            skill_dir: source_place.to_path_buf(),
             target_dir: target_dir.to_path_buf(),
-            cargo_home: crate::paths::cargo_home(),
+            cargo_home,
             rustup_home,
             toolchain: toolchain.sysroot.clone(),
             scratch: scratch.path().to_path_buf(),
@@ -565,7 +997,58 @@ impl<'a> ConfinedBuild<'a> {
             layout,
             helper,
             _scratch: scratch,
+            _place_lock: place_lock,
         })
+    }
+
+    /// Makes the copy hold exactly the skill's files (those
+    /// [`files::list`] yields: what the source hash covers), each read
+    /// without following links, with its executable bit: a file whose bytes
+    /// are unchanged is left as it is (so cargo sees it unchanged), a changed
+    /// one is written anew with its source's modification time, and anything
+    /// else in the copy is removed. Returns the copied paths.
+    fn copy_source(&self, source_root: &Path) -> Result<Vec<String>, BuildError> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let listed = files::list(source_root)?;
+        let contents = files::read_all(&listed)?;
+        let copy = &self.layout.skill_dir;
+        std::fs::create_dir_all(copy).on(IoOp::Create, copy)?;
+        let wanted: std::collections::BTreeSet<&str> =
+            contents.iter().map(|c| c.rel.as_str()).collect();
+        remove_unlisted(copy, copy, &wanted)?;
+        let mut copied = Vec::with_capacity(listed.len());
+        for (file, content) in listed.iter().zip(contents) {
+            let dest = copy.join(&content.rel);
+            let mode = if content.executable { 0o755 } else { 0o644 };
+            let same = std::fs::symlink_metadata(&dest).is_ok_and(|m| {
+                m.is_file()
+                    && m.permissions().mode() & 0o777 == mode
+                    && std::fs::read(&dest).is_ok_and(|b| b == content.bytes)
+            });
+            if !same {
+                if let Some(parent) = dest.parent() {
+                    std::fs::create_dir_all(parent).on(IoOp::Create, parent)?;
+                }
+                match std::fs::remove_file(&dest) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(IoError::new(IoOp::Remove, &dest, e).into());
+                    }
+                    _ => {}
+                }
+                let mut out = std::fs::OpenOptions::new();
+                out.write(true)
+                    .create_new(true)
+                    .mode(mode)
+                    .custom_flags(libc::O_NOFOLLOW);
+                let mut handle = out.open(&dest).on(IoOp::Create, &dest)?;
+                std::io::Write::write_all(&mut handle, &content.bytes).on(IoOp::Write, &dest)?;
+                if let Ok(modified) = std::fs::metadata(&file.path).and_then(|m| m.modified()) {
+                    let _ = handle.set_modified(modified);
+                }
+            }
+            copied.push(content.rel);
+        }
+        Ok(copied)
     }
 
     fn sandbox_error(&self, e: std::io::Error) -> BuildError {
@@ -577,47 +1060,79 @@ impl<'a> ConfinedBuild<'a> {
         }
     }
 
-    /// Phase 1: resolve and download dependencies into boternity's cargo
-    /// home, with network; writes `Cargo.lock` when none ships. No code of
-    /// the skill runs (`cargo fetch` runs no build script or macro).
-    fn fetch(&self, manifest: &Path, locked: bool, package: &str) -> Result<(), BuildError> {
+    /// `cargo metadata --no-deps --offline`, confined like the build.
+    fn metadata(&self, manifest: &Path) -> Result<Metadata, BuildError> {
         let policy =
-            super::sandbox::fetch_policy(&self.layout).map_err(|e| self.sandbox_error(e))?;
-        let mut args: Vec<OsString> = vec![
+            super::sandbox::build_policy(&self.layout).map_err(|e| self.sandbox_error(e))?;
+        let args: Vec<OsString> = vec![
+            "metadata".into(),
+            "--format-version".into(),
+            "1".into(),
+            "--no-deps".into(),
+            "--offline".into(),
+            "--manifest-path".into(),
+            manifest.into(),
+        ];
+        let err = |message: String| BuildError::Metadata {
+            manifest: manifest.to_path_buf(),
+            message,
+        };
+        let output = self.spawn(&args, &policy, "metadata")?;
+        if !output.success {
+            return Err(err(without_sandbox_report(&output.stderr)
+                .trim()
+                .to_string()));
+        }
+        let stdout = String::from_utf8(output.stdout).map_err(|e| err(e.to_string()))?;
+        MetadataCommand::parse(stdout).map_err(|e| err(e.to_string()))
+    }
+
+    /// Resolving and downloading dependencies into boternity's cargo home,
+    /// through the fetch proxy; writes `Cargo.lock` in the copy when none
+    /// ships. No code of the skill runs (`cargo fetch` runs no build script
+    /// or macro).
+    fn fetch(&self, manifest: &Path, locked: bool, package: &str) -> Result<(), BuildError> {
+        let proxy = FetchProxy::start(self.options.registries.clone())
+            .map_err(|e| self.sandbox_error(e))?;
+        let policy = super::sandbox::fetch_policy(&self.layout, proxy.port())
+            .map_err(|e| self.sandbox_error(e))?;
+        let mut args: Vec<OsString> = Vec::new();
+        for config in self.options.registries.cargo_config() {
+            args.extend(["--config".into(), config.into()]);
+        }
+        args.extend([
             "fetch".into(),
             "--manifest-path".into(),
             manifest.into(),
             "--target".into(),
             SKILL_TARGET.into(),
-        ];
+        ]);
         if locked {
             args.push("--locked".into());
         }
         let output = self.spawn(&args, &policy, package)?;
         if !output.success {
+            let mut stderr = without_sandbox_report(&output.stderr);
+            for refused in proxy.refused() {
+                stderr.push_str("\nthe fetch proxy refused: ");
+                stderr.push_str(&refused);
+            }
             return Err(BuildError::Fetch {
                 package: package.to_string(),
-                stderr: without_sandbox_report(&output.stderr),
+                stderr,
             });
         }
         Ok(())
     }
 
-    /// Phase 2: the build itself, offline, with the source read-only and only
-    /// the target directory writable.
+    /// The build itself, offline, with the copy read-only and only the
+    /// target directory writable.
     fn run(&self, args: &[OsString], package: &str) -> Result<CargoOutput, BuildError> {
         let mut policy =
             super::sandbox::build_policy(&self.layout).map_err(|e| self.sandbox_error(e))?;
         policy.env.push((
             "CARGO_ENCODED_RUSTFLAGS".into(),
             reproducible_rustflags(Some(&self.layout.cargo_home), &self.layout.target_dir),
-        ));
-        policy.env.push((
-            "RUSTC".into(),
-            self.toolchain
-                .sysroot_rustc()
-                .to_string_lossy()
-                .into_owned(),
         ));
         self.spawn(args, &policy, package)
     }
@@ -628,22 +1143,20 @@ impl<'a> ConfinedBuild<'a> {
         policy: &super::sandbox::Policy,
         package: &str,
     ) -> Result<CargoOutput, BuildError> {
+        let mut policy = policy.clone();
+        policy.env.extend(self.toolchain.pinned_env());
         // cargo discovers configuration from its working directory: the
         // private HOME, so neither the skill's nor the caller's
         // `.cargo/config.toml` applies.
         let cwd = self.layout.scratch.join("home");
-        let mut cmd = super::sandbox::command(
-            &self.helper,
-            &self.toolchain.sysroot_cargo(),
-            args,
-            &cwd,
-            policy,
-        );
+        let mut cmd =
+            super::sandbox::command(&self.helper, &self.toolchain.cargo, args, &cwd, &policy);
         if let Some(client) = &self.options.jobserver {
             client.configure(&mut cmd);
         }
-        let disk = Some((self.layout.target_dir.as_path(), MAX_TARGET_BYTES));
-        let output = run_watched(cmd, self.options.timeout, disk, package)?;
+        let own = crate::paths::is_own_target_dir(&self.layout.target_dir);
+        let disk = Some((self.layout.target_dir.as_path(), MAX_TARGET_BYTES, own));
+        let output = run_cargo(cmd, self.options.timeout, disk, package)?;
         if super::sandbox::parse_report(&output.stderr).is_none() {
             let reason = output
                 .stderr
@@ -663,6 +1176,34 @@ impl<'a> ConfinedBuild<'a> {
     }
 }
 
+/// Removes everything below `dir` that is neither one of the `wanted` files
+/// (paths relative to `root`) nor a folder holding one.
+fn remove_unlisted(
+    root: &Path,
+    dir: &Path,
+    wanted: &std::collections::BTreeSet<&str>,
+) -> Result<(), IoError> {
+    for entry in std::fs::read_dir(dir).on(IoOp::List, dir)? {
+        let entry = entry.on(IoOp::List, dir)?;
+        let path = entry.path();
+        let rel = files::rel_path(root, &path);
+        let is_dir = entry.file_type().on(IoOp::Inspect, &path)?.is_dir();
+        if is_dir {
+            let prefix = format!("{rel}/");
+            if wanted.iter().any(|w| w.starts_with(&prefix)) {
+                remove_unlisted(root, &path, wanted)?;
+            } else {
+                std::fs::remove_dir_all(&path).on(IoOp::Remove, &path)?;
+            }
+        } else if !wanted.contains(rel.as_str()) {
+            std::fs::remove_file(&path).on(IoOp::Remove, &path)?;
+        }
+    }
+    Ok(())
+}
+
+/// `cargo metadata --no-deps` of an unconfined build (a confined one runs it
+/// in the sandbox, see [`ConfinedBuild::metadata`]).
 fn crate_metadata(toolchain: &Toolchain, manifest_path: &Path) -> Result<Metadata, BuildError> {
     let mut cmd = MetadataCommand::new();
     cmd.cargo_path(&toolchain.cargo)
@@ -674,9 +1215,14 @@ fn crate_metadata(toolchain: &Toolchain, manifest_path: &Path) -> Result<Metadat
         manifest: manifest_path.to_path_buf(),
         message,
     };
-    let out = command.output().map_err(|e| err(e.to_string()))?;
+    let limits = RunLimits {
+        deadline: Duration::from_secs(120),
+        ..RunLimits::default()
+    };
+    let out =
+        crate::process::run(command, None, &limits).map_err(|e| err(crate::error_chain(&e)))?;
     if !out.status.success() {
-        return Err(err(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        return Err(err(out.stderr_text().trim().to_string()));
     }
     let stdout = String::from_utf8(out.stdout).map_err(|e| err(e.to_string()))?;
     MetadataCommand::parse(stdout).map_err(|e| err(e.to_string()))
@@ -698,8 +1244,8 @@ fn scrub(cmd: &mut Command, toolchain: &Toolchain) {
         .collect();
     cmd.env_clear()
         .envs(kept)
-        .env("RUSTC", &toolchain.rustc)
-        .stdin(Stdio::null());
+        .envs(toolchain.pinned_env())
+        .current_dir(NEUTRAL_DIR);
 }
 
 /// Paths that would otherwise end up in the binary (panic locations of
@@ -748,15 +1294,6 @@ struct CargoOutput {
     stderr: String,
 }
 
-/// Runs cargo with a time limit (see [`run_watched`]).
-fn run_with_timeout(
-    cmd: Command,
-    timeout: Duration,
-    package: &str,
-) -> Result<CargoOutput, BuildError> {
-    run_watched(cmd, timeout, None, package)
-}
-
 /// Most bytes a confined build may leave in its target directory: the
 /// sandbox caps each file, this caps them all, so a build script cannot fill
 /// the disk.
@@ -779,96 +1316,71 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-/// Runs cargo in its own process group so a timeout stops rustc and build
-/// scripts too; with `disk`, also stops it once the folder holds more than
-/// the given bytes (the folder is then removed: it holds nothing worth
-/// keeping).
-fn run_watched(
-    mut cmd: Command,
+/// Runs cargo through [`crate::process`]: its own process group (killed
+/// whole at the end, at the deadline or over the disk limit), bounded
+/// output. With `disk` (folder, limit, whether it is boternity's own), also
+/// stops it once the folder holds more than the limit; boternity's own
+/// folder is then removed (it holds nothing worth keeping), a caller's kept.
+fn run_cargo(
+    cmd: Command,
     timeout: Duration,
-    disk: Option<(&Path, u64)>,
+    disk: Option<(&Path, u64, bool)>,
     package: &str,
 ) -> Result<CargoOutput, BuildError> {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let program = PathBuf::from(cmd.get_program());
-    let mut child = cmd.spawn().map_err(|source| BuildError::Spawn {
-        program: program.clone(),
-        source,
-    })?;
-    let mut stdout_pipe = child.stdout.take().expect("stdout is piped");
-    let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
-    let stdout_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stdout_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let stderr_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stderr_pipe.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    });
-    let started = Instant::now();
-    let mut last_disk_check = started;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if started.elapsed() >= timeout => {
-                kill_group(&mut child);
-                break None;
-            }
-            Ok(None) => {
-                if let Some((dir, max)) = disk
-                    && last_disk_check.elapsed() >= DISK_CHECK_EVERY
-                {
-                    last_disk_check = Instant::now();
-                    let used = dir_bytes(dir);
-                    if used > max {
-                        kill_group(&mut child);
-                        let _ = stdout_reader.join();
-                        let _ = stderr_reader.join();
-                        let _ = std::fs::remove_dir_all(dir);
-                        return Err(BuildError::Sandbox {
-                            message: format!(
-                                "the build of `{package}` wrote {used} bytes into {}, over the {max}-byte disk limit; it was stopped and the folder removed",
-                                dir.display()
-                            ),
-                        });
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(source) => {
-                kill_group(&mut child);
-                return Err(BuildError::Spawn { program, source });
-            }
-        }
+    let limits = RunLimits {
+        deadline: timeout,
+        max_stdout: 256 * 1024 * 1024,
+        max_stderr: 16 * 1024 * 1024,
+        drain: Duration::from_secs(2),
     };
-    let stdout = stdout_reader.join().unwrap_or_default();
-    let stderr = stderr_reader.join().unwrap_or_default();
-    match status {
-        Some(status) => Ok(CargoOutput {
-            success: status.success(),
-            stdout,
-            stderr,
+    let mut over = None;
+    let mut watch = || {
+        let (dir, max, _) = disk?;
+        let used = dir_bytes(dir);
+        (used > max).then(|| {
+            over = Some(used);
+            format!("it wrote {used} bytes into {}", dir.display())
+        })
+    };
+    let every = if disk.is_some() {
+        DISK_CHECK_EVERY
+    } else {
+        Duration::MAX
+    };
+    let result = crate::process::run_watched(cmd, None, &limits, every, &mut watch);
+    match result {
+        Ok(done) => Ok(CargoOutput {
+            success: done.status.success(),
+            stderr: String::from_utf8_lossy(&done.stderr).into_owned(),
+            stdout: done.stdout,
         }),
-        None => Err(BuildError::Timeout {
+        Err(RunError::TimedOut { stderr, .. }) => Err(BuildError::Timeout {
             package: package.to_string(),
             timeout,
-            stderr,
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
         }),
-    }
-}
-
-fn kill_group(child: &mut std::process::Child) {
-    #[cfg(unix)]
-    {
-        // SAFETY: kill(2) on the process group we created; no memory involved.
-        unsafe {
-            libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+        Err(RunError::Stopped { .. }) => {
+            let (dir, max, own) = disk.unwrap_or((Path::new(""), 0, false));
+            if own {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Err(BuildError::Sandbox {
+                message: format!(
+                    "the build of `{package}` wrote {} bytes into {}, over the {max}-byte disk limit; it was stopped{}",
+                    over.unwrap_or_default(),
+                    dir.display(),
+                    if own { " and the folder removed" } else { "" }
+                ),
+            })
+        }
+        Err(RunError::OutputTooLarge { max, .. }) => Err(BuildError::Sandbox {
+            message: format!(
+                "the build of `{package}` wrote over {max} bytes of output; it was stopped"
+            ),
+        }),
+        Err(RunError::Spawn { source, .. }) | Err(RunError::Wait { source, .. }) => {
+            Err(BuildError::Spawn { program, source })
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
 }

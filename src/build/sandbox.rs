@@ -1,14 +1,16 @@
 //! Confinement of untrusted `cargo fetch` / `cargo build` runs on Linux.
 //!
 //! Layers (applied by a re-executed, single-threaded helper, see [`helper_main`]):
-//! * user + mount + network + PID namespaces where the kernel allows them: no network
-//!   interface, a fresh `/proc` showing only the build's processes, a reaper as PID 1;
-//! * Landlock (required): filesystem allow-list, TCP bind/connect denied (ABI >= 4),
-//!   abstract Unix sockets and signals scoped (ABI >= 6); `/proc` is not granted unless it
-//!   is the private one of the PID namespace;
-//! * seccomp: `socket()` of AF_INET/AF_INET6/AF_PACKET (and AF_UNIX unless allowed) fails
-//!   with EACCES, io_uring and clone3 fail with ENOSYS, x32 syscalls fail, namespace/mount/
-//!   ptrace/bpf/keyring syscalls fail with EPERM;
+//! * user + mount + PID namespaces, and a network namespace for the build phase, where the
+//!   kernel allows them: no network interface, a fresh `/proc` showing only the phase's
+//!   processes, a reaper as PID 1 (its exit takes every process of the phase with it);
+//! * Landlock (required): filesystem allow-list, TCP bind/connect denied but for the fetch
+//!   proxy's port in the fetch phase (ABI >= 4), abstract Unix sockets and signals scoped
+//!   (ABI >= 6); `/proc` is not granted unless it is the private one of the PID namespace;
+//! * seccomp: `socket()` is an allow-list — nothing in the build phase, TCP over IPv4/IPv6
+//!   in the fetch phase (to the proxy): UDP, raw, Unix, netlink, vsock and every other
+//!   family fail with EACCES; io_uring and clone3 fail with ENOSYS, x32 syscalls fail,
+//!   namespace/mount/ptrace/bpf/keyring/session syscalls fail with EPERM;
 //! * all capabilities dropped (bounding set too), environment replaced by an allow-list,
 //!   rlimits (NPROC, FSIZE, CPU, CORE=0).
 //!
@@ -36,8 +38,6 @@ pub const HELPER_FAILURE: u8 = 125;
 pub const REPORT_PREFIX: &str = "boternity-sandbox: ";
 /// Highest Landlock ABI this module was tested with; newer kernels are used at this level.
 const MAX_LANDLOCK_ABI: i32 = 7;
-/// TCP ports a `network: true` (fetch) run may connect to.
-const FETCH_TCP_PORTS: [u16; 2] = [443, 80];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Policy {
@@ -45,15 +45,15 @@ pub struct Policy {
     pub read_only: Vec<PathBuf>,
     /// Readable and writable hierarchies (target dir, private TMPDIR, /dev/null...).
     pub read_write: Vec<PathBuf>,
-    /// Allow TCP connect to ports 443/80 and AF_INET/AF_INET6 sockets (fetch phase only).
-    pub network: bool,
+    /// The fetch phase: TCP sockets, and connecting to this port only, where boternity's
+    /// fetch proxy listens on 127.0.0.1 (see [`super::fetch_proxy`]); the host's network
+    /// namespace is kept so the proxy is reachable. `None`: no network at all.
+    pub proxy_port: Option<u16>,
     /// The complete environment of the confined program.
     pub env: Vec<(String, String)>,
     pub limits: Limits,
-    /// Allow `socket(AF_UNIX, ...)` (`socketpair` is always allowed).
-    pub allow_unix_sockets: bool,
-    /// Use user+mount+net+PID namespaces when the kernel offers them (ignored when
-    /// `network` is true: a fetch needs the host network; the PID/mount part is then skipped too).
+    /// Use user+mount+PID namespaces (and a network namespace unless `proxy_port` is set)
+    /// when the kernel offers them.
     pub namespaces: bool,
 }
 
@@ -458,7 +458,7 @@ fn run_helper(rest: Vec<OsString>) -> Result<u8, SandboxError> {
     // Compile the seccomp filters before forking (plain computation).
     let filters = seccomp_filters(&policy)?;
 
-    let use_ns = policy.namespaces && !policy.network && support.namespaces();
+    let use_ns = policy.namespaces && support.namespaces();
     if !use_ns {
         let mut report = Report {
             proc: "denied".into(),
@@ -468,17 +468,19 @@ fn run_helper(rest: Vec<OsString>) -> Result<u8, SandboxError> {
         unreachable!()
     }
 
-    // user + mount + net + pid namespaces; we stay outside the new PID namespace and
-    // our first child becomes its PID 1.
+    // user + mount (+ net) + pid namespaces; we stay outside the new PID namespace and
+    // our first child becomes its PID 1. The fetch phase keeps the host's network
+    // namespace, where the fetch proxy listens; Landlock and seccomp hold it to that.
     // SAFETY: getuid/getgid cannot fail and touch no memory.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let mut flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID;
+    let mut namespaces = vec!["user", "mnt", "pid"];
+    if policy.proxy_port.is_none() {
+        flags |= libc::CLONE_NEWNET;
+        namespaces.insert(2, "net");
+    }
     // SAFETY: unshare takes flags only; the helper is single-threaded here (a fresh exec).
-    if unsafe {
-        libc::unshare(
-            libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWPID,
-        )
-    } != 0
-    {
+    if unsafe { libc::unshare(flags) } != 0 {
         return Err(sys_err("unshare(user|mnt|net|pid)"));
     }
     write_file("/proc/self/setgroups", "deny")?;
@@ -491,7 +493,7 @@ fn run_helper(rest: Vec<OsString>) -> Result<u8, SandboxError> {
     }
     if pid1 == 0 {
         // PID 1 of the new namespace.
-        let code = match pid1_main(&policy, &filters, &argv, &envp) {
+        let code = match pid1_main(&policy, &filters, &argv, &envp, &namespaces) {
             Ok(code) => code,
             Err(e) => {
                 to_parent(&format!("error: {e}"));
@@ -509,6 +511,7 @@ fn pid1_main(
     filters: &[seccompiler::BpfProgram],
     argv: &[CString],
     envp: &[CString],
+    namespaces: &[&str],
 ) -> Result<u8, SandboxError> {
     // SAFETY: mount(2) with valid NUL-terminated C strings and null data; PID 1 of our own namespaces.
     unsafe {
@@ -549,7 +552,7 @@ fn pid1_main(
     if child == 0 {
         let mut report = Report {
             proc: "private".into(),
-            namespaces: ["user", "mnt", "net", "pid"].map(String::from).to_vec(),
+            namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
             pid_max,
             ..Default::default()
         };
@@ -725,10 +728,10 @@ fn apply_landlock(
                 .create()?
                 .add_rules(path_beneath_rules(&ro, AccessFs::from_read(abi)))?
                 .add_rules(path_beneath_rules(&rw, AccessFs::from_all(abi)))?;
-            if n >= 4 && policy.network {
-                for port in FETCH_TCP_PORTS {
-                    created = created.add_rule(NetPort::new(port, AccessNet::ConnectTcp))?;
-                }
+            if n >= 4
+                && let Some(port) = policy.proxy_port
+            {
+                created = created.add_rule(NetPort::new(port, AccessNet::ConnectTcp))?;
             }
             created.restrict_self()
         };
@@ -779,18 +782,36 @@ fn seccomp_filters(policy: &Policy) -> Result<Vec<seccompiler::BpfProgram>, Sand
         };
     let arg0 = |op, v: u64| SeccompCondition::new(0, SeccompCmpArgLen::Dword, op, v).map_err(e);
 
-    // 1. socket(domain) -> EACCES
-    let mut domains = vec![libc::AF_PACKET];
-    if !policy.network {
-        domains.extend([libc::AF_INET, libc::AF_INET6]);
-    }
-    if !policy.allow_unix_sockets {
-        domains.push(libc::AF_UNIX);
-    }
-    let socket_rules = domains
-        .iter()
-        .map(|d| SeccompRule::new(vec![arg0(SeccompCmpOp::Eq, *d as u64)?]).map_err(e))
-        .collect::<Result<Vec<_>, _>>()?;
+    // 1. socket(): an allow-list. The build phase may create no socket at all; the fetch
+    // phase TCP over IPv4/IPv6 only (to reach the proxy). A rule is an AND of its
+    // conditions and the rules of a syscall are OR'ed, so "not an allowed family" is one
+    // rule of `!=` conditions and "not a stream" one rule per other socket type.
+    // `socketpair` (Unix pairs between a process's own threads) stays allowed.
+    let socket_rules = match policy.proxy_port {
+        // No rules: the call matches whatever its arguments.
+        None => vec![],
+        Some(_) => {
+            let mut rules = vec![
+                SeccompRule::new(vec![
+                    arg0(SeccompCmpOp::Ne, libc::AF_INET as u64)?,
+                    arg0(SeccompCmpOp::Ne, libc::AF_INET6 as u64)?,
+                ])
+                .map_err(e)?,
+            ];
+            // The type's low four bits (flags such as SOCK_CLOEXEC sit above them).
+            for kind in (0..16u64).filter(|k| *k != libc::SOCK_STREAM as u64) {
+                let cond = SeccompCondition::new(
+                    1,
+                    SeccompCmpArgLen::Dword,
+                    SeccompCmpOp::MaskedEq(0xf),
+                    kind,
+                )
+                .map_err(e)?;
+                rules.push(SeccompRule::new(vec![cond]).map_err(e)?);
+            }
+            rules
+        }
+    };
     let mut f1 = build(
         BTreeMap::from([(libc::SYS_socket, socket_rules)]),
         libc::EACCES,
@@ -852,6 +873,10 @@ fn seccomp_filters(policy: &Policy) -> Result<Vec<seccompiler::BpfProgram>, Sand
         libc::SYS_init_module,
         libc::SYS_finit_module,
         libc::SYS_kexec_load,
+        // A new session or process group would leave the group boternity kills
+        // when a phase ends (where no PID namespace holds the phase).
+        libc::SYS_setsid,
+        libc::SYS_setpgid,
     ]
     .iter()
     .map(|n| (*n, vec![]))
@@ -963,24 +988,24 @@ fn prepare(l: &Layout) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Phase 1: `cargo fetch` (network on; writes Cargo.lock in the skill dir and the cargo home).
-pub fn fetch_policy(l: &Layout) -> std::io::Result<Policy> {
+/// Phase 1: `cargo fetch`, with TCP to the fetch proxy on 127.0.0.1:`proxy_port` only
+/// (which reaches only the package registries boternity is configured for); writes
+/// `Cargo.lock` in the source copy and the registry caches in the cargo home. No code of
+/// the skill runs in this phase, and it is confined like the build all the same.
+pub fn fetch_policy(l: &Layout, proxy_port: u16) -> std::io::Result<Policy> {
     prepare(l)?;
     let mut read_only: Vec<PathBuf> = SYSTEM_READ_ONLY.iter().map(PathBuf::from).collect();
-    // DNS resolution and TLS roots.
-    for p in [
-        "/etc/resolv.conf",
-        "/etc/hosts",
-        "/etc/nsswitch.conf",
-        "/etc/ssl",
-        "/etc/ca-certificates",
-        "/etc/pki",
-        "/etc/host.conf",
-        "/etc/gai.conf",
-    ] {
+    // TLS roots (names are resolved by the proxy, not here).
+    for p in ["/etc/ssl", "/etc/ca-certificates", "/etc/pki"] {
         read_only.push(p.into());
     }
-    read_only.extend([l.toolchain.clone(), l.scratch.join("home")]);
+    read_only.extend([l.toolchain.clone(), l.scratch.join("home"), "/proc".into()]);
+    let mut env = base_env(l);
+    let proxy = format!("http://127.0.0.1:{proxy_port}");
+    env.extend([
+        ("CARGO_HTTP_PROXY".into(), proxy),
+        ("CARGO_NET_RETRY".into(), "2".into()),
+    ]);
     Ok(Policy {
         read_only,
         read_write: vec![
@@ -989,16 +1014,16 @@ pub fn fetch_policy(l: &Layout) -> std::io::Result<Policy> {
             l.scratch.join("tmp"),
             "/dev/null".into(),
         ],
-        network: true,
-        env: base_env(l),
+        proxy_port: Some(proxy_port),
+        env,
         limits: Limits::default(),
-        allow_unix_sockets: false,
-        namespaces: false,
+        namespaces: true,
     })
 }
 
-/// Phase 2: `cargo build --offline --locked` (no network, cargo home read-only except for
-/// cargo's lock files, see [`CARGO_HOME_WRITABLE`]).
+/// Phase 2: `cargo build --offline --locked` (and `cargo metadata --offline` before it):
+/// no network, the source copy and cargo home read-only (see [`CARGO_HOME_WRITABLE`]),
+/// only the target directory and a private TMPDIR writable.
 pub fn build_policy(l: &Layout) -> std::io::Result<Policy> {
     prepare(l)?;
     let mut read_only: Vec<PathBuf> = SYSTEM_READ_ONLY.iter().map(PathBuf::from).collect();
@@ -1024,10 +1049,9 @@ pub fn build_policy(l: &Layout) -> std::io::Result<Policy> {
     Ok(Policy {
         read_only,
         read_write,
-        network: false,
+        proxy_port: None,
         env: base_env(l),
         limits: Limits::default(),
-        allow_unix_sockets: false,
         namespaces: true,
     })
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use boternity_skills::build::fetch_proxy::RegistryHosts;
 use boternity_skills::build::{BuildOptions, Confinement};
 use boternity_skills::executor::{CompileCache, Executor, ExecutorConfig, HostServices};
 use boternity_skills::skill::manifest::{Capability, TrustTier};
@@ -222,11 +223,37 @@ pub struct BuildArgs {
     /// Only for source you trust, on a machine that cannot confine builds.
     #[arg(long)]
     pub allow_unconfined_build: bool,
+    /// A sparse index that replaces crates.io for confined builds'
+    /// dependency fetches (`sparse+https://host/path/`): the only registry
+    /// they then reach. A private-network address must be written literally.
+    #[arg(long, value_name = "URL", env = "BOTERNITY_CRATES_MIRROR", value_parser = parse_mirror)]
+    pub crates_mirror: Option<String>,
+    /// With --crates-mirror: more hosts the fetch may reach (the mirror's
+    /// download host), `host[:port]`, comma-separated in the variable.
+    #[arg(
+        long,
+        value_name = "HOST",
+        env = "BOTERNITY_FETCH_HOSTS",
+        value_delimiter = ',',
+        requires = "crates_mirror"
+    )]
+    pub fetch_host: Vec<String>,
+}
+
+fn parse_mirror(value: &str) -> Result<String, String> {
+    RegistryHosts::with_mirror(value, &[])
+        .map(|_| value.to_string())
+        .map_err(|e| e.to_string())
 }
 
 impl BuildArgs {
     /// These flags as the library's build options.
     pub fn options(&self) -> BuildOptions {
+        let registries = self
+            .crates_mirror
+            .as_deref()
+            .and_then(|mirror| RegistryHosts::with_mirror(mirror, &self.fetch_host).ok())
+            .unwrap_or_default();
         BuildOptions {
             target_dir: self.target_dir.clone(),
             confinement: if self.allow_unconfined_build {
@@ -234,6 +261,7 @@ impl BuildArgs {
             } else {
                 Confinement::Sandboxed
             },
+            registries,
             ..BuildOptions::default()
         }
     }

@@ -79,7 +79,30 @@ impl Opts {
         }
         checks.push(folder("cache", boternity_skills::paths::cache_dir()));
         checks.push(folder("cargo home", boternity_skills::paths::cargo_home()));
+        checks.push(configuration_check());
     }
+}
+
+/// Where a build's configuration comes from: boternity's alone.
+fn configuration_check() -> Check {
+    let ignored = boternity_skills::build::toolchain::IGNORED_CONFIGURATION.join(", ");
+    let registries = match std::env::var("BOTERNITY_CRATES_MIRROR") {
+        Ok(mirror) if !mirror.is_empty() => format!("the mirror {mirror}"),
+        _ => boternity_skills::build::fetch_proxy::RegistryHosts::default()
+            .hosts()
+            .join(", "),
+    };
+    check(
+        "build configuration",
+        Status::Ok,
+        format!(
+            "cargo runs in a private HOME and working folder with the cargo home {} \
+             (registry caches only, anything else removed before each build); a skill's {ignored} \
+             are ignored; dependency fetches reach only {registries}, through boternity's proxy",
+            boternity_skills::paths::cargo_home().display()
+        ),
+        None,
+    )
 }
 
 /// A folder boternity writes: fine when it exists and is writable, or does
@@ -122,6 +145,20 @@ fn toolchain_checks(checks: &mut Vec<Check>) {
                 "toolchain",
                 Status::Ok,
                 format!("{}; {}", t.cargo_version, t.rustc_version),
+                None,
+            ));
+            checks.push(check(
+                "toolchain pinned",
+                Status::Ok,
+                format!(
+                    "{} (RUSTUP_TOOLCHAIN={}): builds run {} and {} by absolute path, \
+                     resolved once from boternity's environment in {}",
+                    t.sysroot.display(),
+                    t.name,
+                    t.cargo.display(),
+                    t.rustc.display(),
+                    boternity_skills::build::toolchain::NEUTRAL_DIR,
+                ),
                 None,
             ));
             checks.push(check(

@@ -89,6 +89,7 @@ impl Opts {
             cwasm: self.cwasm,
             target_dir: self.build.target_dir.clone(),
             confinement: self.build.options().confinement,
+            registries: self.build.options().registries,
             jobserver,
             strict: self.strict,
             sign_key,

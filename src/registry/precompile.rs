@@ -80,6 +80,8 @@ pub struct PrecompileOptions {
     pub target_dir: Option<PathBuf>,
     /// Whether builds run in the sandbox (the default) or unconfined.
     pub confinement: crate::build::Confinement,
+    /// The package registries confined fetches may reach.
+    pub registries: crate::build::fetch_proxy::RegistryHosts,
     /// Fail skills whose `SKILL.md` needed a lenient fallback (for registries
     /// that enforce the Agent Skills spec).
     pub strict: bool,
@@ -221,6 +223,7 @@ pub fn precompile(
         build: BuildOptions {
             target_dir: options.target_dir.clone(),
             confinement: options.confinement,
+            registries: options.registries.clone(),
             jobserver: options.jobserver.clone().or_else(new_jobserver),
             leave_source_untouched: true,
             ..BuildOptions::default()
