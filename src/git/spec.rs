@@ -191,14 +191,15 @@ pub fn check_url(url: &str) -> Result<(), GitError> {
         }
         return Ok(());
     }
+    if url.starts_with('/') {
+        // A local repository: `/` cannot start a `transport::` name.
+        return Ok(());
+    }
     if let Some(at) = url.find("::") {
         let transport = &url[..at];
         return Err(refuse(format!(
             "`{transport}::` runs a remote helper (for `ext::`, any command)"
         )));
-    }
-    if url.starts_with('/') {
-        return Ok(());
     }
     match scp_like(url) {
         Some((host, repo)) if host.starts_with('-') || repo.starts_with('-') => {
@@ -545,6 +546,7 @@ mod tests {
             "ssh://git@host.example/r.git",
             "git@github.com:o/r.git",
             "/srv/git/skills",
+            "/srv/git/a::b",
         ] {
             check_url(url).unwrap_or_else(|e| panic!("{url}: {e}"));
         }
