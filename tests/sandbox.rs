@@ -767,3 +767,129 @@ fn build_skill_cwasm_is_used_for_that_file_only() {
         Some(Origin::Compiled)
     );
 }
+
+/// Answers one HTTP request on `listener` with the raw `reply`.
+fn answer_raw(listener: TcpListener, reply: String) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&request).contains("\r\n\r\n") {
+            let n = stream.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        stream.write_all(reply.as_bytes()).unwrap();
+        String::from_utf8_lossy(&request).into_owned()
+    })
+}
+
+fn redirect_to(location: &str) -> String {
+    format!(
+        "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+}
+
+/// Nothing connected to `listener` (checked without waiting).
+fn assert_unheard(listener: &TcpListener) {
+    listener.set_nonblocking(true).unwrap();
+    assert_eq!(
+        listener.accept().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
+    listener.set_nonblocking(false).unwrap();
+}
+
+#[tokio::test]
+async fn a_granted_name_that_resolves_inward_is_refused_and_every_redirect_is_checked() {
+    let ex = executor();
+    let first = TcpListener::bind("127.0.0.1:0").unwrap();
+    let second = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (a, b) = (
+        first.local_addr().unwrap().port(),
+        second.local_addr().unwrap().port(),
+    );
+    let grants = |hosts: &[String]| {
+        let hosts: BTreeSet<String> = hosts.iter().cloned().collect();
+        move |i: &mut Invocation| {
+            i.grants = grant(&[Capability::HttpGet]);
+            i.grants.http_hosts = hosts;
+        }
+    };
+
+    // A granted *name* whose address is loopback (an internal name, DNS
+    // rebinding): refused before any connection.
+    let out = run(
+        &ex,
+        &format!("http-get http://localhost:{a}/admin"),
+        grants(&[format!("localhost:{a}")]),
+    )
+    .await
+    .unwrap();
+    let err = out.result.unwrap_err();
+    assert!(
+        err.contains("permission denied")
+            && err.contains("points inward")
+            && err.contains("127.0.0.1"),
+        "{err}"
+    );
+    assert_unheard(&first);
+
+    // A redirect to a host not granted: the first hop is made, the second refused.
+    let server = answer_raw(first, redirect_to(&format!("http://127.0.0.1:{b}/secret")));
+    let out = run(
+        &ex,
+        &format!("http-get http://127.0.0.1:{a}/start"),
+        grants(&[format!("127.0.0.1:{a}")]),
+    )
+    .await
+    .unwrap();
+    let err = out.result.unwrap_err();
+    assert!(
+        err.starts_with("redirect refused: permission denied: host `127.0.0.1`"),
+        "{err}"
+    );
+    assert!(server.join().unwrap().starts_with("GET /start"));
+    assert_unheard(&second);
+
+    // A redirect to a granted name that resolves inward: refused the same way.
+    let first = TcpListener::bind(("127.0.0.1", a)).unwrap();
+    let server = answer_raw(first, redirect_to(&format!("http://localhost:{b}/secret")));
+    let out = run(
+        &ex,
+        &format!("http-get http://127.0.0.1:{a}/start"),
+        grants(&[format!("127.0.0.1:{a}"), format!("localhost:{b}")]),
+    )
+    .await
+    .unwrap();
+    let err = out.result.unwrap_err();
+    assert!(err.contains("points inward"), "{err}");
+    server.join().unwrap();
+    assert_unheard(&second);
+
+    // Granted addresses, written literally, are meant: the redirect is followed.
+    let first = TcpListener::bind(("127.0.0.1", a)).unwrap();
+    let server = std::thread::spawn(move || {
+        let hop = answer_raw(first.try_clone().unwrap(), redirect_to("/next"))
+            .join()
+            .unwrap();
+        // The relative redirect comes back to the same server.
+        let landed = answer_one(first, "landed").join().unwrap();
+        (hop, landed)
+    });
+    let out = run(
+        &ex,
+        &format!("http-get http://127.0.0.1:{a}/start"),
+        grants(&[format!("127.0.0.1:{a}")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.result, Ok("landed".into()));
+    let (hop, landed) = server.join().unwrap();
+    assert!(hop.starts_with("GET /start") && landed.starts_with("GET /next"));
+}
