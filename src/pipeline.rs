@@ -123,7 +123,8 @@ impl Prepared {
     /// The skill folder `dir`, read and hashed, with nothing decided yet (as
     /// a prompt skill: no binary).
     fn open(dir: &Path) -> Result<Prepared, PipelineError> {
-        let folder = SkillFolder::open(dir)?;
+        let mut folder = SkillFolder::open(dir)?;
+        warn_hidden_text(&mut folder)?;
         Ok(Prepared {
             path_taken: PathTaken::Prompt,
             reason: "a prompt skill has no binary".into(),
@@ -140,6 +141,48 @@ impl Prepared {
     pub fn name(&self) -> &str {
         &self.folder.manifest.name
     }
+}
+
+/// Adds one warning to the manifest's when the skill's text files hold
+/// hidden characters (invisible, bidirectional controls, tags: see
+/// [`crate::skill::hidden`]), with how many and where; `check` lists each.
+fn warn_hidden_text(folder: &mut SkillFolder) -> Result<(), PipelineError> {
+    let texts: Vec<&crate::skill::files::SkillFile> = folder
+        .files
+        .iter()
+        .filter(|f| f.size <= crate::skill::manifest::MAX_MANIFEST_BYTES)
+        .filter(|f| crate::skill::hidden::is_text_file(&f.rel))
+        .collect();
+    let contents = crate::skill::files::read_all(texts).map_err(SourceError::from)?;
+    let (count, files) = crate::skill::lint::count_hidden(&contents);
+    if count == 0 {
+        return Ok(());
+    }
+    let first = contents
+        .iter()
+        .find(|c| c.rel == crate::skill::manifest::MANIFEST_FILE)
+        .and_then(|c| std::str::from_utf8(&c.bytes).ok())
+        .and_then(|t| {
+            crate::skill::hidden::find(t)
+                .first()
+                .map(|h| (h.line, h.column))
+        })
+        .unwrap_or((1, 1));
+    folder
+        .manifest
+        .warnings
+        .push(crate::skill::manifest::Warning::new(
+            "hidden-text",
+            first,
+            format!(
+                "{count} hidden character{} (invisible or bidirectional controls) in {}: \
+             a model reads them, a person does not",
+                if count == 1 { "" } else { "s" },
+                files.join(", ")
+            ),
+            "see each with `boternity check`, and remove them",
+        ));
+    Ok(())
 }
 
 /// Why a skill could not be prepared.

@@ -1409,3 +1409,94 @@ fn check_fails_on_errors_with_their_position() {
         (&2.into(), &1.into())
     );
 }
+
+#[test]
+fn hidden_text_is_reported_where_it_is_and_counted_at_install() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A zero-width space and a right-to-left override in the body, tag
+    // characters spelling "IGNORE" in a bundled reference.
+    let dir = write_skill(
+        tmp.path(),
+        "sly",
+        "---\nname: sly\ndescription: Looks harmless.\n---\nBe helpful.\u{200B}\nabc\u{202E}fed\n",
+    );
+    std::fs::create_dir_all(dir.join("references")).unwrap();
+    let tags: String = "IGNORE"
+        .chars()
+        .map(|c| char::from_u32(0xE0000 + c as u32).unwrap())
+        .collect();
+    std::fs::write(
+        dir.join("references/notes.md"),
+        format!("Notes.\nplain {tags}\n"),
+    )
+    .unwrap();
+
+    let out = boternity()
+        .arg("check")
+        .arg(&dir)
+        .args(["--message-format", "json"])
+        .output()
+        .unwrap();
+    let findings: Vec<(String, u64, u64, String)> = json_lines(&out)
+        .into_iter()
+        .filter(|v| v["code"] == "hidden-text")
+        .map(|v| {
+            (
+                Path::new(v["path"].as_str().unwrap())
+                    .strip_prefix(&dir)
+                    .unwrap()
+                    .display()
+                    .to_string(),
+                v["line"].as_u64().unwrap(),
+                v["column"].as_u64().unwrap(),
+                v["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let at: Vec<(&str, u64, u64)> = findings
+        .iter()
+        .map(|(p, l, c, _)| (p.as_str(), *l, *c))
+        .collect();
+    let mut expected_at = vec![("SKILL.md", 5, 12), ("SKILL.md", 6, 4)];
+    expected_at.extend((7..13).map(|c| ("references/notes.md", 2, c)));
+    assert_eq!(at, expected_at, "{}", stdout(&out));
+    assert!(
+        findings[0].3.contains("U+200B ZERO WIDTH SPACE"),
+        "{findings:?}"
+    );
+    assert!(
+        findings[1].3.contains("U+202E RIGHT-TO-LEFT OVERRIDE"),
+        "{findings:?}"
+    );
+    assert!(findings[2].3.contains("tag"), "{findings:?}");
+    // Warnings only: --strict makes them fail.
+    assert!(out.status.success(), "{}", stderr(&out));
+    let strict = boternity()
+        .arg("check")
+        .arg(&dir)
+        .arg("--strict")
+        .output()
+        .unwrap();
+    assert_eq!(strict.status.code(), Some(1));
+
+    // The install goes ahead and says how many, and where.
+    let line = install_ok(&tmp.path().join("store"), &dir, &[]);
+    let hidden: Vec<&Value> = line["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["code"] == "hidden-text")
+        .collect();
+    assert_eq!(hidden.len(), 1, "{line}");
+    let message = hidden[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("8 hidden characters")
+            && message.contains("SKILL.md")
+            && message.contains("references/notes.md"),
+        "{message}"
+    );
+    assert_eq!(
+        (hidden[0]["line"].as_u64(), hidden[0]["column"].as_u64()),
+        (Some(5), Some(12))
+    );
+}

@@ -1,7 +1,9 @@
 //! `check`: the linter for skill authors and registry CI. Reads each
 //! `SKILL.md` as the installer does, and reports every lenient fallback as a
 //! warning and everything the installer refuses as an error, with positions;
-//! `fix` rewrites what can be repaired without changing meaning.
+//! hidden text ([`super::hidden`]) in `SKILL.md` and the skill's other text
+//! files is a warning at its position; `fix` rewrites what can be repaired
+//! without changing meaning.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -66,7 +68,18 @@ pub fn check(paths: &[PathBuf], fix: bool) -> Result<Report, IoError> {
             .parent()
             .map(manifest::folder_name)
             .unwrap_or_default();
-        let mut text = read(&manifest_path)?;
+        let mut text = match read(&manifest_path) {
+            Ok(text) => text,
+            // A linked SKILL.md is never read (it could be any file).
+            Err(e) if std::fs::symlink_metadata(&manifest_path).is_ok_and(|m| m.is_symlink()) => {
+                report
+                    .findings
+                    .push(refusal_text(&manifest_path, crate::error_chain(&e)));
+                report.checked.push(manifest_path);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if fix && let Some(fixed) = front_matter::fix(&text) {
             crate::fsutil::write_atomically(&manifest_path, fixed.as_bytes())?;
             report.fixed.push(manifest_path.clone());
@@ -105,6 +118,10 @@ pub fn check(paths: &[PathBuf], fix: bool) -> Result<Report, IoError> {
             }
             Err(e) => report.findings.push(refusal(&manifest_path, &text, &e)),
         }
+        report.findings.extend(hidden_text(&manifest_path, &text));
+        if let Some(folder) = manifest_path.parent() {
+            report.findings.extend(hidden_in_files(folder));
+        }
         report.checked.push(manifest_path);
     }
     report
@@ -113,8 +130,94 @@ pub fn check(paths: &[PathBuf], fix: bool) -> Result<Report, IoError> {
     Ok(report)
 }
 
+/// Hidden characters in `text` (the file at `path`) as warnings.
+fn hidden_text(path: &Path, text: &str) -> Vec<Finding> {
+    super::hidden::find(text)
+        .into_iter()
+        .map(|h| Finding {
+            path: path.to_path_buf(),
+            line: h.line,
+            column: h.column,
+            severity: Severity::Warning,
+            code: "hidden-text".into(),
+            message: format!(
+                "{}: invisible to a reader, read by the model; text steering a model can hide here",
+                h.what
+            ),
+            fix: Some("remove it (a character that is meant can be written as an escape)".into()),
+        })
+        .collect()
+}
+
+/// Hidden text in the skill folder's text files other than `SKILL.md`
+/// (each read without following links, capped; unreadable ones skipped: the
+/// installer reports those).
+fn hidden_in_files(folder: &Path) -> Vec<Finding> {
+    let Ok(root) = folder.canonicalize() else {
+        return Vec::new();
+    };
+    let Ok(files) = super::files::list(&root) else {
+        return Vec::new();
+    };
+    let mut findings = Vec::new();
+    for file in files
+        .iter()
+        .filter(|f| f.rel != MANIFEST_FILE && f.size <= MAX_MANIFEST_BYTES)
+        .filter(|f| super::hidden::is_text_file(&f.rel))
+    {
+        let Ok(contents) = super::files::read_all([file]) else {
+            continue;
+        };
+        if let Some(text) = contents
+            .first()
+            .and_then(|c| std::str::from_utf8(&c.bytes).ok())
+        {
+            findings.extend(hidden_text(&folder.join(&file.rel), text));
+        }
+    }
+    findings
+}
+
+/// How many hidden characters the text files of `files` hold, and in which
+/// files: what an install warns about.
+pub fn count_hidden(files: &[super::files::FileContent]) -> (usize, Vec<String>) {
+    let mut total = 0;
+    let mut where_ = Vec::new();
+    for file in files {
+        if !super::hidden::is_text_file(&file.rel) {
+            continue;
+        }
+        if let Ok(text) = std::str::from_utf8(&file.bytes) {
+            let n = super::hidden::find(text).len();
+            if n > 0 {
+                total += n;
+                where_.push(file.rel.clone());
+            }
+        }
+    }
+    (total, where_)
+}
+
+/// A refusal without a position in the text.
+fn refusal_text(path: &Path, message: String) -> Finding {
+    Finding {
+        path: path.to_path_buf(),
+        line: 1,
+        column: 1,
+        severity: Severity::Error,
+        code: "error".into(),
+        message,
+        fix: None,
+    }
+}
+
 fn read(path: &Path) -> Result<String, IoError> {
-    let bytes = crate::fsutil::read_capped(path, MAX_MANIFEST_BYTES).map_err(|e| match e {
+    let bytes = crate::fsutil::read_capped_no_follow(
+        path,
+        MAX_MANIFEST_BYTES,
+        crate::fsutil::NoFollow::LastComponent,
+    )
+    .map_err(|e| match e {
         crate::fsutil::CappedReadError::Io(e) => e,
         other => IoError::new(
             IoOp::Read,

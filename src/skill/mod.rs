@@ -7,6 +7,7 @@
 
 pub mod files;
 pub mod front_matter;
+pub mod hidden;
 pub mod lint;
 pub mod manifest;
 pub mod scaffold;
