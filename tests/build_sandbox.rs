@@ -1159,3 +1159,46 @@ fn every_phase_ends_with_its_whole_process_tree_gone() {
         assert!(survivors.is_empty(), "{phase}: left running: {survivors:?}");
     }
 }
+
+#[test]
+fn the_disk_watchdog_counts_what_the_build_wrote_and_never_removes_a_callers_folder() {
+    let world = World::new();
+    let skill = world.work.join("plain-skill");
+    plain_crate(&skill, "build = \"build.rs\"");
+    // 24 MiB into OUT_DIR, then long enough for the watchdog to look.
+    std::fs::write(
+        skill.join("build.rs"),
+        "fn main() {\n    let out = std::path::PathBuf::from(std::env::var(\"OUT_DIR\").unwrap());\n    \
+         for i in 0..24 { std::fs::write(out.join(format!(\"blob-{i}\")), vec![7u8; 1 << 20]).unwrap(); }\n    \
+         std::thread::sleep(std::time::Duration::from_secs(8));\n}\n",
+    )
+    .unwrap();
+    // The caller's target directory already holds 16 MiB of earlier builds:
+    // over the limit by itself, and none of this build's doing.
+    let target = world.tmp.path().join("callers-target");
+    std::fs::create_dir_all(target.join("earlier")).unwrap();
+    std::fs::write(target.join("earlier/artifact.rlib"), vec![1u8; 16 << 20]).unwrap();
+    let mut cmd = world.command(&world.cache);
+    cmd.arg("build-skill")
+        .arg(&skill)
+        .arg("--target-dir")
+        .arg(&target)
+        .args(["--max-target-bytes", "8388608", "--message-format", "json"]);
+    let out = output_within(&mut cmd, INSTALL_LIMIT);
+    let text = stdout(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("over the 8388608-byte disk limit")
+            && text.contains("it was stopped")
+            && !text.contains("removed"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::metadata(target.join("earlier/artifact.rlib"))
+            .unwrap()
+            .len(),
+        16 << 20,
+        "the caller's folder lost its contents"
+    );
+    world.assert_contained(&out);
+}

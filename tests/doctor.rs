@@ -53,6 +53,43 @@ fn doctor_reports_every_layer_and_agrees_with_the_probe() {
     assert_eq!(status(&report, "namespaces") == "ok", support.namespaces());
     assert_eq!(status(&report, "store"), "ok");
     assert_eq!(out.status.success(), report["ok"] == true);
+
+    // The toolchain it pinned, and where a build's configuration comes from.
+    let detail = |check: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == check)
+            .unwrap_or_else(|| panic!("no `{check}` check in {report}"))["detail"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let toolchain = boternity_skills::build::Toolchain::detect().unwrap();
+    let pinned = detail("toolchain pinned");
+    assert!(
+        pinned.contains(&toolchain.sysroot.display().to_string())
+            && pinned.contains(&format!("RUSTUP_TOOLCHAIN={}", toolchain.name))
+            && pinned.contains(&toolchain.cargo.display().to_string()),
+        "{pinned}"
+    );
+    assert!(
+        toolchain.cargo.starts_with(&toolchain.sysroot),
+        "{toolchain:?}"
+    );
+    let configuration = detail("build configuration");
+    for expected in [
+        "private HOME",
+        "rust-toolchain.toml",
+        ".cargo/config.toml",
+        "index.crates.io:443",
+    ] {
+        assert!(
+            configuration.contains(expected),
+            "{expected}: {configuration}"
+        );
+    }
 }
 
 #[test]

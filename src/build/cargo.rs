@@ -111,6 +111,9 @@ pub struct BuildOptions {
     /// The package registries a confined fetch may reach (crates.io, or a
     /// mirror that replaces it).
     pub registries: RegistryHosts,
+    /// Most bytes a confined build may add to its target directory
+    /// ([`MAX_TARGET_BYTES`] by default).
+    pub max_target_bytes: u64,
 }
 
 /// How a build of skill source is confined.
@@ -138,6 +141,7 @@ impl Default for BuildOptions {
             confinement: Confinement::default(),
             sandbox_helper: None,
             registries: RegistryHosts::default(),
+            max_target_bytes: MAX_TARGET_BYTES,
         }
     }
 }
@@ -1155,7 +1159,11 @@ impl<'a> ConfinedBuild<'a> {
             client.configure(&mut cmd);
         }
         let own = crate::paths::is_own_target_dir(&self.layout.target_dir);
-        let disk = Some((self.layout.target_dir.as_path(), MAX_TARGET_BYTES, own));
+        let disk = Some((
+            self.layout.target_dir.as_path(),
+            self.options.max_target_bytes,
+            own,
+        ));
         let output = run_cargo(cmd, self.options.timeout, disk, package)?;
         if super::sandbox::parse_report(&output.stderr).is_none() {
             let reason = output
@@ -1294,7 +1302,7 @@ struct CargoOutput {
     stderr: String,
 }
 
-/// Most bytes a confined build may leave in its target directory: the
+/// Most bytes a confined build may add to its target directory: the
 /// sandbox caps each file, this caps them all, so a build script cannot fill
 /// the disk.
 pub const MAX_TARGET_BYTES: u64 = 8 * 1024 * 1024 * 1024;
@@ -1319,8 +1327,9 @@ fn dir_bytes(dir: &Path) -> u64 {
 /// Runs cargo through [`crate::process`]: its own process group (killed
 /// whole at the end, at the deadline or over the disk limit), bounded
 /// output. With `disk` (folder, limit, whether it is boternity's own), also
-/// stops it once the folder holds more than the limit; boternity's own
-/// folder is then removed (it holds nothing worth keeping), a caller's kept.
+/// stops it once *this build* has added more than the limit to the folder
+/// (what it held before is not counted); boternity's own folder is then
+/// removed (it holds nothing worth keeping), a caller's never.
 fn run_cargo(
     cmd: Command,
     timeout: Duration,
@@ -1335,12 +1344,13 @@ fn run_cargo(
         drain: Duration::from_secs(2),
     };
     let mut over = None;
+    let before = disk.map_or(0, |(dir, _, _)| dir_bytes(dir));
     let mut watch = || {
         let (dir, max, _) = disk?;
-        let used = dir_bytes(dir);
-        (used > max).then(|| {
-            over = Some(used);
-            format!("it wrote {used} bytes into {}", dir.display())
+        let added = dir_bytes(dir).saturating_sub(before);
+        (added > max).then(|| {
+            over = Some(added);
+            format!("it wrote {added} bytes into {}", dir.display())
         })
     };
     let every = if disk.is_some() {
