@@ -7,7 +7,8 @@
 //! submodules, smudges no LFS files, speaks only the transports boternity
 //! allows, and checks every object it receives. It runs through
 //! [`crate::process::run`]: in a process group of its own (a helper it starts,
-//! `ssh` or a remote helper, dies with it), stopped after a time limit, its
+//! `ssh` or a remote helper, dies with it), stopped after a time limit
+//! ([`deadline`]: `BOTERNITY_GIT_DEADLINE` seconds, else [`GIT_TIMEOUT`]), its
 //! stdout capped.
 
 use std::ffi::{OsStr, OsString};
@@ -18,8 +19,19 @@ use std::time::Duration;
 use super::GitError;
 use crate::process::{self, RunError, RunLimits};
 
-/// How long one git call may take.
+/// How long one git call may take unless `BOTERNITY_GIT_DEADLINE` says.
 pub const GIT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How long one git call may take: `BOTERNITY_GIT_DEADLINE` (seconds, a
+/// positive number) when set, else [`GIT_TIMEOUT`]. A server that answers a
+/// byte at a time is stopped by it too: it counts from the start.
+pub fn deadline() -> Duration {
+    std::env::var("BOTERNITY_GIT_DEADLINE")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+        .map_or(GIT_TIMEOUT, Duration::from_secs_f64)
+}
 
 /// Configuration every call gets (`git -c key=value`).
 const CONFIG: &[&str] = &[
@@ -74,7 +86,8 @@ pub fn git(
 
 /// [`git`], stopped (its whole process group killed) once its stdout holds
 /// more than `max_stdout` bytes ([`GitError::OutputTooLarge`]) or after
-/// [`GIT_TIMEOUT`].
+/// its [`deadline`] ([`GitError::TimedOut`], naming `what`, which names the
+/// URL for calls that reach one).
 pub fn git_capped(
     git_dir: Option<&Path>,
     args: &[&OsStr],
@@ -105,8 +118,9 @@ pub fn git_capped(
         .env("GIT_PROTOCOL_FROM_USER", "0")
         .env("LC_ALL", "C");
     tracing::debug!(?args, "git");
+    let deadline = deadline();
     let limits = RunLimits {
-        deadline: GIT_TIMEOUT,
+        deadline,
         max_stdout,
         ..RunLimits::default()
     };
@@ -116,7 +130,7 @@ pub fn git_capped(
         Err(RunError::TimedOut { .. }) => {
             return Err(GitError::TimedOut {
                 what: what.to_string(),
-                secs: GIT_TIMEOUT.as_secs(),
+                secs: deadline.as_secs_f64(),
             });
         }
         Err(RunError::OutputTooLarge { max, .. }) => {

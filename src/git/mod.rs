@@ -40,9 +40,10 @@ pub enum GitError {
     #[error("git {what} failed: {stderr}")]
     Failed { what: String, stderr: String },
     #[error(
-        "git {what} took longer than {secs} s and was stopped; check the network or the server"
+        "deadline rule: git {what} took longer than {secs} s and was stopped; check the network \
+         or the server (BOTERNITY_GIT_DEADLINE sets the limit in seconds)"
     )]
-    TimedOut { what: String, secs: u64 },
+    TimedOut { what: String, secs: f64 },
     #[error(
         "git {what} printed more than {max} bytes and was stopped; the repository is too large \
          or hostile"
