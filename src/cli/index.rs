@@ -1,12 +1,15 @@
 //! `boternity index merge`: join the indexes of a sharded precompile;
-//! `index sign` and `index verify`: its minisign signature.
+//! `index sign` and `index verify`: its minisign signature, its serial and
+//! expiry; `index yank`: withdraw a version (re-signed when a key is given).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use boternity_skills::registry::index::Index;
-use boternity_skills::registry::sign::{self, SigningKey, TrustedKey};
+use boternity_skills::registry::client::parse_spec;
+use boternity_skills::registry::index::{Index, IndexError, parse_validity};
+use boternity_skills::registry::sign::{self, IndexSigner, SigningKey, TrustedKey};
 
 /// Work with precompiled registry indexes.
 #[derive(clap::Args)]
@@ -18,8 +21,12 @@ pub struct Opts {
 #[derive(clap::Subcommand)]
 enum IndexCommand {
     /// Join shard indexes into one (a skill in two shards must be identical).
+    ///
+    /// The merged index's serial grows past every input's (and --previous's);
+    /// yanks in any input, or in --previous, are kept. It is not signed: run
+    /// `index sign` on it.
     #[command(
-        after_help = "Example:\n  boternity index merge shard-1/index.json shard-2/index.json -o dist/index.json"
+        after_help = "Example:\n  boternity index merge shard-1/index.json shard-2/index.json --previous published.json -o dist/index.json"
     )]
     Merge {
         /// The shard indexes.
@@ -28,22 +35,27 @@ enum IndexCommand {
         /// Where to write the merged index (default: stdout).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// The index published now (e.g. downloaded from the registry): the
+        /// new serial grows past its, and its yanks carry over to the same
+        /// versions. Missing file: ignored.
+        #[arg(long, value_name = "INDEX")]
+        previous: Option<PathBuf>,
     },
     /// Sign an index into INDEX.minisig (minisign's format).
+    ///
+    /// The index is first stamped: its serial grows (past its own and the
+    /// current time) and it expires --expires-in from now; then signed.
     #[command(
         after_help = "Example:\n  boternity index sign dist/index.json --key registry.key --password-env BOTERNITY_KEY_PASSWORD\n  minisign -Vm dist/index.json -p registry.key.pub   (verifies it too)"
     )]
     Sign {
         /// The index to sign.
         index: PathBuf,
-        /// The secret key (from `boternity keygen`).
-        #[arg(long, value_name = "FILE")]
-        key: PathBuf,
-        /// The environment variable holding the key's password (an encrypted key).
-        #[arg(long, value_name = "VAR")]
-        password_env: Option<String>,
+        #[command(flatten)]
+        key: KeyArgs,
     },
-    /// Check an index against INDEX.minisig and a public key (exit 1 if it does not verify).
+    /// Check an index against INDEX.minisig and a public key (exit 1 if it
+    /// does not verify, or has expired).
     #[command(
         after_help = "Example:\n  boternity index verify dist/index.json --key registry.key.pub"
     )]
@@ -53,54 +65,161 @@ enum IndexCommand {
         /// The public key: FILE.pub, or the base64 key itself.
         #[arg(long, value_name = "FILE.pub|KEY")]
         key: String,
+        /// Accept an expired index (still exit 0, with a warning).
+        #[arg(long)]
+        allow_expired: bool,
     },
+    /// Mark a version yanked (withdrawn), with a reason; re-sign with --key.
+    ///
+    /// Installs then take a yanked version only when asked for by its exact
+    /// version (with a loud note); `outdated` and `verify` report skills
+    /// installed at it. Without --key a stale INDEX.minisig is removed: sign
+    /// the index afterwards.
+    #[command(
+        after_help = "Examples:\n  boternity index yank dist/index.json word-count@1.2.0 --reason \"leaks the input to the log\" --key registry.key\n  boternity index yank dist/index.json word-count@1.2.0 --undo --key registry.key"
+    )]
+    Yank {
+        /// The index to change.
+        index: PathBuf,
+        /// The version to yank: NAME@VERSION.
+        #[arg(value_name = "NAME@VERSION")]
+        spec: String,
+        /// Why (shown to everyone who installs it or has it installed).
+        #[arg(long, value_name = "TEXT", required_unless_present = "undo")]
+        reason: Option<String>,
+        /// Un-yank the version instead.
+        #[arg(long, conflicts_with = "reason")]
+        undo: bool,
+        /// Sign the changed index with this secret key.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// The environment variable holding the key's password.
+        #[arg(long, value_name = "VAR", requires = "key")]
+        password_env: Option<String>,
+        /// How long the signed index stays valid.
+        #[arg(
+            long,
+            value_name = "DURATION",
+            default_value = "30d",
+            value_parser = parse_validity,
+            requires = "key"
+        )]
+        expires_in: Duration,
+    },
+}
+
+/// The signing key and how long what it signs stays valid.
+#[derive(clap::Args)]
+struct KeyArgs {
+    /// The secret key (from `boternity keygen`).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The environment variable holding the key's password (an encrypted key).
+    #[arg(long, value_name = "VAR")]
+    password_env: Option<String>,
+    /// How long the signed index stays valid (`30d`, `12h`, `1y`; at most 10
+    /// years): installs refuse it after that unless --allow-expired.
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_validity)]
+    expires_in: Duration,
+}
+
+fn signer(
+    key: &Path,
+    password_env: Option<&str>,
+    validity: Duration,
+) -> anyhow::Result<IndexSigner> {
+    let key = SigningKey::load(key, password_env)
+        .with_context(|| format!("cannot use the key {}", key.display()))?;
+    Ok(IndexSigner { key, validity })
+}
+
+/// Signs `index` and says so.
+fn sign_and_report(index: &Path, signer: &IndexSigner) -> anyhow::Result<()> {
+    let signed = sign::sign_index(index, signer, 0)
+        .with_context(|| format!("cannot sign {}", index.display()))?;
+    eprintln!(
+        "{:>12} {} with key {} (serial {}, expires {}) -> {}",
+        "Signed",
+        index.display(),
+        signer.key.key_id(),
+        signed.serial,
+        signed.expires,
+        signed.signature.display()
+    );
+    Ok(())
 }
 
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
-            IndexCommand::Merge { indexes, output } => {
+            IndexCommand::Merge {
+                indexes,
+                output,
+                previous,
+            } => {
                 let read: Vec<Index> = indexes
                     .iter()
                     .map(|p| Index::read(p))
                     .collect::<Result<_, _>>()?;
-                let merged = Index::merge(read)?;
+                let mut merged = Index::merge(read)?;
+                let mut floor = merged.serial;
+                // Writing over an index: it is the previous one too.
+                let replaced = match &output {
+                    Some(path) => Index::read_if_exists(path).unwrap_or_else(|e| {
+                        eprintln!(
+                            "warning: {} (the file this merge replaces) is not read as the \
+                             previous index: {}",
+                            path.display(),
+                            boternity_skills::error_chain(&e)
+                        );
+                        None
+                    }),
+                    None => None,
+                };
+                let previous = match &previous {
+                    Some(path) => Index::read_if_exists(path)?,
+                    None => None,
+                };
+                for old in replaced.iter().chain(previous.iter()) {
+                    merged.carry_yanks(old);
+                    floor = floor.max(old.serial);
+                }
+                merged.stamp(floor, None, SystemTime::now());
                 let bytes = merged.to_json();
                 match output {
                     Some(path) => {
                         boternity_skills::fsutil::write_atomically(&path, &bytes)?;
+                        let stale = sign::signature_path(&path);
+                        if std::fs::remove_file(&stale).is_ok() {
+                            eprintln!(
+                                "note: removed {} (it signed the index this merge replaced)",
+                                stale.display()
+                            );
+                        }
                         eprintln!(
-                            "{:>12} {} skills from {} indexes into {}",
+                            "{:>12} {} skills from {} indexes into {} (serial {}; not signed: \
+                             run `boternity index sign`)",
                             "Merged",
                             merged.skills.len(),
                             indexes.len(),
-                            path.display()
+                            path.display(),
+                            merged.serial
                         );
                     }
                     None => print!("{}", String::from_utf8_lossy(&bytes)),
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            IndexCommand::Sign {
-                index,
-                key,
-                password_env,
-            } => {
-                let key = SigningKey::load(&key, password_env.as_deref())
-                    .with_context(|| format!("cannot use the key {}", key.display()))?;
-                let signature = key
-                    .sign_file(&index)
-                    .with_context(|| format!("cannot sign {}", index.display()))?;
-                eprintln!(
-                    "{:>12} {} with key {} -> {}",
-                    "Signed",
-                    index.display(),
-                    key.key_id(),
-                    signature.display()
-                );
+            IndexCommand::Sign { index, key } => {
+                let signer = signer(&key.key, key.password_env.as_deref(), key.expires_in)?;
+                sign_and_report(&index, &signer)?;
                 Ok(ExitCode::SUCCESS)
             }
-            IndexCommand::Verify { index, key } => {
+            IndexCommand::Verify {
+                index,
+                key,
+                allow_expired,
+            } => {
                 let trusted = TrustedKey::parse(&key)?;
                 let bytes = std::fs::read(&index)
                     .with_context(|| format!("cannot read {}", index.display()))?;
@@ -112,18 +231,81 @@ impl Opts {
                         sig_path.display()
                     )
                 })?;
-                sign::verify(
-                    &bytes,
-                    &signature,
-                    std::slice::from_ref(&trusted),
-                    &index.display().to_string(),
-                )?;
+                let name = index.display().to_string();
+                sign::verify(&bytes, &signature, std::slice::from_ref(&trusted), &name)?;
+                let parsed = Index::from_slice(&bytes, &index)?;
+                let expires = parsed.expires_at(&name)?;
                 eprintln!(
-                    "{:>12} {} is signed by key {}",
+                    "{:>12} {} is signed by key {} (serial {}, expires {})",
                     "Verified",
                     index.display(),
-                    trusted.key_id()
+                    trusted.key_id(),
+                    parsed.serial,
+                    parsed
+                        .expires
+                        .as_deref()
+                        .unwrap_or("never: signed before expiry")
                 );
+                if let Some(at) = expires
+                    && SystemTime::now() > at
+                {
+                    let text = format!(
+                        "{} expired at {}: installs refuse it (unless --allow-expired); re-sign it \
+                         with `boternity index sign`",
+                        index.display(),
+                        parsed.expires.as_deref().unwrap_or_default()
+                    );
+                    if !allow_expired {
+                        anyhow::bail!("expiry rule: {text}");
+                    }
+                    eprintln!("warning: {text}");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            IndexCommand::Yank {
+                index,
+                spec,
+                reason,
+                undo,
+                key,
+                password_env,
+                expires_in,
+            } => {
+                // The key first: a wrong password changes nothing.
+                let signer = match &key {
+                    Some(key) => Some(signer(key, password_env.as_deref(), expires_in)?),
+                    None => None,
+                };
+                let (name, version) = match parse_spec(&spec) {
+                    (name, Some(version)) if !name.is_empty() => (name, version),
+                    _ => return Err(IndexError::BadSpec { spec }.into()),
+                };
+                let mut parsed = Index::read(&index)?;
+                let reason = if undo { None } else { reason.as_deref() };
+                let origin = index.display().to_string();
+                parsed.yank(name, version, reason, SystemTime::now(), &origin)?;
+                let floor = parsed.serial;
+                parsed.stamp(floor, None, SystemTime::now());
+                boternity_skills::fsutil::write_atomically(&index, &parsed.to_json())?;
+                eprintln!(
+                    "{:>12} `{name}` {version} in {}",
+                    if undo { "Un-yanked" } else { "Yanked" },
+                    index.display()
+                );
+                match signer {
+                    Some(signer) => sign_and_report(&index, &signer)?,
+                    None => {
+                        let stale = sign::signature_path(&index);
+                        if std::fs::remove_file(&stale).is_ok() {
+                            eprintln!(
+                                "note: removed {} (it no longer matches); sign the index: \
+                                 boternity index sign {} --key FILE",
+                                stale.display(),
+                                index.display()
+                            );
+                        }
+                    }
+                }
                 Ok(ExitCode::SUCCESS)
             }
         }

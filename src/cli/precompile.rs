@@ -19,7 +19,9 @@ use super::message::{self, PrecompileFinished, SkillPrecompiled};
 /// OUT/<name>/<version>/ with its provenance, and OUT/index.json lists them
 /// all with every file's size and sha256. Prompt skills are published too
 /// (their files, no binary). Each skill builds confined, in its own target
-/// directory; unchanged skills are not rebuilt. --sign-key signs the index.
+/// directory; unchanged skills are not rebuilt. The index's serial grows past
+/// the previous OUT/index.json (whose yanks it keeps); --sign-key signs it,
+/// valid for --expires-in.
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  boternity precompile registry/ --out dist/\n  boternity precompile registry/ --out dist/shard-2 --shard 2/4 --no-stub --message-format json\n  boternity index merge dist/shard-*/index.json -o dist/index.json\n\nExit status:\n  0  every skill succeeded (ok, cached or skipped)\n  1  at least one skill failed (all others were still built)"
@@ -58,6 +60,16 @@ pub struct Opts {
     /// The environment variable holding the signing key's password.
     #[arg(long, value_name = "VAR", requires = "sign_key")]
     password_env: Option<String>,
+    /// How long the signed index stays valid (`30d`, `12h`, `1y`; at most
+    /// 10 years): installs refuse it after that unless --allow-expired.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30d",
+        value_parser = boternity_skills::registry::index::parse_validity,
+        requires = "sign_key"
+    )]
+    expires_in: std::time::Duration,
     #[command(flatten)]
     format: OutputArgs,
 }
@@ -71,13 +83,14 @@ impl Opts {
     pub fn run(self, jobserver: Option<jobserver::Client>) -> anyhow::Result<ExitCode> {
         // Loaded first: a wrong password fails before anything is built.
         let sign_key = match &self.sign_key {
-            Some(path) => Some(
-                boternity_skills::registry::sign::SigningKey::load(
+            Some(path) => Some(boternity_skills::registry::sign::IndexSigner {
+                key: boternity_skills::registry::sign::SigningKey::load(
                     path,
                     self.password_env.as_deref(),
                 )
                 .with_context(|| format!("cannot use the signing key {}", path.display()))?,
-            ),
+                validity: self.expires_in,
+            }),
             None => None,
         };
         let options = PrecompileOptions {

@@ -7,6 +7,12 @@
 //! per registry), a content-addressed cache (an unchanged skill is not rebuilt),
 //! and `jobs` skills at a time under one jobserver so parallel cargo processes
 //! never oversubscribe the cores. Shardable: `K/N` splits by skill name.
+//!
+//! Each entry is checked as an install checks it before it is listed: its
+//! name, its folder and its published `SKILL.md`'s name and version agree
+//! (a reused output folder could have been changed since it was built). The
+//! new index's serial grows past the previous index in `--out`, whose yanks
+//! it keeps; signing also gives it an expiry.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -93,9 +99,10 @@ pub struct PrecompileOptions {
     /// the start of `main` (see [`inherited_jobserver`]); without one, a new
     /// jobserver with a token per core is shared by this run's builds.
     pub jobserver: Option<jobserver::Client>,
-    /// Sign `index.json` into `index.json.minisig` with this key (without
-    /// one, a stale signature is removed: it could not match).
-    pub sign_key: Option<crate::registry::sign::SigningKey>,
+    /// Sign `index.json` into `index.json.minisig` with this key, valid for
+    /// its validity (without one, a stale signature is removed: it could not
+    /// match).
+    pub sign_key: Option<crate::registry::sign::IndexSigner>,
 }
 
 /// What [`precompile`] reports as it goes.
@@ -252,14 +259,30 @@ pub fn precompile(
             .into_iter()
             .flatten()
             .collect(),
+        ..Index::default()
     };
     index.sort();
     let index_path = options.out.join(INDEX_FILE);
+    // The previous index of this output: its serial is passed, its yanks kept.
+    let previous = match Index::read_if_exists(&index_path) {
+        Ok(previous) => previous,
+        Err(e) => {
+            tracing::warn!(error = %crate::error_chain(&e), "ignoring the previous index");
+            None
+        }
+    };
+    if let Some(previous) = &previous {
+        index.carry_yanks(previous);
+    }
+    let floor = previous.as_ref().map_or(0, |p| p.serial);
+    index.stamp(floor, None, std::time::SystemTime::now());
     crate::fsutil::write_atomically(&index_path, &index.to_json())?;
     let signature = crate::registry::sign::signature_path(&index_path);
     match &options.sign_key {
-        Some(key) => {
-            key.sign_file(&index_path)?;
+        Some(signer) => {
+            let signed = crate::registry::sign::sign_index(&index_path, signer, index.serial)?;
+            index.serial = signed.serial;
+            index.expires = Some(signed.expires);
         }
         None => match std::fs::remove_file(&signature) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -525,7 +548,7 @@ fn entry(
             format!("the published files in {rel} do not match their provenance"),
         );
     };
-    IndexEntry {
+    let listed = IndexEntry {
         name: name.into(),
         version: version.into(),
         status,
@@ -541,6 +564,29 @@ fn entry(
         source_sha256: Some(provenance.source_sha256.clone()),
         files,
         warnings: Vec::new(),
+        yanked: None,
+    };
+    // The name rule, as an install applies it, on the files as published.
+    let skill_md = entry_dir.join(manifest::MANIFEST_FILE);
+    let checked = crate::fsutil::read_capped_no_follow(
+        &skill_md,
+        manifest::MAX_MANIFEST_BYTES,
+        crate::fsutil::NoFollow::LastComponent,
+    )
+    .map_err(|e| format!("cannot read {}: {e}", skill_md.display()))
+    .and_then(|bytes| {
+        let hint = format!(
+            "; {} was changed after it was built (a poisoned cache?): delete it, or run \
+                 precompile with --force",
+            entry_dir.display()
+        );
+        listed
+            .check_identity(&bytes, &hint)
+            .map_err(|e| crate::error_chain(&e))
+    });
+    match checked {
+        Ok(()) => listed,
+        Err(error) => failed(name, version, error),
     }
 }
 
@@ -558,6 +604,7 @@ fn failed(name: &str, version: &str, error: String) -> IndexEntry {
         source_sha256: None,
         files: Vec::new(),
         warnings: Vec::new(),
+        yanked: None,
     }
 }
 

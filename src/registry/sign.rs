@@ -4,7 +4,11 @@
 //! beside the index, and installs verify it against the keys they pin.
 //!
 //! The index holds every file's size and sha256, so one signature over it
-//! covers every byte a registry serves.
+//! covers every byte a registry serves. It also holds the index's `serial`
+//! and `expires` ([`crate::registry::index::Index::stamp`]): [`sign_index`]
+//! stamps the index anew before signing it, so every signature covers a
+//! serial larger than the last and a fresh expiry, inside the signed bytes
+//! (minisign signs the whole file; `minisign -Vm` still verifies it).
 
 use std::path::{Path, PathBuf};
 
@@ -83,7 +87,52 @@ pub enum SignError {
         source: minisign::PError,
     },
     #[error(transparent)]
+    Index(#[from] crate::registry::index::IndexError),
+    #[error(transparent)]
     Io(#[from] IoError),
+}
+
+/// A secret key and how long the indexes it signs stay valid.
+#[derive(Debug, Clone)]
+pub struct IndexSigner {
+    pub key: SigningKey,
+    /// From signing to `expires` ([`crate::registry::index::DEFAULT_VALIDITY`]
+    /// unless told otherwise).
+    pub validity: std::time::Duration,
+}
+
+impl IndexSigner {
+    /// `key`, with the default validity.
+    pub fn new(key: SigningKey) -> IndexSigner {
+        IndexSigner {
+            key,
+            validity: crate::registry::index::DEFAULT_VALIDITY,
+        }
+    }
+}
+
+/// What [`sign_index`] wrote.
+#[derive(Debug, Clone)]
+pub struct SignedIndex {
+    pub signature: PathBuf,
+    pub serial: u64,
+    pub expires: String,
+}
+
+/// Stamps the index at `path` (its serial past `floor`, its own and now;
+/// `expires` the signer's validity from now), writes it back and signs it
+/// into `path.minisig`. The index is rewritten in this tool's form (entries
+/// sorted; fields it does not know are dropped).
+pub fn sign_index(path: &Path, signer: &IndexSigner, floor: u64) -> Result<SignedIndex, SignError> {
+    let mut index = crate::registry::index::Index::read(path)?;
+    index.stamp(floor, Some(signer.validity), std::time::SystemTime::now());
+    crate::fsutil::write_atomically(path, &index.to_json())?;
+    let signature = signer.key.sign_file(path)?;
+    Ok(SignedIndex {
+        signature,
+        serial: index.serial,
+        expires: index.expires.unwrap_or_default(),
+    })
 }
 
 /// A secret key, decrypted and ready to sign.
