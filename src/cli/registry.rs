@@ -1,7 +1,9 @@
-//! `--registry`, `--registry-key` and `--offline` (defaults from
-//! `BOTERNITY_REGISTRY` and `BOTERNITY_REGISTRY_KEY`): the registry an
-//! install takes a skill from by name, or falls back to when a folder cannot
-//! be built here, with a progress bar for downloads on a terminal.
+//! `--registry`, `--registry-key`, `--allow-expired` and `--offline`
+//! (defaults from `BOTERNITY_REGISTRY`, `BOTERNITY_REGISTRY_KEY` and
+//! `BOTERNITY_ALLOW_EXPIRED`): the registry an install takes a skill from by
+//! name, or falls back to when a folder cannot be built here, with a progress
+//! bar for downloads on a terminal. `outdated` and `verify` take the key and
+//! expiry flags alone ([`TrustArgs`]) to read the registries skills came from.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -21,18 +23,46 @@ pub struct RegistryArgs {
     /// registry's component built from the same source is used before a stub.
     #[arg(long, value_name = "URL|DIR", env = "BOTERNITY_REGISTRY")]
     pub registry: Option<String>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Use only what earlier installs downloaded (the download cache); never the network.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// The keys a registry's index must be signed with, and whether an expired
+/// one may be used.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct TrustArgs {
     /// A public key the registry's index must be signed with (FILE.pub from
     /// `boternity keygen`, or the base64 key); repeatable. With a key pinned,
-    /// a missing or bad index.json.minisig is an error.
+    /// a missing or bad index.json.minisig is an error, and so are an expired
+    /// index and one older than an index accepted before.
     #[arg(
         long = "registry-key",
         value_name = "FILE.pub|KEY",
         env = "BOTERNITY_REGISTRY_KEY"
     )]
     pub registry_keys: Vec<String>,
-    /// Use only what earlier installs downloaded (the download cache); never the network.
-    #[arg(long)]
-    pub offline: bool,
+    /// Use a signed index past its `expires` time (with a note). An expired
+    /// index may be an old one replayed to hide newer versions and yanks.
+    #[arg(
+        long,
+        env = "BOTERNITY_ALLOW_EXPIRED",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub allow_expired: bool,
+}
+
+impl TrustArgs {
+    /// The pinned keys, each parsed.
+    pub fn keys(&self) -> anyhow::Result<Vec<TrustedKey>> {
+        self.registry_keys
+            .iter()
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| TrustedKey::parse(k).with_context(|| "cannot use --registry-key".to_string()))
+            .collect()
+    }
 }
 
 impl RegistryArgs {
@@ -42,14 +72,10 @@ impl RegistryArgs {
         let Some(registry) = self.registry.as_deref().filter(|r| !r.trim().is_empty()) else {
             return Ok(None);
         };
-        let keys = self
-            .registry_keys
-            .iter()
-            .filter(|k| !k.trim().is_empty())
-            .map(|k| TrustedKey::parse(k).with_context(|| "cannot use --registry-key".to_string()))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let keys = self.trust.keys()?;
         let mut client = RegistryClient::new(RegistrySource::parse(registry), keys);
         client.offline = self.offline;
+        client.allow_expired = self.trust.allow_expired;
         if !quiet && std::io::stderr().is_terminal() {
             client = client.with_progress(progress_bar());
         }

@@ -3,13 +3,19 @@
 //! the size cap checked before a body is read (and enforced while it is),
 //! `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY` honoured (ureq reads
 //! them), `If-None-Match` for revalidation, and progress as bytes arrive.
+//!
+//! Per-read timeouts restart with every byte, so a server that drips a byte
+//! at a time never trips them: every request also has an overall deadline
+//! (connect to last byte), and all the requests of one install share a
+//! [`Budget`]. Running out of either is never retried.
 
 use std::io::Read;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How downloads behave. [`TransportOptions::from_env`] reads the overrides
-/// `BOTERNITY_HTTP_TIMEOUT` (seconds, per connect and per read) and
-/// `BOTERNITY_HTTP_RETRIES`.
+/// `BOTERNITY_HTTP_TIMEOUT` (seconds, per connect and per read),
+/// `BOTERNITY_HTTP_RETRIES`, `BOTERNITY_HTTP_DEADLINE` (seconds, per request)
+/// and `BOTERNITY_HTTP_INSTALL_DEADLINE` (seconds, per install).
 #[derive(Debug, Clone)]
 pub struct TransportOptions {
     pub connect_timeout: Duration,
@@ -19,6 +25,12 @@ pub struct TransportOptions {
     pub retries: u32,
     /// The wait before the first retry; doubled for each next one.
     pub backoff: Duration,
+    /// The longest one request may take, from connecting to its last byte
+    /// (each retry has its own).
+    pub deadline: Duration,
+    /// The longest all the requests of one install may take together
+    /// (retries and waits included).
+    pub install_deadline: Duration,
 }
 
 impl Default for TransportOptions {
@@ -28,22 +40,46 @@ impl Default for TransportOptions {
             read_timeout: Duration::from_secs(30),
             retries: 3,
             backoff: Duration::from_millis(250),
+            deadline: Duration::from_secs(300),
+            install_deadline: Duration::from_secs(900),
         }
     }
 }
 
+/// A positive, finite number of seconds in the variable `var`.
+fn secs_from_env(var: &str) -> Option<Duration> {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+        .map(Duration::from_secs_f64)
+}
+
+/// A duration as the errors show it (`3s`, `1m 30s`, `250ms`).
+pub fn show_duration(d: Duration) -> String {
+    let rounded = if d >= Duration::from_secs(1) {
+        Duration::from_secs(d.as_secs())
+    } else {
+        Duration::from_millis(d.as_millis() as u64)
+    };
+    humantime::format_duration(rounded).to_string()
+}
+
 impl TransportOptions {
-    /// The defaults, with `BOTERNITY_HTTP_TIMEOUT` and
-    /// `BOTERNITY_HTTP_RETRIES` applied when set to a number.
+    /// The defaults, with `BOTERNITY_HTTP_TIMEOUT`, `BOTERNITY_HTTP_RETRIES`,
+    /// `BOTERNITY_HTTP_DEADLINE` and `BOTERNITY_HTTP_INSTALL_DEADLINE`
+    /// applied when set to a number.
     pub fn from_env() -> TransportOptions {
         let mut options = TransportOptions::default();
-        if let Some(secs) = std::env::var("BOTERNITY_HTTP_TIMEOUT")
-            .ok()
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s > 0.0)
-        {
-            options.connect_timeout = Duration::from_secs_f64(secs);
-            options.read_timeout = Duration::from_secs_f64(secs);
+        if let Some(timeout) = secs_from_env("BOTERNITY_HTTP_TIMEOUT") {
+            options.connect_timeout = timeout;
+            options.read_timeout = timeout;
+        }
+        if let Some(deadline) = secs_from_env("BOTERNITY_HTTP_DEADLINE") {
+            options.deadline = deadline;
+        }
+        if let Some(deadline) = secs_from_env("BOTERNITY_HTTP_INSTALL_DEADLINE") {
+            options.install_deadline = deadline;
         }
         if let Some(retries) = std::env::var("BOTERNITY_HTTP_RETRIES")
             .ok()
@@ -90,6 +126,61 @@ pub enum HttpError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "deadline rule: {url} did not finish within its {} deadline ({received} bytes received); \
+         the server is too slow or drips its answer; BOTERNITY_HTTP_DEADLINE sets the limit in \
+         seconds",
+        show_duration(*deadline)
+    )]
+    Deadline {
+        url: String,
+        deadline: Duration,
+        received: u64,
+    },
+    #[error(
+        "deadline rule: the downloads of this install took longer than {} and were stopped at \
+         {url} ({received} bytes of it received); BOTERNITY_HTTP_INSTALL_DEADLINE sets the limit \
+         in seconds",
+        show_duration(*deadline)
+    )]
+    InstallDeadline {
+        url: String,
+        deadline: Duration,
+        received: u64,
+    },
+}
+
+/// The time all the requests of one install share: made when the install
+/// starts, passed to every [`Http::get`] of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    until: Instant,
+    limit: Duration,
+}
+
+impl Budget {
+    /// `limit` from now.
+    pub fn new(limit: Duration) -> Budget {
+        let now = Instant::now();
+        Budget {
+            until: now
+                .checked_add(limit)
+                .unwrap_or(now + Duration::from_secs(1 << 30)),
+            limit,
+        }
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.until.saturating_duration_since(Instant::now())
+    }
+}
+
+/// When one attempt must end, and which limit that is.
+#[derive(Debug, Clone, Copy)]
+struct AttemptEnd {
+    at: Instant,
+    /// The install's budget, not the request's own deadline.
+    budget: bool,
 }
 
 impl HttpError {
@@ -142,23 +233,33 @@ impl Http {
         }
     }
 
+    pub fn options(&self) -> &TransportOptions {
+        &self.options
+    }
+
     /// GETs `url`, refusing a body over `max` bytes (by its `Content-Length`
     /// before reading, and while reading), with `If-None-Match: etag` when
-    /// given. Connection errors, timeouts and 5xx are retried with backoff.
+    /// given. Connection errors, timeouts and 5xx are retried with backoff;
+    /// each attempt ends at its deadline or the `budget`'s end, whichever is
+    /// first, and running out of time is not retried.
     pub fn get(
         &self,
         url: &str,
         max: u64,
         etag: Option<&str>,
         progress: Option<ProgressFn<'_>>,
+        budget: &Budget,
     ) -> Result<Fetched, HttpError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let retry = attempt <= self.options.retries;
-            match self.get_once(url, max, etag, progress, attempt) {
+            match self.get_once(url, max, etag, progress, attempt, budget) {
                 Err(e) if retry && is_transient(&e) => {
                     let wait = self.options.backoff * 2u32.saturating_pow(attempt - 1);
+                    if wait >= budget.remaining() {
+                        return Err(e);
+                    }
                     tracing::debug!(%url, attempt, error = %crate::error_chain(&e), ?wait, "retrying");
                     std::thread::sleep(wait);
                 }
@@ -174,12 +275,57 @@ impl Http {
         etag: Option<&str>,
         progress: Option<ProgressFn<'_>>,
         attempts: u32,
+        budget: &Budget,
     ) -> Result<Fetched, HttpError> {
-        let mut request = self.agent.get(url);
+        let now = Instant::now();
+        let own = now
+            .checked_add(self.options.deadline)
+            .unwrap_or(budget.until);
+        let end = if own < budget.until {
+            AttemptEnd {
+                at: own,
+                budget: false,
+            }
+        } else {
+            AttemptEnd {
+                at: budget.until,
+                budget: true,
+            }
+        };
+        let out_of_time = |received: u64| {
+            if end.budget {
+                HttpError::InstallDeadline {
+                    url: url.into(),
+                    deadline: budget.limit,
+                    received,
+                }
+            } else {
+                HttpError::Deadline {
+                    url: url.into(),
+                    deadline: self.options.deadline,
+                    received,
+                }
+            }
+        };
+        // A timeout this close to the end is the end (ureq's global timer
+        // and ours are not started at the same instant).
+        let at_end = || Instant::now() + Duration::from_millis(50) >= end.at;
+        let left = end.at.saturating_duration_since(now);
+        if left.is_zero() {
+            return Err(out_of_time(0));
+        }
+        let mut request = self
+            .agent
+            .get(url)
+            .config()
+            .timeout_global(Some(left))
+            .build();
         if let Some(etag) = etag {
             request = request.header("If-None-Match", etag);
         }
         let response = request.call().map_err(|source| match source {
+            // Whatever broke, once the time is up the deadline is the reason.
+            _ if at_end() => out_of_time(0),
             ureq::Error::Timeout(_) => HttpError::Timeout {
                 url: url.into(),
                 attempts,
@@ -226,7 +372,9 @@ impl Http {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = reader.read(&mut buf).map_err(|source| {
-                if source.kind() == std::io::ErrorKind::TimedOut {
+                if at_end() {
+                    out_of_time(bytes.len() as u64)
+                } else if is_timeout(&source) {
                     HttpError::Timeout {
                         url: url.into(),
                         attempts,
@@ -253,9 +401,21 @@ impl Http {
             if let Some(progress) = progress {
                 progress(bytes.len() as u64, length);
             }
+            if Instant::now() >= end.at {
+                return Err(out_of_time(bytes.len() as u64));
+            }
         }
         Ok(Fetched::Body { bytes, etag })
     }
+}
+
+/// A read that timed out (ureq wraps its own timeouts in `Other`).
+fn is_timeout(err: &std::io::Error) -> bool {
+    err.kind() == std::io::ErrorKind::TimedOut
+        || err
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+            .is_some_and(|e| matches!(e, ureq::Error::Timeout(_)))
 }
 
 /// Worth another try: the network or the server's momentary state.
@@ -268,7 +428,9 @@ fn is_transient(err: &HttpError) -> bool {
         HttpError::Timeout { .. } => true,
         HttpError::Status { status, .. } => *status >= 500,
         HttpError::Body { .. } => true,
-        HttpError::TooLarge { .. } => false,
+        HttpError::TooLarge { .. }
+        | HttpError::Deadline { .. }
+        | HttpError::InstallDeadline { .. } => false,
     }
 }
 

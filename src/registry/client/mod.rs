@@ -8,9 +8,20 @@
 //! The same client serves the decision's registry step
 //! ([`crate::pipeline::ComponentSource`]): a component built from exactly
 //! the source tree being installed.
+//!
+//! A signature proves who published an index, nothing more, so an index
+//! verified against a pinned key must also be fresh: not expired (unless
+//! `allow_expired`), and not older (by its `serial`) than one accepted before
+//! from the same registry and key ([`state`]). Then the entry must be the
+//! skill it names (its name, folder and `SKILL.md`), a yanked version is
+//! taken only when asked for by its exact version, an install never goes
+//! back to an older version than the one installed unless that version was
+//! asked for, and every download ends within its deadline and the install's
+//! ([`http::Budget`]).
 
 pub mod cache;
 pub mod http;
+pub mod state;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,7 +38,8 @@ use crate::store::install::{InstallError, InstallOptions, Installed, commit_prep
 use crate::store::provenance::Origin;
 
 use self::cache::{CachedDocument, DownloadCache};
-use self::http::{Fetched, Http, HttpError, TransportOptions};
+use self::http::{Budget, Fetched, Http, HttpError, TransportOptions};
+use self::state::{RegistryState, StateError};
 
 /// Largest `index.json` read.
 pub const MAX_INDEX_BYTES: u64 = 16 * 1024 * 1024;
@@ -79,6 +91,44 @@ pub enum RegistryError {
         "skill `{name}` {version}: the index lists no files (an index written before registries served every file); re-run `boternity precompile`"
     )]
     NoFiles { name: String, version: String },
+    #[error(
+        "expiry rule: {index} expired at {expired} (signed by key {key_id}); a registry re-signs \
+         its index before it expires, so an expired one may be an old index replayed to hide \
+         newer versions and yanks; nothing was installed: ask the publisher to re-sign it, or \
+         pass --allow-expired (BOTERNITY_ALLOW_EXPIRED=1) to use it anyway"
+    )]
+    Expired {
+        index: String,
+        expired: String,
+        key_id: String,
+    },
+    #[error(
+        "rollback rule: {index} has serial {serial}, older than serial {newest} accepted before \
+         from this registry with key {key_id}: an older index was replayed (it would install \
+         older versions); nothing was installed. If the publisher really went back, delete {} \
+         to start this registry over",
+        state.display()
+    )]
+    RolledBack {
+        index: String,
+        serial: u64,
+        newest: u64,
+        key_id: String,
+        state: PathBuf,
+    },
+    #[error(
+        "downgrade rule: `{name}` {installed} is installed and the newest version {registry} \
+         offers is {candidate}; an install never goes back to an older version unless it is \
+         asked for: install `{name}@{candidate}` to downgrade"
+    )]
+    ImplicitDowngrade {
+        name: String,
+        installed: String,
+        candidate: String,
+        registry: String,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
     #[error(transparent)]
     Install(#[from] InstallError),
     #[error(transparent)]
@@ -152,7 +202,11 @@ pub struct RegistryClient {
     pub keys: Vec<TrustedKey>,
     /// Use only the download cache; never the network.
     pub offline: bool,
+    /// Use a signed index past its `expires` (with a note).
+    pub allow_expired: bool,
     pub cache: DownloadCache,
+    /// The newest serial accepted per registry and key.
+    pub state: RegistryState,
     http: Http,
     progress: Option<ProgressSink>,
 }
@@ -163,7 +217,9 @@ impl std::fmt::Debug for RegistryClient {
             .field("source", &self.source)
             .field("keys", &self.keys)
             .field("offline", &self.offline)
+            .field("allow_expired", &self.allow_expired)
             .field("cache", &self.cache)
+            .field("state", &self.state)
             .finish_non_exhaustive()
     }
 }
@@ -174,6 +230,9 @@ pub struct FetchedIndex {
     pub index: Index,
     /// The pinned key that verified it (`None`: no key was pinned).
     pub signed_by: Option<TrustedKey>,
+    /// What the install should say about it (an index without an expiry, an
+    /// expired one used with `allow_expired`).
+    pub notes: Vec<String>,
 }
 
 impl RegistryClient {
@@ -184,7 +243,9 @@ impl RegistryClient {
             source,
             keys,
             offline: false,
+            allow_expired: false,
             cache: DownloadCache::default(),
+            state: RegistryState::default(),
             http: Http::new(TransportOptions::from_env()),
             progress: None,
         }
@@ -219,6 +280,24 @@ impl RegistryClient {
         self
     }
 
+    /// The time one install's downloads may take together, starting now.
+    pub fn budget(&self) -> Budget {
+        Budget::new(self.http.options().install_deadline)
+    }
+
+    /// The registry as its state is remembered: the URL, or the folder's
+    /// real path.
+    fn identity(&self) -> String {
+        match &self.source {
+            RegistrySource::Url(url) => url.clone(),
+            RegistrySource::Dir(dir) => dir
+                .canonicalize()
+                .unwrap_or_else(|_| dir.clone())
+                .display()
+                .to_string(),
+        }
+    }
+
     /// A warning for plain `http://` to another machine with no key pinned:
     /// anyone on the path can change what is installed.
     pub fn insecure_warning(&self) -> Option<String> {
@@ -243,7 +322,12 @@ impl RegistryClient {
     /// A small document of the registry (`index.json`, its signature):
     /// `Ok(None)` when the registry does not have it. Over HTTP it is
     /// revalidated with its cached `ETag`; offline, only the cache is read.
-    fn document(&self, rel: &str, max: u64) -> Result<Option<Vec<u8>>, RegistryError> {
+    fn document(
+        &self,
+        rel: &str,
+        max: u64,
+        budget: &Budget,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
         match &self.source {
             RegistrySource::Dir(dir) => {
                 let path = dir.join(rel);
@@ -274,7 +358,7 @@ impl RegistryClient {
                     };
                 }
                 let etag = cached.as_ref().and_then(|d| d.etag.as_deref());
-                match self.http.get(&url, max, etag, None) {
+                match self.http.get(&url, max, etag, None, budget) {
                     Ok(Fetched::NotModified) => Ok(cached.map(|d| d.bytes)),
                     Ok(Fetched::Body { bytes, etag }) => {
                         let doc = CachedDocument { bytes, etag };
@@ -290,20 +374,26 @@ impl RegistryClient {
         }
     }
 
-    /// The registry's index, its signature verified when keys are pinned.
+    /// The registry's index, its signature verified when keys are pinned
+    /// and then its freshness (expiry, serial): within a budget of its own.
     pub fn fetch_index(&self) -> Result<FetchedIndex, RegistryError> {
+        self.fetch_index_within(&self.budget())
+    }
+
+    /// [`RegistryClient::fetch_index`] within an install's `budget`.
+    pub fn fetch_index_within(&self, budget: &Budget) -> Result<FetchedIndex, RegistryError> {
         let where_ = self.source.locate(INDEX_FILE);
-        let bytes =
-            self.document(INDEX_FILE, MAX_INDEX_BYTES)?
-                .ok_or_else(|| RegistryError::NoIndex {
-                    registry: self.source.display(),
-                })?;
+        let bytes = self
+            .document(INDEX_FILE, MAX_INDEX_BYTES, budget)?
+            .ok_or_else(|| RegistryError::NoIndex {
+                registry: self.source.display(),
+            })?;
         let signed_by = if self.keys.is_empty() {
             None
         } else {
             let sig_rel = format!("{INDEX_FILE}{SIGNATURE_SUFFIX}");
             let signature = self
-                .document(&sig_rel, MAX_SIGNATURE_BYTES)?
+                .document(&sig_rel, MAX_SIGNATURE_BYTES, budget)?
                 .ok_or_else(|| RegistryError::Unsigned {
                     index: where_.clone(),
                 })?;
@@ -311,7 +401,77 @@ impl RegistryClient {
             Some(sign::verify(&bytes, &text, &self.keys, &where_)?)
         };
         let index = Index::from_slice(&bytes, Path::new(&where_))?;
-        Ok(FetchedIndex { index, signed_by })
+        let notes = match &signed_by {
+            Some(key) => self.check_fresh(&index, key, &where_)?,
+            None => Vec::new(),
+        };
+        Ok(FetchedIndex {
+            index,
+            signed_by,
+            notes,
+        })
+    }
+
+    /// The freshness rules for an index `key` verified: not older than the
+    /// newest accepted from this registry and key, not expired (unless
+    /// allowed); then its serial is remembered.
+    fn check_fresh(
+        &self,
+        index: &Index,
+        key: &TrustedKey,
+        where_: &str,
+    ) -> Result<Vec<String>, RegistryError> {
+        let registry = self.identity();
+        let key_id = key.key_id();
+        let rolled_back = |newest: u64, state: PathBuf| RegistryError::RolledBack {
+            index: where_.into(),
+            serial: index.serial,
+            newest,
+            key_id: key_id.clone(),
+            state,
+        };
+        if let Some(seen) = self.state.get(&registry, &key_id)?
+            && index.serial < seen.serial
+        {
+            return Err(rolled_back(
+                seen.serial,
+                self.state.file(&registry, &key_id),
+            ));
+        }
+        let mut notes = Vec::new();
+        match index.expires_at(where_)? {
+            None => notes.push(format!(
+                "{where_} carries no expiry{} (it was signed by an older boternity): a replayed \
+                 old index cannot be told from it; the publisher should re-sign it with \
+                 `boternity index sign`",
+                if index.serial == 0 {
+                    " and no serial"
+                } else {
+                    ""
+                }
+            )),
+            Some(at) if std::time::SystemTime::now() > at => {
+                let expired = index.expires.clone().unwrap_or_default();
+                if !self.allow_expired {
+                    return Err(RegistryError::Expired {
+                        index: where_.into(),
+                        expired,
+                        key_id,
+                    });
+                }
+                notes.push(format!(
+                    "{where_} expired at {expired}; used anyway (--allow-expired)"
+                ));
+            }
+            Some(_) => {}
+        }
+        if let state::Standing::Older { newest, file } =
+            self.state
+                .accept(&registry, &key_id, index.serial, index.expires.as_deref())?
+        {
+            return Err(rolled_back(newest, file));
+        }
+        Ok(notes)
     }
 
     /// One file the index lists, checked against its size and sha256:
@@ -320,8 +480,8 @@ impl RegistryClient {
         &self,
         entry: &IndexEntry,
         rel: &str,
-        size: u64,
-        sha256: &str,
+        (size, sha256): (u64, &str),
+        budget: &Budget,
     ) -> Result<Vec<u8>, RegistryError> {
         index::check_rel_path(&entry.name, rel)?;
         let location = self.source.locate(rel);
@@ -383,7 +543,7 @@ impl RegistryClient {
                 // body is then reported as not matching the index.
                 match self
                     .http
-                    .get(&location, MAX_WASM_BYTES, None, Some(&progress))?
+                    .get(&location, MAX_WASM_BYTES, None, Some(&progress), budget)?
                 {
                     Fetched::Body { bytes, .. } => bytes,
                     Fetched::NotModified => Vec::new(),
@@ -433,17 +593,9 @@ fn wanted_files(entry: &IndexEntry) -> Result<(Vec<Wanted>, Option<Wanted>), Reg
             version: entry.version.clone(),
         });
     }
-    let dir = entry
-        .dir
-        .clone()
-        .or_else(|| {
-            entry
-                .path
-                .as_deref()
-                .and_then(|p| p.rsplit_once('/').map(|(d, _)| d.to_string()))
-        })
-        .unwrap_or_else(|| format!("{}/{}", entry.name, entry.version));
+    let dir = entry.dir_or_default();
     index::check_rel_path(&entry.name, &dir)?;
+    entry.check_dir()?;
     let mut files = Vec::new();
     for f in &entry.files {
         index::check_rel_path(&entry.name, &f.path)?;
@@ -480,9 +632,11 @@ pub fn parse_spec(spec: &str) -> (&str, Option<&str>) {
 }
 
 /// Installs skill `name` (`version`, else the newest) from the registry:
-/// every file checked against the (signed) index, the binary validated,
-/// then one atomic commit. The trust tier is `options`' (the installer's):
-/// a signature proves who published a skill, not that it is harmless.
+/// every file checked against the (signed, fresh) index, the entry checked
+/// to be the skill it names, the binary validated, then one atomic commit
+/// under exactly the entry's name. The trust tier is `options`' (the
+/// installer's): a signature proves who published a skill, not that it is
+/// harmless.
 pub fn install_from_registry(
     store: &SkillStore,
     client: &RegistryClient,
@@ -492,9 +646,13 @@ pub fn install_from_registry(
     executor: Option<&Executor>,
 ) -> Result<Installed, RegistryError> {
     manifest::check_name(name).map_err(|e| InstallError::Store(e.into()))?;
-    let fetched = client.fetch_index()?;
+    let budget = client.budget();
+    let fetched = client.fetch_index_within(&budget)?;
     let origin = client.source.locate(INDEX_FILE);
     let entry = fetched.index.find(name, version, &origin)?;
+    if version.is_none() {
+        refuse_implicit_downgrade(store, entry, client)?;
+    }
     let (files, binary) = wanted_files(entry)?;
     let mut all = files.clone();
     all.extend(binary.clone());
@@ -502,14 +660,26 @@ pub fn install_from_registry(
 
     let mut contents = Vec::new();
     for ((rel, size, sha), published) in files.iter().zip(&entry.files) {
-        let bytes = client.file(entry, rel, *size, sha)?;
+        let bytes = client.file(entry, rel, (*size, sha), &budget)?;
         contents.push((published.path.clone(), bytes, published.executable));
     }
     let wasm = match &binary {
-        Some((rel, size, sha)) => Some(client.file(entry, rel, *size, sha)?),
+        Some((rel, size, sha)) => Some(client.file(entry, rel, (*size, sha), &budget)?),
         None => None,
     };
     client.emit(DownloadEvent::Finish);
+
+    // The name rule on the SKILL.md as downloaded, before anything is staged.
+    let hint = "; the registry is corrupt or hostile: nothing was installed";
+    let skill_md = contents
+        .iter()
+        .find(|(rel, ..)| rel == manifest::MANIFEST_FILE)
+        .ok_or_else(|| IndexError::BadManifest {
+            name: entry.name.clone(),
+            version: entry.version.clone(),
+            error: "the index lists no SKILL.md among its files".into(),
+        })?;
+    entry.check_identity(&skill_md.1, hint)?;
 
     // A folder named after the skill, as the pipeline expects.
     let temp = std::env::temp_dir();
@@ -522,6 +692,19 @@ pub fn install_from_registry(
     staged.commit_new(&dir)?;
     let mut prepared =
         pipeline::prepare_with_binary(&dir, wasm, &options.pipeline).map_err(InstallError::from)?;
+    // The store is asked for exactly the entry's name, never another.
+    let prepared_manifest = &prepared.folder.manifest;
+    if prepared_manifest.name != entry.name {
+        return Err(IndexError::IdentityMismatch(Box::new(index::Mismatch {
+            name: entry.name.clone(),
+            version: entry.version.clone(),
+            dir: entry.dir_or_default(),
+            skill_md_name: prepared_manifest.name.clone(),
+            skill_md_version: prepared_manifest.version_or_default().to_string(),
+            hint: hint.into(),
+        }))
+        .into());
+    }
     prepared.notes.push(format!(
         "from the registry {} ({} {}, made there as: {}{})",
         client.source.display(),
@@ -529,10 +712,35 @@ pub fn install_from_registry(
         entry.version,
         entry.path_taken.map_or("?".to_string(), |p| p.to_string()),
         match &fetched.signed_by {
-            Some(key) => format!("; index signed by key {}", key.key_id()),
+            Some(key) => format!(
+                "; index signed by key {}, serial {}{}",
+                key.key_id(),
+                fetched.index.serial,
+                fetched
+                    .index
+                    .expires
+                    .as_deref()
+                    .map(|e| format!(", expires {e}"))
+                    .unwrap_or_default()
+            ),
             None => "; no key pinned, signature not checked".into(),
         }
     ));
+    prepared.notes.extend(fetched.notes.iter().cloned());
+    if let Some(yanked) = &entry.yanked {
+        prepared.notes.push(format!(
+            "YANKED: `{}` {} is yanked in the registry ({}{}); installed only because this exact \
+             version was asked for: move to another version as soon as you can",
+            entry.name,
+            entry.version,
+            yanked.reason,
+            yanked
+                .at
+                .as_deref()
+                .map(|at| format!(", since {at}"))
+                .unwrap_or_default()
+        ));
+    }
     if let Some(warning) = client.insecure_warning() {
         prepared.notes.push(warning);
     }
@@ -547,13 +755,53 @@ pub fn install_from_registry(
     Ok(commit_prepared(store, prepared, &options, executor)?)
 }
 
+/// The downgrade rule: an install that did not name a version never puts an
+/// older version in place of the installed one.
+fn refuse_implicit_downgrade(
+    store: &SkillStore,
+    entry: &IndexEntry,
+    client: &RegistryClient,
+) -> Result<(), RegistryError> {
+    let Ok(installed) = store.get(&entry.name) else {
+        return Ok(());
+    };
+    let version = installed
+        .provenance
+        .as_ref()
+        .and_then(|p| p.version.clone())
+        .or_else(|| {
+            installed
+                .manifest
+                .as_ref()
+                .ok()
+                .and_then(|m| m.version.clone())
+        });
+    match version {
+        Some(installed)
+            if index::compare_versions(&installed, &entry.version)
+                == std::cmp::Ordering::Greater =>
+        {
+            Err(RegistryError::ImplicitDowngrade {
+                name: entry.name.clone(),
+                installed,
+                candidate: entry.version.clone(),
+                registry: client.source.display(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 impl ComponentSource for RegistryClient {
     fn component_for(
         &self,
         name: &str,
         source_sha256: &str,
     ) -> Result<Option<RegistryComponent>, String> {
-        let fetched = self.fetch_index().map_err(|e| crate::error_chain(&e))?;
+        let budget = self.budget();
+        let fetched = self
+            .fetch_index_within(&budget)
+            .map_err(|e| crate::error_chain(&e))?;
         let Some(entry) = fetched.index.find_by_source(name, source_sha256) else {
             return Ok(None);
         };
@@ -574,7 +822,7 @@ impl ComponentSource for RegistryClient {
         index::check_rel_path(name, &rel).map_err(|e| e.to_string())?;
         self.announce(&[(rel.clone(), size, sha.clone())]);
         let bytes = self
-            .file(entry, &rel, size, &sha)
+            .file(entry, &rel, (size, &sha), &budget)
             .map_err(|e| crate::error_chain(&e))?;
         self.emit(DownloadEvent::Finish);
         Ok(Some(RegistryComponent {
@@ -590,5 +838,92 @@ impl ComponentSource for RegistryClient {
                 }
             ),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::sign::{IndexSigner, SigningKey};
+
+    /// A folder registry signed by a new key, and a client pinning it with
+    /// its own cache and state.
+    fn setup(tmp: &Path) -> (PathBuf, SigningKey, RegistryClient) {
+        let key_path = tmp.join("k");
+        let public = sign::generate(&key_path, None).unwrap();
+        let key = SigningKey::load(&key_path, None).unwrap();
+        let dir = tmp.join("dist");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut client = RegistryClient::new(RegistrySource::Dir(dir.clone()), vec![public]);
+        client.cache = DownloadCache::new(tmp.join("cache"));
+        client.state = RegistryState::new(tmp.join("state"));
+        (dir, key, client)
+    }
+
+    #[test]
+    fn old_indexes_are_read_with_a_note_and_never_after_a_newer_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, key, client) = setup(tmp.path());
+        let index = dir.join(INDEX_FILE);
+        // Signed as written before serials and expiry.
+        std::fs::write(&index, b"{\"skills\": []}\n").unwrap();
+        key.sign_file(&index).unwrap();
+        let fetched = client.fetch_index().unwrap();
+        assert_eq!(fetched.index.serial, 0);
+        assert!(
+            fetched.notes[0].contains("no expiry and no serial"),
+            "{:?}",
+            fetched.notes
+        );
+        // A stamped index is accepted, and then the old one is a rollback.
+        let signed = sign::sign_index(&index, &IndexSigner::new(key.clone()), 0).unwrap();
+        let fetched = client.fetch_index().unwrap();
+        assert!(fetched.notes.is_empty(), "{:?}", fetched.notes);
+        assert_eq!(fetched.index.serial, signed.serial);
+        std::fs::write(&index, b"{\"skills\": []}\n").unwrap();
+        key.sign_file(&index).unwrap();
+        let err = client.fetch_index().unwrap_err();
+        assert!(matches!(err, RegistryError::RolledBack { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("serial 0") && text.contains(&format!("serial {}", signed.serial)),
+            "{text}"
+        );
+        // Without a key nothing is remembered or checked.
+        let mut unpinned = client.clone();
+        unpinned.keys.clear();
+        assert_eq!(unpinned.fetch_index().unwrap().index.serial, 0);
+    }
+
+    #[test]
+    fn an_expired_index_is_refused_unless_allowed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, key, mut client) = setup(tmp.path());
+        let index = dir.join(INDEX_FILE);
+        let past = Index {
+            serial: 7,
+            expires: Some("2001-01-01T00:00:00Z".into()),
+            skills: Vec::new(),
+        };
+        std::fs::write(&index, past.to_json()).unwrap();
+        key.sign_file(&index).unwrap();
+        let err = client.fetch_index().unwrap_err();
+        assert!(matches!(err, RegistryError::Expired { .. }), "{err}");
+        assert!(err.to_string().contains("2001-01-01T00:00:00Z"), "{err}");
+        // Refused: not remembered.
+        assert!(
+            client
+                .state
+                .get(&client.identity(), &key.key_id())
+                .unwrap()
+                .is_none()
+        );
+        client.allow_expired = true;
+        let fetched = client.fetch_index().unwrap();
+        assert!(
+            fetched.notes[0].contains("--allow-expired"),
+            "{:?}",
+            fetched.notes
+        );
     }
 }
