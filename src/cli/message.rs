@@ -337,18 +337,36 @@ impl Message for SkillFound<'_> {
     const REASON: &'static str = "skill-found";
 }
 
-/// `outdated`: one skill installed from git.
+/// `outdated`: one skill installed from git or from a registry.
 #[derive(Serialize)]
 pub struct SkillOutdated<'a> {
     pub name: &'a str,
+    /// `git` or `registry`.
+    pub kind: &'static str,
+    /// The repository, or the registry (URL or folder).
     pub url: &'a str,
-    pub path: &'a str,
-    /// The ref followed (`null`: the default branch).
+    /// The skill's folder in the repository (`null` for a registry).
+    pub path: Option<&'a str>,
+    /// The ref followed (`null`: the default branch, or a registry).
     pub requested: Option<&'a str>,
+    /// The installed commit (git) or version (registry).
     pub installed: &'a str,
+    /// The newest commit of the ref, or the registry's newest version that
+    /// is not yanked.
     pub latest: Option<&'a str>,
-    pub status: &'a boternity_skills::git::sync::Status,
+    pub status: OutdatedStatus<'a>,
+    /// Why the installed version was yanked in the registry (registry only).
+    pub yanked: Option<&'a str>,
     pub error: Option<&'a str>,
+}
+
+/// `status` of `skill-outdated`: git's (`up-to-date`, `outdated`, `pinned`,
+/// `unknown`) or a registry's (`up-to-date`, `outdated`, `yanked`, `unknown`).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum OutdatedStatus<'a> {
+    Git(&'a boternity_skills::git::sync::Status),
+    Registry(boternity_skills::registry::installed::Standing),
 }
 
 impl Message for SkillOutdated<'_> {
@@ -359,8 +377,12 @@ impl Message for SkillOutdated<'_> {
 #[derive(Serialize)]
 pub struct SkillVerified<'a> {
     pub name: &'a str,
+    /// No file changed and the installed version is not yanked.
     pub ok: bool,
     pub changes: &'a [boternity_skills::store::verify::Change],
+    /// Why the installed version was yanked in its registry (from the
+    /// index the download cache holds).
+    pub yanked: Option<&'a str>,
     pub error: Option<String>,
 }
 

@@ -1,28 +1,37 @@
 //! `boternity outdated`: every skill installed from git, its installed commit
-//! against the newest commit of the ref it was installed from.
+//! against the newest commit of the ref it was installed from; and every
+//! skill installed from a registry, its version against the registry's
+//! newest, and whether it was yanked there.
 
 use std::process::ExitCode;
 
 use boternity_skills::git::sync::{self, Status};
+use boternity_skills::registry::installed::{self, AskOptions, Standing};
 
 use super::args::{OutputArgs, StoreArgs};
-use super::message::{self, SkillOutdated};
+use super::message::{self, OutdatedStatus, SkillOutdated};
+use super::registry::TrustArgs;
 
-/// Show which skills installed from git have newer commits.
+/// Show which installed skills have newer commits or versions, or were yanked.
 ///
 /// For each skill installed with `install --git`: the installed commit, the
 /// newest commit of the branch or tag it follows, and whether they differ. A
-/// `--rev` install is pinned and never outdated. Asks each repository once.
+/// `--rev` install is pinned and never outdated. For each skill installed
+/// from a registry: the installed version, the registry's newest version that
+/// is not yanked, and whether the installed one was yanked (with the reason).
+/// Asks each repository and registry once.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  boternity outdated\n  boternity outdated --message-format json\n\nExit status:\n  0  the list was made (outdated skills are not an error)\n  1  the store cannot be read"
+    after_help = "Examples:\n  boternity outdated\n  boternity outdated --offline --message-format json\n\nExit status:\n  0  the list was made (outdated or yanked skills are not an error)\n  1  the store cannot be read"
 )]
 pub struct Opts {
     #[command(flatten)]
     store: StoreArgs,
-    /// Use the refs seen last (the cache); never the network.
+    /// Use the refs and indexes seen last (the caches); never the network.
     #[arg(long)]
     offline: bool,
+    #[command(flatten)]
+    trust: TrustArgs,
     #[command(flatten)]
     format: OutputArgs,
 }
@@ -31,10 +40,16 @@ impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let store = self.store.open()?;
         let lines = sync::outdated(&store, self.offline)?;
+        let ask = AskOptions {
+            keys: self.trust.keys()?,
+            offline: self.offline,
+            allow_expired: self.trust.allow_expired,
+        };
+        let registry = installed::standings(&store, &ask)?;
         if !self.format.json() {
-            if lines.is_empty() {
+            if lines.is_empty() && registry.is_empty() {
                 eprintln!(
-                    "no skill in {} was installed from git",
+                    "no skill in {} was installed from git or a registry",
                     store.root().display()
                 );
                 return Ok(ExitCode::SUCCESS);
@@ -48,12 +63,14 @@ impl Opts {
             if self.format.json() {
                 message::emit(&SkillOutdated {
                     name: &line.name,
+                    kind: "git",
                     url: &line.url,
-                    path: &line.path,
+                    path: Some(&line.path),
                     requested: line.requested.as_deref(),
                     installed: &line.installed,
                     latest: line.latest.as_deref(),
-                    status: &line.status,
+                    status: OutdatedStatus::Git(&line.status),
+                    yanked: None,
                     error: line.error.as_deref(),
                 });
                 continue;
@@ -87,6 +104,57 @@ impl Opts {
                 reference,
                 status
             );
+        }
+        for line in &registry {
+            if self.format.json() {
+                message::emit(&SkillOutdated {
+                    name: &line.name,
+                    kind: "registry",
+                    url: &line.url,
+                    path: None,
+                    requested: None,
+                    installed: &line.installed,
+                    latest: line.latest.as_deref(),
+                    status: OutdatedStatus::Registry(line.standing),
+                    yanked: line.yanked.as_deref(),
+                    error: line.error.as_deref(),
+                });
+                continue;
+            }
+            let status = match line.standing {
+                Standing::UpToDate => "up to date".to_string(),
+                Standing::Outdated => format!(
+                    "outdated: `boternity install {} --registry {}` moves it",
+                    line.entry, line.url
+                ),
+                Standing::Yanked => format!(
+                    "YANKED: {}",
+                    line.yanked.as_deref().unwrap_or("no reason given")
+                ),
+                Standing::Unknown => format!(
+                    "unknown: {}",
+                    line.error
+                        .as_deref()
+                        .unwrap_or("the registry did not answer")
+                ),
+            };
+            println!(
+                "{:<28} {:<12} {:<12} {:<24} {}",
+                line.name,
+                line.installed,
+                line.latest.as_deref().unwrap_or("-"),
+                "(registry)",
+                status
+            );
+            if line.standing == Standing::Yanked {
+                eprintln!(
+                    "warning: `{}` {} was yanked from {}: {}",
+                    line.name,
+                    line.installed,
+                    line.url,
+                    line.yanked.as_deref().unwrap_or("no reason given")
+                );
+            }
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -1,20 +1,26 @@
 //! `boternity verify`: re-hash every installed file against the provenance
-//! record and name each one changed, missing or added.
+//! record and name each one changed, missing or added; and name each skill
+//! installed from a registry at a version that registry has since yanked.
 
 use std::process::ExitCode;
 
+use boternity_skills::registry::installed::{self, AskOptions, Standing};
 use boternity_skills::store::verify;
 
 use super::args::{OutputArgs, StoreArgs};
 use super::message::{self, SkillVerified};
+use super::registry::TrustArgs;
 
 /// Check installed skills against what was installed.
 ///
 /// Every file of each skill (its folder's files, skill.wasm, skill.cwasm) is
-/// re-hashed and compared with the sha256 its provenance record holds.
+/// re-hashed and compared with the sha256 its provenance record holds. A
+/// skill installed from a registry is also looked up in that registry's
+/// index as the download cache holds it (never the network: `boternity
+/// outdated` refreshes it): a yanked version is reported.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  boternity verify\n  boternity verify docx --message-format json\n\nExit status:\n  0  every skill is as installed\n  1  a file changed, is missing or was added (each is named), or a skill cannot be checked"
+    after_help = "Examples:\n  boternity verify\n  boternity verify docx --message-format json\n\nExit status:\n  0  every skill is as installed\n  1  a file changed, is missing or was added (each is named), a skill's version was yanked in its registry, or a skill cannot be checked"
 )]
 pub struct Opts {
     /// The skills to check (default: all).
@@ -22,6 +28,8 @@ pub struct Opts {
     names: Vec<String>,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    trust: TrustArgs,
     #[command(flatten)]
     format: OutputArgs,
 }
@@ -37,16 +45,27 @@ impl Opts {
                 .map(|n| store.get(n))
                 .collect::<Result<Vec<_>, _>>()?
         };
+        let ask = AskOptions {
+            keys: self.trust.keys()?,
+            offline: true,
+            allow_expired: self.trust.allow_expired,
+        };
+        let registry = installed::standings_of(&skills, &ask);
         let mut bad = false;
         for skill in &skills {
             let result = verify::verify(skill);
-            let ok = matches!(&result, Ok(changes) if changes.is_empty());
+            let standing = registry.iter().find(|r| r.name == skill.name);
+            let yanked = standing
+                .filter(|r| r.standing == Standing::Yanked)
+                .map(|r| r.yanked.as_deref().unwrap_or("no reason given"));
+            let ok = matches!(&result, Ok(changes) if changes.is_empty()) && yanked.is_none();
             bad |= !ok;
             if self.format.json() {
                 message::emit(&SkillVerified {
                     name: &skill.name,
                     ok,
                     changes: result.as_deref().unwrap_or_default(),
+                    yanked,
                     error: result
                         .as_ref()
                         .err()
@@ -54,7 +73,15 @@ impl Opts {
                 });
                 continue;
             }
+            if let (Some(reason), Some(line)) = (yanked, standing) {
+                eprintln!(
+                    "error: `{}` {} was yanked from {}: {reason}; install another version \
+                     (`boternity outdated` shows the newest)",
+                    skill.name, line.installed, line.url
+                );
+            }
             match result {
+                Ok(changes) if changes.is_empty() && yanked.is_some() => {}
                 Ok(changes) if changes.is_empty() => {
                     eprintln!("{:>12} `{}`", "Verified", skill.name)
                 }
