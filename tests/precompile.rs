@@ -1,7 +1,8 @@
 //! `precompile` on a fixture registry (good, broken, stub-needing,
 //! pre-compiled and prompt skills): the index, the exit code, the cache,
 //! byte-identical rebuilds from two paths, shards, and installing from the
-//! result.
+//! result; a reused output folder changed to name another skill refused by
+//! the name rule; serials that grow through precompile, merge and sign.
 
 mod common;
 
@@ -408,4 +409,171 @@ fn rustc_wrapper_is_honoured_only_when_building_unconfined() {
     assert!(run.status.success(), "{}", stderr(&run));
     let calls = std::fs::read_to_string(&log).unwrap();
     assert!(calls.contains("--crate-name echo_skill"), "{calls}");
+}
+
+/// The name rule at precompile: an output folder reused from an earlier run
+/// (a CI cache) whose SKILL.md was changed to name another skill, with its
+/// provenance edited to match, is not listed as that entry: it fails.
+#[test]
+fn a_reused_output_naming_another_skill_fails_the_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = tmp.path().join("registry");
+    let skill = reg.join("innocent");
+    std::fs::create_dir_all(&skill).unwrap();
+    std::fs::write(
+        skill.join("SKILL.md"),
+        "---\nname: innocent\ndescription: Harmless.\nmetadata:\n  version: 1.0.0\n---\nHi.\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let (run, _) = precompile(&reg, &out, &[]);
+    assert!(run.status.success(), "{}", stderr(&run));
+
+    // The poisoned cache: SKILL.md says `victim`, the record agrees.
+    let entry_dir = out.join("innocent/1.0.0");
+    let hijack = b"---\nname: victim\ndescription: Not harmless.\nmetadata:\n  version: 1.0.0\n---\nGotcha.\n";
+    std::fs::write(entry_dir.join("SKILL.md"), hijack).unwrap();
+    let record = entry_dir.join(".boternity-provenance.json");
+    let mut provenance: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    provenance["files"]["SKILL.md"] = serde_json::json!({
+        "sha256": sha256_hex(hijack),
+        "size": hijack.len(),
+    });
+    std::fs::write(&record, serde_json::to_vec_pretty(&provenance).unwrap()).unwrap();
+
+    let (run, lines) = precompile(&reg, &out, &[]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    let line = &lines[0];
+    assert_eq!(
+        (&line["name"], &line["status"]),
+        (&"innocent".into(), &"failed".into()),
+        "{line}"
+    );
+    let error = line["error"].as_str().unwrap();
+    for expect in [
+        "name rule",
+        "`innocent`",
+        "innocent/1.0.0",
+        "`victim`",
+        "--force",
+    ] {
+        assert!(error.contains(expect), "expected `{expect}` in: {error}");
+    }
+    let index = Index::read(&out.join("index.json")).unwrap();
+    assert_eq!(entry(&index, "innocent").status, Status::Failed);
+    // --force rebuilds it from the source: the entry is right again.
+    let (run, _) = precompile(&reg, &out, &["--force"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert_eq!(
+        std::fs::read_to_string(entry_dir.join("SKILL.md")).unwrap(),
+        std::fs::read_to_string(skill.join("SKILL.md")).unwrap()
+    );
+}
+
+/// The serial grows through every step of the CI flow (precompile, merge,
+/// sign), and a signed index carries an expiry; unsigned output has none.
+#[test]
+fn serials_grow_through_precompile_merge_and_sign() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = tmp.path().join("registry");
+    for name in ["alpha", "bravo"] {
+        let dir = reg.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("SKILL.md"),
+            format!("---\nname: {name}\ndescription: {name}.\n---\n{name}.\n"),
+        )
+        .unwrap();
+    }
+    let mut shards = Vec::new();
+    for k in 1..=2 {
+        let out = tmp.path().join(format!("shard-{k}"));
+        let (run, _) = precompile(&reg, &out, &["--shard", &format!("{k}/2")]);
+        assert!(run.status.success(), "{}", stderr(&run));
+        let index = Index::read(&out.join("index.json")).unwrap();
+        assert!(index.serial > 0 && index.expires.is_none(), "{index:?}");
+        shards.push(out.join("index.json"));
+    }
+    let first = Index::read(&shards[0]).unwrap().serial;
+    // A second run over the same output goes past the first.
+    let (run, _) = precompile(&reg, &tmp.path().join("shard-1"), &["--shard", "1/2"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let rerun = Index::read(&shards[0]).unwrap().serial;
+    assert!(rerun > first, "{rerun} <= {first}");
+
+    let merged_path = tmp.path().join("dist/index.json");
+    std::fs::create_dir_all(merged_path.parent().unwrap()).unwrap();
+    let merge = boternity()
+        .args(["index", "merge"])
+        .args(&shards)
+        .arg("-o")
+        .arg(&merged_path)
+        .output()
+        .unwrap();
+    assert!(merge.status.success(), "{}", stderr(&merge));
+    let merged = Index::read(&merged_path).unwrap();
+    let highest = shards
+        .iter()
+        .map(|s| Index::read(s).unwrap().serial)
+        .max()
+        .unwrap();
+    assert!(merged.serial > highest, "{} <= {highest}", merged.serial);
+    assert!(merged.expires.is_none());
+
+    let key = tmp.path().join("registry.key");
+    let keygen = boternity()
+        .args(["keygen", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(keygen.status.success(), "{}", stderr(&keygen));
+    let sign = boternity()
+        .args(["index", "sign"])
+        .arg(&merged_path)
+        .arg("--key")
+        .arg(&key)
+        .args(["--expires-in", "7d"])
+        .output()
+        .unwrap();
+    assert!(sign.status.success(), "{}", stderr(&sign));
+    let signed = Index::read(&merged_path).unwrap();
+    assert!(signed.serial > merged.serial);
+    let expires = signed.expires_at("i").unwrap().unwrap();
+    let in_a_week = std::time::SystemTime::now() + std::time::Duration::from_secs(7 * 86400);
+    let off = in_a_week
+        .duration_since(expires)
+        .unwrap_or_else(|e| e.duration());
+    assert!(off < std::time::Duration::from_secs(120), "{off:?}");
+    assert!(stderr(&sign).contains(&format!("serial {}", signed.serial)));
+    let verify = boternity()
+        .args(["index", "verify"])
+        .arg(&merged_path)
+        .arg("--key")
+        .arg(tmp.path().join("registry.key.pub"))
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", stderr(&verify));
+    // A merge over the signed index (e.g. in CI's next run) goes past it.
+    let merge = boternity()
+        .args(["index", "merge"])
+        .args(&shards)
+        .arg("--previous")
+        .arg(&merged_path)
+        .output()
+        .unwrap();
+    assert!(merge.status.success(), "{}", stderr(&merge));
+    let again: Index = serde_json::from_slice(&merge.stdout).unwrap();
+    assert!(again.serial > signed.serial);
+    for bad in ["0s", "20y", "soon"] {
+        let out = boternity()
+            .args(["index", "sign"])
+            .arg(&merged_path)
+            .arg("--key")
+            .arg(&key)
+            .args(["--expires-in", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+    }
 }

@@ -6,6 +6,13 @@
 //! refused with the store unchanged; the download cache and `--offline`; the
 //! decision's registry step for a user without a toolchain; and Debian's
 //! `minisign` verifying our signature.
+//!
+//! What a signature does not prove, each refused by its rule with the store
+//! unchanged: a signed entry whose `SKILL.md` names another skill (name
+//! rule); a replayed older index (rollback rule) and an expired one (expiry
+//! rule); a yanked version taken without being asked for, and an implicit
+//! downgrade; a server that drips its answer, and a git server that never
+//! answers (deadline rule).
 
 mod common;
 
@@ -32,6 +39,8 @@ struct Behaviour {
     slow: HashMap<String, Duration>,
     /// Claim this `Content-Length`, per path (and send the real body).
     claim_length: HashMap<String, u64>,
+    /// Send the body one byte at a time, this long apart, per path.
+    drip: HashMap<String, Duration>,
 }
 
 /// A threaded HTTP/1.1 file server over `root`: `ETag` (the body's sha256)
@@ -99,7 +108,7 @@ fn serve(
         }
     }
     let path = percent_decode(target.trim_start_matches('/'));
-    let (fail, slow, claim) = {
+    let (fail, slow, claim, drip) = {
         let mut b = behaviour.lock().unwrap();
         let fail = match b.fail.get_mut(&path) {
             Some(n) if *n > 0 => {
@@ -112,6 +121,7 @@ fn serve(
             fail,
             b.slow.get(&path).copied(),
             b.claim_length.get(&path).copied(),
+            b.drip.get(&path).copied(),
         )
     };
     if let Some(wait) = slow {
@@ -149,8 +159,17 @@ fn serve(
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
-    if status != 304 {
-        stream.write_all(&body)?;
+    match drip {
+        // Until the client hangs up (a write then fails).
+        Some(every) if status == 200 => {
+            for byte in &body {
+                stream.write_all(std::slice::from_ref(byte))?;
+                stream.flush()?;
+                std::thread::sleep(every);
+            }
+        }
+        _ if status != 304 => stream.write_all(&body)?,
+        _ => {}
     }
     stream.flush()
 }
@@ -279,6 +298,9 @@ fn install_cmd(spec: &str, registry: &str, store: &Path, cache: &Path) -> Comman
         "all_proxy",
         "BOTERNITY_REGISTRY",
         "BOTERNITY_REGISTRY_KEY",
+        "BOTERNITY_ALLOW_EXPIRED",
+        "BOTERNITY_HTTP_DEADLINE",
+        "BOTERNITY_HTTP_INSTALL_DEADLINE",
     ] {
         cmd.env_remove(var);
     }
@@ -801,4 +823,710 @@ fn two_skills_of_one_name_and_version_in_one_registry_are_an_error() {
         err.contains("team-a/be-kind") && err.contains("team-b/be-kind"),
         "{err}"
     );
+}
+
+// ------------------------------------- what a signature does not prove
+
+/// A key pair from `boternity keygen`: `(secret, public)`.
+fn keygen(dir: &Path) -> (PathBuf, PathBuf) {
+    let key = dir.join("registry.key");
+    let out = boternity()
+        .args(["keygen", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    (key.clone(), dir.join("registry.key.pub"))
+}
+
+/// Writes the prompt skill `name` `version` into `reg/<folder>/` (prompt
+/// skills publish without a build: these tests stay fast).
+fn prompt_skill(reg: &Path, folder: &str, name: &str, version: &str) -> PathBuf {
+    let dir = reg.join(folder);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("SKILL.md"),
+        format!(
+            "---\nname: {name}\ndescription: {name}, the {version} one.\nmetadata:\n  version: {version}\n---\nBe {name} {version}.\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// `precompile reg --out dist --sign-key key` plus `extra`, which must succeed.
+fn precompile_signed(reg: &Path, dist: &Path, key: &Path, extra: &[&str]) {
+    let out = boternity()
+        .arg("precompile")
+        .arg(reg)
+        .arg("--out")
+        .arg(dist)
+        .arg("--sign-key")
+        .arg(key)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// Applies `edit` to the entry `name` `version` of `dist/index.json`.
+fn edit_entry(dist: &Path, name: &str, version: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dist.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let entry = index["skills"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| e["name"] == name && e["version"] == version)
+        .unwrap();
+    edit(entry);
+    std::fs::write(&path, serde_json::to_vec_pretty(&index).unwrap()).unwrap();
+}
+
+/// The index's `serial`.
+fn serial(dist: &Path) -> u64 {
+    Index::read(&dist.join("index.json")).unwrap().serial
+}
+
+/// Replaces everything in `served` with a copy of `from`.
+fn serve_copy_of(from: &Path, served: &Path) {
+    let _ = std::fs::remove_dir_all(served);
+    copy_dir(from, served);
+}
+
+/// The installed version of `name` in `store` (from its provenance).
+fn installed_version(store: &Path, name: &str) -> String {
+    let provenance: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            store
+                .join("skills")
+                .join(name)
+                .join(".boternity-provenance.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    provenance["version"].as_str().unwrap().to_string()
+}
+
+/// Runs `cmd`, which must fail with exit 1 naming every one of `expect`, and
+/// leave `store` byte for byte as `before`.
+fn refused_with(
+    what: &str,
+    cmd: &mut Command,
+    store: &Path,
+    before: &[(PathBuf, Vec<u8>)],
+    expect: &[&str],
+) -> String {
+    let out = cmd.output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+    for e in expect {
+        assert!(err.contains(e), "{what}: expected `{e}` in:\n{err}");
+    }
+    assert_eq!(snapshot(store), before, "{what} changed the store");
+    err
+}
+
+/// The registry side of a name hijack: a correctly signed entry `innocent`
+/// whose SKILL.md says `name: victim` must not replace the `victim` the user
+/// installed from a folder, nor may an entry's folder be another skill's.
+#[test]
+fn a_signed_entry_never_installs_under_another_skills_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path());
+    let reg = tmp.path().join("registry");
+    prompt_skill(&reg, "innocent", "innocent", "1.0.0");
+    let dist = tmp.path().join("dist");
+    precompile_signed(&reg, &dist, &key, &[]);
+
+    // The user's own `victim`, from a folder.
+    let store = tmp.path().join("store");
+    let mine = prompt_skill(&tmp.path().join("mine"), "victim", "victim", "0.1.0");
+    let out = boternity()
+        .arg("install")
+        .arg(&mine)
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before = snapshot(&store);
+
+    // The publisher's entry `innocent` now carries a SKILL.md naming
+    // `victim`, its digest in the index, the index signed again: every
+    // byte checks out against the signature.
+    let hijack = b"---\nname: victim\ndescription: Not what it says.\nmetadata:\n  version: 1.0.0\n---\nGotcha.\n";
+    std::fs::write(dist.join("innocent/1.0.0/SKILL.md"), hijack).unwrap();
+    edit_entry(&dist, "innocent", "1.0.0", |e| {
+        let file = e["files"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|f| f["path"] == "SKILL.md")
+            .unwrap();
+        file["sha256"] = sha256_hex(hijack).into();
+        file["size"] = (hijack.len() as u64).into();
+    });
+    resign(&dist, &key);
+    let server = Server::start(&dist);
+    let cache = tmp.path().join("cache");
+    let pin = public.to_str().unwrap();
+    refused_with(
+        "SKILL.md naming another skill",
+        install_cmd("innocent", &server.url, &store, &cache).args(["--registry-key", pin]),
+        &store,
+        &before,
+        &[
+            "name rule",
+            "`innocent`",
+            "innocent/1.0.0",
+            "`victim`",
+            "nothing was installed",
+        ],
+    );
+    // Not even as JSON's `install-failed` does anything reach the store.
+    refused_with(
+        "SKILL.md naming another skill, json",
+        install_cmd("innocent", &server.url, &store, &cache).args([
+            "--registry-key",
+            pin,
+            "--message-format",
+            "json",
+        ]),
+        &store,
+        &before,
+        &[],
+    );
+
+    // An entry whose folder is another skill's.
+    let moved = tmp.path().join("moved");
+    copy_dir(&dist, &moved);
+    std::fs::write(
+        moved.join("innocent/1.0.0/SKILL.md"),
+        std::fs::read(reg.join("innocent/SKILL.md")).unwrap(),
+    )
+    .unwrap();
+    std::fs::create_dir_all(moved.join("victim")).unwrap();
+    std::fs::rename(moved.join("innocent/1.0.0"), moved.join("victim/1.0.0")).unwrap();
+    edit_entry(&moved, "innocent", "1.0.0", |e| {
+        let original = std::fs::read(reg.join("innocent/SKILL.md")).unwrap();
+        e["dir"] = "victim/1.0.0".into();
+        let file = e["files"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|f| f["path"] == "SKILL.md")
+            .unwrap();
+        file["sha256"] = sha256_hex(&original).into();
+        file["size"] = (original.len() as u64).into();
+    });
+    resign(&moved, &key);
+    let server = Server::start(&moved);
+    refused_with(
+        "an entry in another skill's folder",
+        install_cmd("innocent", &server.url, &store, &tmp.path().join("cache-2"))
+            .args(["--registry-key", pin]),
+        &store,
+        &before,
+        &["name rule", "`innocent`", "victim/1.0.0"],
+    );
+    assert_eq!(installed_version(&store, "victim"), "0.1.0");
+}
+
+/// TUF's rollback and freeze: the same URL replaying an older signed index
+/// is refused naming both serials (even for a store that never saw the newer
+/// version); an expired index is refused unless allowed; an explicit older
+/// version is still a downgrade the user may ask for.
+#[test]
+fn a_replayed_older_or_expired_index_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path());
+    let pin = public.to_str().unwrap();
+    let reg = tmp.path().join("registry");
+    prompt_skill(&reg, "a/tool", "tool", "1.0.0");
+    let dist = tmp.path().join("dist");
+    precompile_signed(&reg, &dist, &key, &[]);
+    let v1 = tmp.path().join("v1");
+    copy_dir(&dist, &v1);
+    prompt_skill(&reg, "b/tool", "tool", "2.0.0");
+    precompile_signed(&reg, &dist, &key, &[]);
+    let (old, new) = (serial(&v1), serial(&dist));
+    assert!(old > 0 && new > old, "{old} {new}");
+    // Every signature we write still verifies with Debian's minisign.
+    for dir in [&v1, &dist] {
+        if let Ok(out) = Command::new("minisign")
+            .arg("-Vm")
+            .arg(dir.join("index.json"))
+            .arg("-p")
+            .arg(&public)
+            .output()
+        {
+            assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+        }
+    }
+
+    let served = tmp.path().join("served");
+    serve_copy_of(&dist, &served);
+    let server = Server::start(&served);
+    let store = tmp.path().join("store");
+    let cache = tmp.path().join("cache");
+    let out = install(
+        "tool",
+        &server.url,
+        &store,
+        &cache,
+        &["--registry-key", pin],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(installed_version(&store, "tool"), "2.0.0");
+    assert!(
+        stderr(&out).contains(&format!("serial {new}")),
+        "{}",
+        stderr(&out)
+    );
+    let state = std::fs::read_dir(cache.join("registry-state"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .unwrap()
+        .path();
+    let remembered: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(remembered["serial"], new);
+    assert_eq!(remembered["url"], server.url.as_str());
+
+    // The server replays the older index, with its valid older signature.
+    serve_copy_of(&v1, &served);
+    let before = snapshot(&store);
+    let rollback = [
+        "rollback rule",
+        &format!("serial {old}"),
+        &format!("serial {new}"),
+        "registry-state",
+    ];
+    refused_with(
+        "replayed older index",
+        install_cmd("tool", &server.url, &store, &cache).args(["--registry-key", pin]),
+        &store,
+        &before,
+        &rollback,
+    );
+    // A store that never had 2.0.0: still refused (the serial, not the store).
+    let fresh = tmp.path().join("fresh-store");
+    refused_with(
+        "replayed older index, fresh store",
+        install_cmd("tool", &server.url, &fresh, &cache).args(["--registry-key", pin]),
+        &fresh,
+        &[],
+        &rollback,
+    );
+    // …and offline, from the cache that now holds the old index.
+    refused_with(
+        "replayed older index, offline",
+        install_cmd("tool", &server.url, &store, &cache).args(["--registry-key", pin, "--offline"]),
+        &store,
+        &before,
+        &["rollback rule"],
+    );
+    // Deleting the state resets it, as documented.
+    std::fs::remove_file(&state).unwrap();
+    let out = install(
+        "tool",
+        &server.url,
+        &fresh,
+        &cache,
+        &["--registry-key", pin],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(installed_version(&fresh, "tool"), "1.0.0");
+
+    // The newer index again; an explicit older version is a downgrade the
+    // user asked for; an implicit one never happens (see the yank test).
+    serve_copy_of(&dist, &served);
+    let out = install(
+        "tool@1.0.0",
+        &server.url,
+        &store,
+        &cache,
+        &["--registry-key", pin],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(installed_version(&store, "tool"), "1.0.0");
+    let out = install(
+        "tool",
+        &server.url,
+        &store,
+        &cache,
+        &["--registry-key", pin],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(installed_version(&store, "tool"), "2.0.0");
+
+    // Expiry: an index signed for one second, two seconds ago.
+    let expiring = tmp.path().join("expiring");
+    copy_dir(&dist, &expiring);
+    let out = boternity()
+        .args(["index", "sign"])
+        .arg(expiring.join("index.json"))
+        .arg("--key")
+        .arg(&key)
+        .args(["--expires-in", "1s"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::thread::sleep(Duration::from_millis(2100));
+    serve_copy_of(&expiring, &served);
+    let before = snapshot(&store);
+    let expires = Index::read(&expiring.join("index.json"))
+        .unwrap()
+        .expires
+        .unwrap();
+    refused_with(
+        "expired index",
+        install_cmd("tool@1.0.0", &server.url, &store, &cache).args(["--registry-key", pin]),
+        &store,
+        &before,
+        &[
+            "expiry rule",
+            &expires,
+            "--allow-expired",
+            "BOTERNITY_ALLOW_EXPIRED",
+        ],
+    );
+    let verify = boternity()
+        .args(["index", "verify"])
+        .arg(expiring.join("index.json"))
+        .arg("--key")
+        .arg(&public)
+        .output()
+        .unwrap();
+    assert_eq!(verify.status.code(), Some(1), "{}", stderr(&verify));
+    assert!(
+        stderr(&verify).contains("expiry rule"),
+        "{}",
+        stderr(&verify)
+    );
+    let out = install(
+        "tool@1.0.0",
+        &server.url,
+        &store,
+        &cache,
+        &["--registry-key", pin, "--allow-expired"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("used anyway"), "{}", stderr(&out));
+    let out = install_cmd("tool", &server.url, &store, &cache)
+        .args(["--registry-key", pin])
+        .env("BOTERNITY_ALLOW_EXPIRED", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(installed_version(&store, "tool"), "2.0.0");
+}
+
+/// cargo's yank: a yanked version is installed only when asked for exactly
+/// (loudly); `outdated` and `verify` name installed skills at a yanked
+/// version; an install never moves back implicitly; a rebuild keeps yanks.
+#[test]
+fn yanked_versions_are_refused_unless_asked_for_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path());
+    let pin = public.to_str().unwrap();
+    let reg = tmp.path().join("registry");
+    prompt_skill(&reg, "a/tool", "tool", "1.0.0");
+    prompt_skill(&reg, "b/tool", "tool", "2.0.0");
+    let dist = tmp.path().join("dist");
+    precompile_signed(&reg, &dist, &key, &[]);
+    let server = Server::start(&dist);
+    let store = tmp.path().join("store");
+    let cache = tmp.path().join("cache");
+    let out = install(
+        "tool",
+        &server.url,
+        &store,
+        &cache,
+        &["--registry-key", pin],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(installed_version(&store, "tool"), "2.0.0");
+
+    let before_yank = serial(&dist);
+    let out = boternity()
+        .args(["index", "yank"])
+        .arg(dist.join("index.json"))
+        .args([
+            "tool@2.0.0",
+            "--reason",
+            "leaks the input to the log",
+            "--key",
+        ])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(serial(&dist) > before_yank);
+    if let Ok(out) = Command::new("minisign")
+        .arg("-Vm")
+        .arg(dist.join("index.json"))
+        .arg("-p")
+        .arg(&public)
+        .output()
+    {
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    }
+    let bad = boternity()
+        .args(["index", "yank"])
+        .arg(dist.join("index.json"))
+        .args(["tool@9.9.9", "--reason", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("it has: 1.0.0, 2.0.0"),
+        "{}",
+        stderr(&bad)
+    );
+
+    // outdated (asks the registry) and verify (reads the cache it refreshed).
+    let outdated = |extra: &[&str]| -> serde_json::Value {
+        let out = boternity()
+            .args(["outdated", "--store"])
+            .arg(&store)
+            .args(["--registry-key", pin, "--message-format", "json"])
+            .args(extra)
+            .env("BOTERNITY_CACHE_DIR", &cache)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|l| l["kind"] == "registry")
+            .unwrap_or_else(|| panic!("no registry line: {}", stdout(&out)))
+    };
+    let line = outdated(&[]);
+    assert_eq!(line["reason"], "skill-outdated");
+    assert_eq!(
+        (
+            &line["status"],
+            &line["yanked"],
+            &line["installed"],
+            &line["latest"]
+        ),
+        (
+            &"yanked".into(),
+            &"leaks the input to the log".into(),
+            &"2.0.0".into(),
+            &"1.0.0".into()
+        ),
+        "{line}"
+    );
+    assert_eq!(outdated(&["--offline"])["status"], "yanked");
+    let human = boternity()
+        .args(["outdated", "--store"])
+        .arg(&store)
+        .args(["--registry-key", pin])
+        .env("BOTERNITY_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&human).contains("YANKED: leaks the input to the log"),
+        "{}",
+        stdout(&human)
+    );
+    let verify = boternity()
+        .args(["verify", "--store"])
+        .arg(&store)
+        .args(["--registry-key", pin, "--message-format", "json"])
+        .env("BOTERNITY_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    assert_eq!(verify.status.code(), Some(1), "{}", stderr(&verify));
+    let verified: serde_json::Value = serde_json::from_str(stdout(&verify).trim()).unwrap();
+    assert_eq!(
+        (&verified["ok"], &verified["yanked"]),
+        (&false.into(), &"leaks the input to the log".into()),
+        "{verified}"
+    );
+
+    // With 2.0.0 installed, `install tool` would go back to 1.0.0: refused.
+    let before = snapshot(&store);
+    refused_with(
+        "implicit downgrade",
+        install_cmd("tool", &server.url, &store, &cache).args(["--registry-key", pin]),
+        &store,
+        &before,
+        &["downgrade rule", "`tool` 2.0.0 is installed", "tool@1.0.0"],
+    );
+    // A new store gets the newest version not yanked; the yanked one only by
+    // its exact version, loudly.
+    let fresh = tmp.path().join("fresh");
+    let out = install(
+        "tool",
+        &server.url,
+        &fresh,
+        &cache,
+        &["--registry-key", pin],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(installed_version(&fresh, "tool"), "1.0.0");
+    let out = install(
+        "tool@2.0.0",
+        &server.url,
+        &fresh,
+        &cache,
+        &["--registry-key", pin],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("YANKED") && stderr(&out).contains("leaks the input to the log"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(installed_version(&fresh, "tool"), "2.0.0");
+
+    // Every version yanked: nothing to take without a version.
+    let out = boternity()
+        .args(["index", "yank"])
+        .arg(dist.join("index.json"))
+        .args(["tool@1.0.0", "--reason", "also bad", "--key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let empty = tmp.path().join("empty");
+    refused_with(
+        "every version yanked",
+        install_cmd("tool", &server.url, &empty, &cache).args(["--registry-key", pin]),
+        &empty,
+        &[],
+        &["every version of skill `tool`", "is yanked", "also bad"],
+    );
+
+    // A rebuild of the registry keeps the yanks; un-yanking works.
+    precompile_signed(&reg, &dist, &key, &[]);
+    let index = Index::read(&dist.join("index.json")).unwrap();
+    assert!(index.skills.iter().all(|e| e.yanked.is_some()), "{index:?}");
+    let out = boternity()
+        .args(["index", "yank"])
+        .arg(dist.join("index.json"))
+        .args(["tool@1.0.0", "--undo", "--key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = install(
+        "tool",
+        &server.url,
+        &empty,
+        &cache,
+        &["--registry-key", pin],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(installed_version(&empty, "tool"), "1.0.0");
+}
+
+/// Endless downloads: per-read timeouts restart with every byte, so a server
+/// dripping one byte every 2 s is stopped by the request's deadline, and a
+/// slow series of files by the install's; a git server that accepts and
+/// never answers by git's deadline. Each names the URL and the limit.
+#[test]
+fn dripping_servers_and_silent_git_servers_meet_a_deadline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path());
+    let pin = public.to_str().unwrap();
+    let reg = tmp.path().join("registry");
+    prompt_skill(&reg, "tool", "tool", "1.0.0");
+    let dist = tmp.path().join("dist");
+    precompile_signed(&reg, &dist, &key, &[]);
+    let store = tmp.path().join("store");
+    let before = snapshot(&store);
+
+    // One request: index.json, a byte every 2 s.
+    let server = Server::start(&dist);
+    server
+        .behaviour
+        .lock()
+        .unwrap()
+        .drip
+        .insert("index.json".into(), Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    refused_with(
+        "dripped index",
+        install_cmd("tool", &server.url, &store, &tmp.path().join("cache-1"))
+            .args(["--registry-key", pin])
+            .env("BOTERNITY_HTTP_TIMEOUT", "10")
+            .env("BOTERNITY_HTTP_DEADLINE", "3"),
+        &store,
+        &before,
+        &[
+            "deadline rule",
+            &format!("{}/index.json", server.url),
+            "3s deadline",
+            "BOTERNITY_HTTP_DEADLINE",
+        ],
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+
+    // The install's budget: each request within its own deadline, together not.
+    let server = Server::start(&dist);
+    server
+        .behaviour
+        .lock()
+        .unwrap()
+        .drip
+        .insert("tool/1.0.0/SKILL.md".into(), Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    refused_with(
+        "dripped install",
+        install_cmd("tool", &server.url, &store, &tmp.path().join("cache-2"))
+            .args(["--registry-key", pin])
+            .env("BOTERNITY_HTTP_TIMEOUT", "10")
+            .env("BOTERNITY_HTTP_DEADLINE", "100")
+            .env("BOTERNITY_HTTP_INSTALL_DEADLINE", "3"),
+        &store,
+        &before,
+        &[
+            "deadline rule",
+            "took longer than 3s",
+            &format!("{}/tool/1.0.0/SKILL.md", server.url),
+            "BOTERNITY_HTTP_INSTALL_DEADLINE",
+        ],
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+
+    // git: a server that accepts the connection and never says a word.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("git://{}/x", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let started = std::time::Instant::now();
+    let out = boternity()
+        .args(["install", "--git", &url, "--store"])
+        .arg(&store)
+        .env("BOTERNITY_CACHE_DIR", tmp.path().join("cache-git"))
+        .env("BOTERNITY_GIT_DEADLINE", "1")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for expect in [
+        "deadline rule",
+        url.as_str(),
+        "1 s",
+        "BOTERNITY_GIT_DEADLINE",
+    ] {
+        assert!(err.contains(expect), "expected `{expect}` in:\n{err}");
+    }
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert_eq!(snapshot(&store), before);
 }
