@@ -61,7 +61,7 @@ pub enum Command {
     Doctor(doctor::Opts),
     /// Check SKILL.md files against the Agent Skills spec
     Check(check::Opts),
-    /// Show which skills installed from git have newer commits
+    /// Show which installed skills have newer commits or versions, or were yanked
     Outdated(outdated::Opts),
     /// Update skills installed from git to the newest commit of their ref
     Update(Box<update::Opts>),
