@@ -75,8 +75,9 @@ impl Opts {
                 })
             }
             ResolvedSkill::Installed { store, skill } => {
-                // An installed skill runs under the tier and grants it was
-                // installed with; flags add grants and may name a tier.
+                // An installed skill runs under the tier and grants recorded
+                // at its install (never what its SKILL.md merely asks for);
+                // flags add grants and may name a tier.
                 let mut grants = skill.grants(&store);
                 grants.extend(&extra);
                 let invocation = self.invocation(&skill.name, input, grants, skill.trust_tier());
@@ -111,6 +112,7 @@ impl Opts {
             bot_slug: self.bot_slug.clone(),
             limits: self.limits.limits(default_tier),
             grants,
+            grant_hint: Some(GrantArgs::hint),
         }
     }
 }

@@ -16,6 +16,9 @@ pub struct Invocation {
     pub bot_slug: String,
     pub limits: Limits,
     pub grants: Grants,
+    /// How a denial tells the user to grant what was missing (`None`: the
+    /// denial alone).
+    pub grant_hint: Option<grants::GrantHint>,
 }
 
 impl Invocation {
@@ -28,6 +31,7 @@ impl Invocation {
             bot_slug: "boternity".into(),
             limits: Limits::UNTRUSTED,
             grants: Grants::none(),
+            grant_hint: None,
         }
     }
 }
@@ -206,7 +210,7 @@ impl Executor {
         let state = HostState::new(
             wasi,
             &limits,
-            Arc::new(invocation.grants.clone()),
+            (Arc::new(invocation.grants.clone()), invocation.grant_hint),
             context,
             self.services.clone(),
             started + limits.deadline,

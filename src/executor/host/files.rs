@@ -25,9 +25,14 @@ fn confine(root: &Path, path: &str) -> Result<PathBuf, String> {
             }
         }
     }
-    let root = root
-        .canonicalize()
-        .map_err(|e| format!("the skill's data folder is not available: {e}"))?;
+    let root = root.canonicalize().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            // Made on the first write; until then it holds nothing.
+            format!("cannot read `{path}`: it does not exist (the skill's data folder is empty)")
+        } else {
+            format!("the skill's data folder is not available: {e}")
+        }
+    })?;
     Ok(root.join(rel))
 }
 
@@ -110,6 +115,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_confined(dir.path(), "notes/a.txt", b"hi").unwrap();
         assert_eq!(read_confined(dir.path(), "notes/a.txt").unwrap(), "hi");
+        assert_eq!(
+            read_confined(&dir.path().join("never-written"), "a.txt").unwrap_err(),
+            "cannot read `a.txt`: it does not exist (the skill's data folder is empty)"
+        );
         for bad in ["/etc/passwd", "../x", "notes/../../x", ""] {
             assert!(
                 read_confined(dir.path(), bad)

@@ -1,5 +1,7 @@
 //! The host side of the skill world: the state each invocation's `Store` holds,
-//! and the `boternity:skill/host` functions, each gated by its capability.
+//! and the `boternity:skill/host` functions, each gated by its capability
+//! (and `get-secret`/`read-env` by the names granted), a denial ending with
+//! the caller's hint on how to grant it.
 
 mod files;
 mod http;
@@ -15,7 +17,7 @@ use files::{read_confined, write_confined};
 use http::http_request;
 
 use super::bindings::boternity::skill::host::{Host, SkillContext};
-use super::grants::Grants;
+use super::grants::{GrantHint, Grants, Missing, denial};
 use super::limits::Limits;
 use crate::skill::manifest::Capability;
 
@@ -180,6 +182,8 @@ pub struct HostState {
     pub(super) table: ResourceTable,
     pub(super) limiter: Limiter,
     grants: Arc<Grants>,
+    /// The caller's advice on granting what a denied call lacked.
+    hint: Option<GrantHint>,
     context: SkillContext,
     services: HostServices,
     pub(super) logs: LogBuffer,
@@ -193,7 +197,7 @@ impl HostState {
     pub(super) fn new(
         wasi: WasiCtx,
         limits: &Limits,
-        grants: Arc<Grants>,
+        (grants, hint): (Arc<Grants>, Option<GrantHint>),
         context: SkillContext,
         services: HostServices,
         deadline: Instant,
@@ -203,6 +207,7 @@ impl HostState {
             table: ResourceTable::new(),
             limiter: Limiter::new(limits),
             grants,
+            hint,
             context,
             services,
             logs: LogBuffer::default(),
@@ -211,8 +216,13 @@ impl HostState {
         }
     }
 
+    /// `Ok` if `cap` was granted, else the denial (with the caller's hint).
+    fn require(&self, cap: Capability, function: &str) -> Result<(), String> {
+        self.grants.require_with(cap, function, self.hint)
+    }
+
     fn data_dir(&self, function: &str, cap: Capability) -> Result<&Path, String> {
-        self.grants.require(cap, function)?;
+        self.require(cap, function)?;
         self.grants.data_dir.as_deref().ok_or_else(|| {
             format!("permission denied: `{function}` has no data folder granted to this skill")
         })
@@ -235,8 +245,7 @@ impl Host for HostState {
 
     async fn recall_memory(&mut self, query: String, limit: u32) -> wasmtime::Result<Vec<String>> {
         // The function has no error channel: a denial stops the skill with the reason.
-        self.grants
-            .require(Capability::RecallMemory, "recall-memory")
+        self.require(Capability::RecallMemory, "recall-memory")
             .map_err(HostTrap::Denied)?;
         let memory = self.services.memory.clone();
         let slug = self.context.bot_slug.clone();
@@ -244,7 +253,7 @@ impl Host for HostState {
     }
 
     async fn http_get(&mut self, url: String) -> wasmtime::Result<Result<String, String>> {
-        if let Err(denied) = self.grants.require(Capability::HttpGet, "http-get") {
+        if let Err(denied) = self.require(Capability::HttpGet, "http-get") {
             return Ok(Err(denied));
         }
         http_request(&self.grants, "GET", url, None, self.deadline).await
@@ -255,7 +264,7 @@ impl Host for HostState {
         url: String,
         body: String,
     ) -> wasmtime::Result<Result<String, String>> {
-        if let Err(denied) = self.grants.require(Capability::HttpPost, "http-post") {
+        if let Err(denied) = self.require(Capability::HttpPost, "http-post") {
             return Ok(Err(denied));
         }
         http_request(&self.grants, "POST", url, Some(body), self.deadline).await
@@ -282,12 +291,15 @@ impl Host for HostState {
     }
 
     async fn get_secret(&mut self, name: String) -> wasmtime::Result<Result<String, String>> {
-        if let Err(denied) = self.grants.require(Capability::GetSecret, "get-secret") {
+        if let Err(denied) = self.require(Capability::GetSecret, "get-secret") {
             return Ok(Err(denied));
         }
+        // Only names granted to this skill: what its `SKILL.md` lists is a request.
         if !self.grants.secrets.contains(&name) {
-            return Ok(Err(format!(
-                "permission denied: secret `{name}` is not listed in this skill's `metadata.secrets`"
+            return Ok(Err(denial(
+                format!("permission denied: secret `{name}` was not granted to this skill"),
+                &Missing::Secret(&name),
+                self.hint,
             )));
         }
         Ok(self
@@ -298,12 +310,14 @@ impl Host for HostState {
     }
 
     async fn read_env(&mut self, name: String) -> wasmtime::Result<Result<String, String>> {
-        if let Err(denied) = self.grants.require(Capability::ReadEnv, "read-env") {
+        if let Err(denied) = self.require(Capability::ReadEnv, "read-env") {
             return Ok(Err(denied));
         }
         if !self.grants.env_vars.contains(&name) {
-            return Ok(Err(format!(
-                "permission denied: variable `{name}` was not granted to this skill (grant it by name)"
+            return Ok(Err(denial(
+                format!("permission denied: variable `{name}` was not granted to this skill"),
+                &Missing::EnvVar(&name),
+                self.hint,
             )));
         }
         Ok((self.services.env)(&name).ok_or_else(|| format!("variable `{name}` is not set")))
