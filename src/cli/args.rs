@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use boternity_skills::build::fetch_proxy::RegistryHosts;
 use boternity_skills::build::{BuildOptions, Confinement};
+use boternity_skills::executor::grants::{Missing, Requested};
 use boternity_skills::executor::{CompileCache, Executor, ExecutorConfig, HostServices};
 use boternity_skills::skill::manifest::{Capability, TrustTier};
 use boternity_skills::store::InstalledSkill;
@@ -97,10 +98,11 @@ impl SkillArg {
     }
 }
 
-/// What a skill may do beyond its manifest's capabilities.
+/// What a skill may do. A skill's SKILL.md only asks (metadata.capabilities,
+/// metadata.secrets); these flags grant.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct GrantArgs {
-    /// Grant a capability (repeatable): read_file, write_file, http_get, http_post, read_env, recall_memory, get_secret.
+    /// Grant a capability (repeatable): read_file, write_file, http_get, http_post, exec_command, read_env, recall_memory, get_secret.
     #[arg(long = "grant", value_name = "CAP")]
     pub capabilities: Vec<Capability>,
     /// With read_env: a variable the skill may read (repeatable).
@@ -109,7 +111,7 @@ pub struct GrantArgs {
     /// With http_get/http_post: a host (or host:port) the skill may reach (repeatable).
     #[arg(long = "allow-host", value_name = "HOST")]
     pub http_hosts: Vec<String>,
-    /// With get_secret: a secret name the skill may fetch, beyond metadata.secrets (repeatable).
+    /// With get_secret: a secret the skill may fetch (repeatable); listing it in metadata.secrets only asks for it.
     #[arg(long = "allow-secret", value_name = "NAME")]
     pub secrets: Vec<String>,
 }
@@ -124,6 +126,43 @@ impl GrantArgs {
             secrets: self.secrets.iter().cloned().collect(),
             data_dir,
         }
+    }
+
+    /// The advice a denied skill gets: the flag that grants what it lacked.
+    pub fn hint(missing: &Missing<'_>) -> String {
+        let flag = match missing {
+            Missing::Capability(cap) => format!("--grant {cap}"),
+            Missing::Secret(name) => format!("--allow-secret {name}"),
+            Missing::EnvVar(name) => format!("--allow-env {name}"),
+        };
+        format!("grant it with `{flag}` on install, or on run")
+    }
+
+    /// The flags that would grant `request` (what a skill asked for and was
+    /// not granted); empty when it is.
+    pub fn flags_for(request: &Requested) -> Vec<String> {
+        let mut flags: Vec<String> = request
+            .capabilities
+            .iter()
+            .map(|c| format!("--grant {c}"))
+            .collect();
+        if request.capabilities.contains(&Capability::ReadEnv) {
+            flags.push("--allow-env NAME".into());
+        }
+        if request
+            .capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::HttpGet | Capability::HttpPost))
+        {
+            flags.push("--allow-host HOST".into());
+        }
+        flags.extend(
+            request
+                .secrets
+                .iter()
+                .map(|s| format!("--allow-secret {s}")),
+        );
+        flags
     }
 }
 
@@ -238,6 +277,15 @@ pub struct BuildArgs {
         requires = "crates_mirror"
     )]
     pub fetch_host: Vec<String>,
+    /// Most bytes one confined build may add to its target directory (what
+    /// the folder held before is not counted); over it, the build is stopped.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        env = "BOTERNITY_MAX_TARGET_BYTES",
+        default_value_t = boternity_skills::build::cargo::MAX_TARGET_BYTES
+    )]
+    pub max_target_bytes: u64,
 }
 
 fn parse_mirror(value: &str) -> Result<String, String> {
@@ -262,18 +310,24 @@ impl BuildArgs {
                 Confinement::Sandboxed
             },
             registries,
+            max_target_bytes: self.max_target_bytes,
             ..BuildOptions::default()
         }
     }
 }
 
 /// How a skill is installed, shared by `install`, `update` and `sync`: the
-/// stub policy, the trust tier and the build.
+/// stub policy, the trust tier, replacing another origin's skill, and the
+/// build.
 #[derive(clap::Args, Clone, Debug)]
 pub struct InstallArgs {
     /// Refuse to install a JSON stub (for CI).
     #[arg(long)]
     pub no_stub: bool,
+    /// Replace a skill of the same name installed from another origin (another
+    /// folder, repository, path or registry), deleting its data folder.
+    #[arg(long)]
+    pub force: bool,
     /// The trust tier to install under (the skill's own claim is ignored).
     #[arg(long, default_value = "untrusted")]
     pub trust_tier: TrustTier,
@@ -291,7 +345,18 @@ impl InstallArgs {
                 ..Default::default()
             },
             trust_tier: self.trust_tier,
+            force: self.force,
             ..Default::default()
         }
     }
+}
+
+/// How to proceed when an install was refused because the name is taken by
+/// a skill of another origin: the flags the library does not name. (The
+/// refusal may be wrapped by errors that hide it from `downcast`; its advice
+/// is a constant of the library.)
+pub fn force_hint(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    boternity_skills::error_chain(err)
+        .contains(boternity_skills::store::REPLACE_ADVICE)
+        .then_some("pass --force to replace it (its data folder is deleted), or `boternity remove` it first")
 }

@@ -1,15 +1,15 @@
 //! `boternity install`: put a skill folder into the store (build, validate or
 //! stub, then an atomic swap).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use boternity_skills::executor::Executor;
 use boternity_skills::registry::client::install_from_registry;
-use boternity_skills::{InstallOptions, Installed, PathTaken, SkillStore, install};
+use boternity_skills::{Grants, InstallOptions, Installed, PathTaken, SkillStore, install};
 
-use super::args::{GrantArgs, InstallArgs, MessageFormat, OutputArgs, StoreArgs};
+use super::args::{GrantArgs, InstallArgs, MessageFormat, OutputArgs, StoreArgs, force_hint};
 use super::message::{self, InstallFailed, SkillInstalled};
 
 /// Install a skill into boternity's store.
@@ -19,9 +19,12 @@ use super::message::{self, InstallFailed, SkillInstalled};
 /// skill.wasm is validated (a core module with wit-bindgen metadata is
 /// componentized); otherwise a JSON stub is written, loudly (--no-stub refuses).
 /// The installed version is replaced atomically; a failed install changes nothing.
+/// A skill of the same name from another origin is replaced only with --force.
+/// SKILL.md's capabilities and secrets are requests: only --grant,
+/// --allow-* and the trust tier's policy grant.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  boternity install skills/word-count\n  boternity install ./my-skill --store /tmp/store --trust-tier verified\n  boternity install ./registry-skill --no-stub --message-format json\n  boternity install word-count --registry dist/   (from `boternity precompile` output)\n  boternity install word-count@1.2.0 --registry https://example.org/skills --registry-key registry.key.pub\n\nExit status:\n  0  installed (a stub counts, unless --no-stub)\n  1  not installed; the store is unchanged"
+    after_help = "Examples:\n  boternity install skills/word-count\n  boternity install ./my-skill --store /tmp/store --trust-tier verified\n  boternity install ./weather --grant http_get --allow-host api.weather.example --grant get_secret --allow-secret api-key\n  boternity install ./registry-skill --no-stub --message-format json\n  boternity install word-count --registry dist/   (from `boternity precompile` output)\n  boternity install word-count@1.2.0 --registry https://example.org/skills --registry-key registry.key.pub\n\nExit status:\n  0  installed (a stub counts, unless --no-stub)\n  1  not installed; the store is unchanged"
 )]
 pub struct Opts {
     /// The skill folder (holding SKILL.md), or with --registry the skill's
@@ -73,14 +76,7 @@ impl Opts {
                 report(&installed, self.format.message_format);
                 Ok(ExitCode::SUCCESS)
             }
-            Err(err) if self.format.json() => {
-                message::emit(&InstallFailed {
-                    skill_dir: &self.skill_dir,
-                    error: message::error_text(&err),
-                });
-                Ok(ExitCode::FAILURE)
-            }
-            Err(err) => Err(err),
+            Err(err) => Ok(failed(err, &self.skill_dir, self.format)),
         }
     }
 
@@ -107,6 +103,46 @@ impl Opts {
     }
 }
 
+/// Reports a failed install (the store is unchanged) with what to do when
+/// the name is taken by another origin's skill; the exit code.
+pub fn failed(err: anyhow::Error, skill_dir: &Path, format: OutputArgs) -> ExitCode {
+    let hint = force_hint(err.as_ref());
+    if format.json() {
+        let mut error = message::error_text(&err);
+        if let Some(hint) = hint {
+            error.push_str("; ");
+            error.push_str(hint);
+        }
+        message::emit(&InstallFailed { skill_dir, error });
+    } else {
+        super::print_error(err.as_ref());
+        if let Some(hint) = hint {
+            eprintln!("\nhint: {hint}");
+        }
+    }
+    ExitCode::FAILURE
+}
+
+/// What the skill asked for and was not granted, and the flags that would
+/// grant it: a note of the install report.
+pub fn not_granted_note(installed: &Installed) -> Option<String> {
+    let missing = &installed.not_granted;
+    if missing.is_empty() {
+        return None;
+    }
+    let mut asked: Vec<String> = missing
+        .capabilities
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    asked.extend(missing.secrets.iter().map(|s| format!("secret `{s}`")));
+    Some(format!(
+        "SKILL.md asks for {}, not granted (a skill's own list grants nothing); to grant it, install with {}",
+        asked.join(", "),
+        GrantArgs::flags_for(missing).join(" ")
+    ))
+}
+
 pub fn report(installed: &Installed, format: MessageFormat) {
     let p = &installed.provenance;
     match format {
@@ -116,7 +152,12 @@ pub fn report(installed: &Installed, format: MessageFormat) {
                 std::path::Path::new(boternity_skills::skill::manifest::MANIFEST_FILE),
                 &p.warnings,
             );
-            for note in &installed.notes {
+            for note in installed
+                .notes
+                .iter()
+                .cloned()
+                .chain(not_granted_note(installed))
+            {
                 eprintln!("note: {note}");
             }
             if installed.path_taken == PathTaken::Stub {
@@ -158,9 +199,32 @@ pub fn report(installed: &Installed, format: MessageFormat) {
             );
             eprintln!("{:>12} {}", "How", installed.reason);
             eprintln!("{:>12} {}", "Trust", installed.trust_tier);
+            eprintln!("{:>12} {}", "Granted", granted_text(&p.grants));
             if let Some(w) = &p.wasm {
                 eprintln!("{:>12} {} bytes, sha256 {}", "Binary", w.size, w.sha256);
             }
         }
+    }
+}
+
+/// What an install granted, in one line.
+fn granted_text(grants: &Grants) -> String {
+    let mut parts: Vec<String> = grants
+        .capabilities
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let named = [
+        ("variable", &grants.env_vars),
+        ("host", &grants.http_hosts),
+        ("secret", &grants.secrets),
+    ];
+    for (what, names) in named {
+        parts.extend(names.iter().map(|n| format!("{what} `{n}`")));
+    }
+    if parts.is_empty() {
+        "nothing (log and get-context only)".into()
+    } else {
+        parts.join(", ")
     }
 }

@@ -11,7 +11,7 @@ use boternity_skills::git::spec;
 use boternity_skills::{InstallOptions, SkillStore};
 
 use super::args::OutputArgs;
-use super::message::{self, InstallFailed, SkillFound};
+use super::message::{self, SkillFound};
 
 /// The flags of `install --git`.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -40,9 +40,6 @@ pub struct GitArgs {
     /// With --git: print the skills that would be installed; install nothing.
     #[arg(long, requires = "git")]
     pub list: bool,
-    /// With --git: replace a skill of the same name installed from elsewhere.
-    #[arg(long, requires = "git")]
-    pub force: bool,
     /// With --git: more skills to install (by name or folder).
     #[arg(requires = "git", value_name = "SKILL")]
     pub more: Vec<String>,
@@ -61,14 +58,11 @@ pub fn run(
     let result = install(git, first, store, options, offline, format);
     match result {
         Ok(code) => Ok(code),
-        Err(err) if format.json() => {
-            message::emit(&InstallFailed {
-                skill_dir: Path::new(&source),
-                error: message::error_text(&err),
-            });
-            Ok(ExitCode::FAILURE)
-        }
-        Err(err) => Err(err.context(format!("cannot install from {source}"))),
+        Err(err) => Ok(super::install::failed(
+            err.context(format!("cannot install from {source}")),
+            Path::new(&source),
+            format,
+        )),
     }
 }
 
@@ -138,8 +132,11 @@ fn install(
         return Ok(ExitCode::SUCCESS);
     }
     let chosen = git_install::select(found, &names, git.all, &checkout.url)?;
+    // Every chosen skill is checked before any is built or committed: a name
+    // taken by a skill of another origin needs --force (the commit checks
+    // again, under the store's lock).
     for f in &chosen {
-        git_install::check_collision(store, &f.key, &checkout.url, &f.rel, git.force)?;
+        store.check_replace(&f.key, Some(&checkout.origin(&f.rel)), options.force)?;
     }
     let executor = Executor::new()?;
     let planned = chosen

@@ -122,6 +122,6 @@ fn origin_text(skill: &boternity_skills::store::InstalledSkill) -> String {
                 &commit[..commit.len().min(12)]
             )
         }
-        Some(other) => boternity_skills::git::install::describe_origin(other),
+        Some(other) => other.describe(),
     }
 }

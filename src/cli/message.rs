@@ -7,6 +7,7 @@ use std::path::Path;
 
 use boternity_skills::executor::Outcome;
 use boternity_skills::executor::bench::BenchReport;
+use boternity_skills::executor::grants::Requested;
 use boternity_skills::registry::index::IndexEntry;
 use boternity_skills::skill::manifest::{TrustTier, Warning};
 use boternity_skills::skill::validate::ValidComponent;
@@ -103,11 +104,29 @@ pub struct SkillInstalled<'a> {
     pub size: Option<u64>,
     pub precompiled: bool,
     pub replaced: bool,
-    pub notes: &'a [String],
+    /// The library's notes, then what was asked for and not granted, with
+    /// the flags that would grant it.
+    pub notes: Vec<String>,
     /// What the lenient `SKILL.md` reader bent.
     pub warnings: &'a [Warning],
     /// Files installed from the skill's folder.
     pub files: usize,
+    /// What `SKILL.md` asked for: `capabilities`, `secrets`.
+    pub requested: &'a Requested,
+    /// What the skill may do: `capabilities`, `env_vars`, `http_hosts`, `secrets`.
+    pub granted: GrantedFields<'a>,
+    /// What was asked for and not granted: `capabilities`, `secrets`.
+    pub not_granted: &'a Requested,
+}
+
+/// `granted` of `skill-installed`: the grants without the data folder (the
+/// store's, decided at run).
+#[derive(Serialize)]
+pub struct GrantedFields<'a> {
+    pub capabilities: &'a std::collections::BTreeSet<boternity_skills::skill::manifest::Capability>,
+    pub env_vars: &'a std::collections::BTreeSet<String>,
+    pub http_hosts: &'a std::collections::BTreeSet<String>,
+    pub secrets: &'a std::collections::BTreeSet<String>,
 }
 
 impl Message for SkillInstalled<'_> {
@@ -129,9 +148,22 @@ impl<'a> SkillInstalled<'a> {
             size: p.wasm.as_ref().map(|w| w.size),
             precompiled: p.cwasm.is_some(),
             replaced: installed.replaced,
-            notes: &installed.notes,
+            notes: installed
+                .notes
+                .iter()
+                .cloned()
+                .chain(super::install::not_granted_note(installed))
+                .collect(),
             warnings: &p.warnings,
             files: p.files.len(),
+            requested: &installed.requested,
+            granted: GrantedFields {
+                capabilities: &p.grants.capabilities,
+                env_vars: &p.grants.env_vars,
+                http_hosts: &p.grants.http_hosts,
+                secrets: &p.grants.secrets,
+            },
+            not_granted: &installed.not_granted,
         }
     }
 }

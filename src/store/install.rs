@@ -1,15 +1,19 @@
 //! `install`: the one entry point boternity's CLI and HTTP handlers call to put
 //! a skill folder into the store: the shared pipeline decision, the trust tier
-//! (decided here, never by the skill), precompilation, provenance, and an
-//! atomic commit. Everything that can fail runs before the store is touched.
+//! and the grants (decided here, never by the skill: what its `SKILL.md` asks
+//! for is recorded as a request), precompilation, provenance, and an atomic
+//! commit, which every install (folder, git, registry, sync, update) goes
+//! through and which replaces a skill of another origin only when forced.
+//! Everything that can fail runs before the store is touched.
 
 use std::path::Path;
 
+use crate::executor::grants::Requested;
 use crate::executor::{ExecError, Executor, Grants};
 use crate::fsutil::IoError;
 use crate::pipeline::{self, PathTaken, PipelineError, PipelineOptions, Prepared};
-use crate::skill::manifest::TrustTier;
-use crate::store::provenance::Provenance;
+use crate::skill::manifest::{Manifest, TrustTier};
+use crate::store::provenance::{Origin, Provenance};
 use crate::store::{SkillStore, StagedSkill, StoreError};
 
 /// How to install.
@@ -18,11 +22,17 @@ pub struct InstallOptions {
     pub pipeline: PipelineOptions,
     /// The tier the skill runs under; the manifest's claim is ignored.
     pub trust_tier: TrustTier,
-    /// Grants beyond the manifest's capabilities (variables, hosts, secrets).
+    /// What the installer grants (capabilities, variables, hosts, secrets).
+    /// The skill's own `SKILL.md` grants nothing: of what it asks for, only
+    /// what these grants and the trust tier's policy cover is granted
+    /// (`Grants::for_install`).
     pub grants: Grants,
     /// Where the skill comes from, recorded in its provenance (a local
     /// folder's path when `None`).
-    pub origin: Option<crate::store::provenance::Origin>,
+    pub origin: Option<Origin>,
+    /// Replace a skill of the same name installed from another origin (and
+    /// delete its data folder). Without it such an install is refused.
+    pub force: bool,
 }
 
 /// A finished install.
@@ -35,6 +45,10 @@ pub struct Installed {
     pub trust_tier: TrustTier,
     /// A previous version was replaced.
     pub replaced: bool,
+    /// What its `SKILL.md` asked for (also in the provenance).
+    pub requested: Requested,
+    /// What was asked for and not granted.
+    pub not_granted: Requested,
     /// Warnings worth showing (ignored trust claims, shipped binary mismatch…).
     pub notes: Vec<String>,
     pub provenance: Provenance,
@@ -61,11 +75,24 @@ pub fn install(
     options: &InstallOptions,
     executor: Option<&Executor>,
 ) -> Result<Installed, InstallError> {
+    // Refused before the work of a build when the name is taken by a skill
+    // of another origin (the commit checks again, under the store's lock).
+    if let Ok(canonical) = dir.canonicalize()
+        && let Ok(manifest) = Manifest::load(&canonical)
+    {
+        let origin = options
+            .origin
+            .clone()
+            .unwrap_or(Origin::Folder { path: canonical });
+        store.check_replace(&manifest.name, Some(&origin), options.force)?;
+    }
     let prepared = pipeline::prepare(dir, &options.pipeline)?;
     commit_prepared(store, prepared, options, executor)
 }
 
-/// Commits what the pipeline prepared (shared with installs from a registry).
+/// Commits what the pipeline prepared: every install commits through here
+/// (installs from a folder, a registry and git, `sync` and `update`), so
+/// none skips the origin check ([`SkillStore::commit`]).
 pub fn commit_prepared(
     store: &SkillStore,
     prepared: Prepared,
@@ -83,8 +110,9 @@ pub fn commit_prepared(
         ));
     }
 
-    let mut grants = Grants::from_manifest(manifest);
-    grants.extend(&options.grants);
+    let requested = Requested::of(manifest);
+    let grants = Grants::for_install(options.trust_tier, &requested, &options.grants);
+    let not_granted = requested.not_granted(&grants);
 
     let (cwasm, record) = match (executor, &prepared.component, &prepared.binary) {
         (Some(executor), Some(_), Some(wasm)) => {
@@ -98,17 +126,11 @@ pub fn commit_prepared(
     let files = crate::skill::files::read_all(prepared.folder.installed_files())
         .map_err(|e| PipelineError::Source(e.into()))?;
     let mut provenance = Provenance::new(&prepared, &files, options.trust_tier, grants, record);
-    provenance.origin =
-        Some(
-            options
-                .origin
-                .clone()
-                .unwrap_or_else(|| crate::store::provenance::Origin::Folder {
-                    path: prepared.folder.dir.clone(),
-                }),
-        );
+    provenance.origin = Some(options.origin.clone().unwrap_or_else(|| Origin::Folder {
+        path: prepared.folder.dir.clone(),
+    }));
     let name = manifest.name.clone();
-    let replaced = store.commit(
+    let committed = store.commit(
         &name,
         StagedSkill {
             files,
@@ -116,14 +138,18 @@ pub fn commit_prepared(
             cwasm,
             provenance: Some(provenance.clone()),
         },
+        options.force,
     )?;
+    notes.extend(committed.notes);
     Ok(Installed {
         dir: store.skill_dir(&name)?,
         name,
         path_taken: prepared.path_taken,
         reason: prepared.reason,
         trust_tier: options.trust_tier,
-        replaced,
+        replaced: committed.replaced,
+        requested,
+        not_granted,
         notes,
         provenance,
     })

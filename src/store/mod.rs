@@ -6,6 +6,13 @@
 //! skills and swapped in with one rename (an exchange on Linux), under a lock
 //! on the skills folder, so readers see the old version or the new one, never a
 //! mix, and a failure leaves the store as it was.
+//!
+//! A name belongs to one origin: a commit replaces an installed skill only
+//! when it comes from the same place (the same folder, registry, or
+//! repository and path), unless forced. A skill's data folder
+//! (`<data>/skill-data/<name>/`) belongs to its install: same-origin upgrades
+//! keep it; a removal deletes it (unless kept, and then only a reinstall from
+//! the same origin gets it back); a skill of another origin starts without it.
 
 pub mod install;
 pub mod lock;
@@ -19,16 +26,21 @@ use std::sync::Arc;
 use crate::fsutil::{IoError, IoOp, IoResultExt, REMOVING_PREFIX, StagedDir};
 use crate::skill::files::FileContent;
 
+use crate::executor::grants::Requested;
 use crate::executor::{ExecError, Executor, Grants, LoadedSkill};
 use crate::skill::manifest::TrustTier;
 use crate::skill::manifest::{self, Manifest, ManifestError};
 use crate::skill::source::WASM_FILE;
 use crate::skill::validate::{self, BinaryKind};
-use crate::store::provenance::{PROVENANCE_FILE, Provenance, ProvenanceError};
+use crate::store::provenance::{Origin, PROVENANCE_FILE, Provenance, ProvenanceError};
 
 /// boternity's own install metadata (kept across reinstalls) and the
 /// precompiled component beside `skill.wasm`.
 pub use crate::skill::source::{CWASM_FILE, META_FILE};
+
+/// How to proceed when a name is taken by a skill of another origin: the end
+/// of [`StoreError::OtherOrigin`]'s text (a caller adds its own way to force).
+pub const REPLACE_ADVICE: &str = "remove it first, or force the replacement";
 
 /// A store rooted at a data folder.
 #[derive(Debug, Clone)]
@@ -47,6 +59,17 @@ pub enum StoreError {
     Io(#[from] IoError),
     #[error(transparent)]
     Provenance(#[from] ProvenanceError),
+    #[error(
+        "`{name}` is already installed from {installed}; installing it from {new} would replace \
+         it and delete its data folder: {REPLACE_ADVICE}"
+    )]
+    OtherOrigin {
+        name: String,
+        /// The installed skill's origin, described.
+        installed: String,
+        /// The new one's.
+        new: String,
+    },
 }
 
 /// An installed skill, as found in the store.
@@ -71,16 +94,48 @@ impl InstalledSkill {
             .map_or(TrustTier::Untrusted, |p| p.trust_tier)
     }
 
-    /// What it may do: the install-time grants (for old installs, the
-    /// manifest's capabilities), confined to its data folder in `store`.
+    /// What it may do: the grants recorded at install, confined to its data
+    /// folder in `store`. Nothing for a skill without provenance (boternity's
+    /// old installer; it runs as `untrusted`, whose policy grants nothing).
+    ///
+    /// Records written before requests were kept apart (no `requested`)
+    /// hold the manifest's capabilities and secrets merged with the
+    /// installer's grants: what the installed `SKILL.md` declares is taken as
+    /// a request (granted only as the tier's policy allows), and only the
+    /// rest as the installer's. A grant the installer gave that the manifest
+    /// also declared is lost that way; a reinstall with it restores it.
     pub fn grants(&self, store: &SkillStore) -> Grants {
-        let mut grants = match (&self.provenance, &self.manifest) {
-            (Some(p), _) => p.grants.clone(),
-            (None, Ok(m)) => Grants::from_manifest(m),
-            (None, Err(_)) => Grants::none(),
+        let mut grants = match &self.provenance {
+            Some(p) if p.requested.is_some() => p.grants.clone(),
+            Some(p) => match &self.manifest {
+                Ok(manifest) => {
+                    let requested = Requested::of(manifest);
+                    let mut installer = p.grants.clone();
+                    installer
+                        .capabilities
+                        .retain(|c| !requested.capabilities.contains(c));
+                    installer.secrets.retain(|s| !requested.secrets.contains(s));
+                    Grants::for_install(p.trust_tier, &requested, &installer)
+                }
+                // Nothing tells the request from the grants.
+                Err(_) => Grants::none(),
+            },
+            None => Grants::none(),
         };
         grants.data_dir = Some(store.data_dir(&self.name));
         grants
+    }
+
+    /// What its `SKILL.md` asks for (as recorded, else as it reads now).
+    pub fn requested(&self) -> Requested {
+        match (
+            self.provenance.as_ref().and_then(|p| p.requested.as_ref()),
+            &self.manifest,
+        ) {
+            (Some(requested), _) => requested.clone(),
+            (None, Ok(manifest)) => Requested::of(manifest),
+            (None, Err(_)) => Requested::default(),
+        }
     }
 
     /// Loads its binary into `executor`, through the `.cwasm` when the
@@ -116,6 +171,34 @@ pub enum InstalledBinary {
     Unknown,
 }
 
+/// What a [`SkillStore::commit`] did besides installing.
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    /// A version was replaced.
+    pub replaced: bool,
+    /// What is worth telling: a forced replacement, a data folder deleted.
+    pub notes: Vec<String>,
+}
+
+/// What a [`SkillStore::remove`] did with the skill's data folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovedData {
+    /// There was none.
+    None,
+    Deleted,
+    /// Kept, for a reinstall from the same origin only.
+    Kept,
+}
+
+/// Whose the folder at a skill's place is.
+enum Occupant {
+    Nobody,
+    /// Installed from this origin.
+    From(Origin),
+    /// Installed, from an origin not known (the reason, described).
+    Unknown(String),
+}
+
 /// Files to place in a skill's folder, written by [`SkillStore::commit`].
 #[derive(Debug, Default)]
 pub struct StagedSkill {
@@ -145,9 +228,20 @@ impl SkillStore {
     }
 
     /// Where an installed skill's `read-file`/`write-file` are confined. Outside
-    /// the skill's own folder, so reinstalls keep the data.
+    /// the skill's own folder, so same-origin reinstalls keep the data.
     pub fn data_dir(&self, name: &str) -> PathBuf {
-        self.root.join("skill-data").join(name)
+        self.data_root().join(name)
+    }
+
+    fn data_root(&self) -> PathBuf {
+        self.root.join("skill-data")
+    }
+
+    /// The record of whose a data folder kept by a removal is
+    /// (`<data>/skill-data/<name>.kept.json`: beside the folder, out of the
+    /// skill's reach).
+    fn kept_record(&self, name: &str) -> PathBuf {
+        self.data_root().join(format!("{name}.kept.json"))
     }
 
     /// The folder of skill `name` (checked to be a plain skill name first, so
@@ -207,11 +301,102 @@ impl SkillStore {
         Ok(skills)
     }
 
+    /// Refuses to replace skill `name` with an install from `new` when it
+    /// was installed from elsewhere (a skill installed before origins were
+    /// recorded counts as elsewhere), unless `force`. A check without the
+    /// lock, to refuse before the work of an install; [`SkillStore::commit`]
+    /// checks again under it.
+    pub fn check_replace(
+        &self,
+        name: &str,
+        new: Option<&Origin>,
+        force: bool,
+    ) -> Result<(), StoreError> {
+        let occupant = self.occupant(&self.skill_dir(name)?);
+        self.refuse_other_origin(name, &occupant, new, force)
+    }
+
+    fn refuse_other_origin(
+        &self,
+        name: &str,
+        occupant: &Occupant,
+        new: Option<&Origin>,
+        force: bool,
+    ) -> Result<(), StoreError> {
+        let installed = match occupant {
+            Occupant::Nobody => return Ok(()),
+            Occupant::From(o) if new.is_some_and(|n| o.same_source(n)) => return Ok(()),
+            Occupant::From(o) => o.describe(),
+            Occupant::Unknown(why) => why.clone(),
+        };
+        if force {
+            return Ok(());
+        }
+        Err(StoreError::OtherOrigin {
+            name: name.into(),
+            installed,
+            new: new.map_or("an unrecorded origin".into(), Origin::describe),
+        })
+    }
+
+    /// Whose the skill folder `dest` is.
+    fn occupant(&self, dest: &Path) -> Occupant {
+        if std::fs::symlink_metadata(dest).is_err() {
+            return Occupant::Nobody;
+        }
+        match Provenance::read(dest) {
+            Ok(Some(Provenance {
+                origin: Some(origin),
+                ..
+            })) => Occupant::From(origin),
+            Ok(_) => Occupant::Unknown(
+                "an unknown origin (installed before origins were recorded)".into(),
+            ),
+            Err(e) => Occupant::Unknown(format!("an unknown origin ({e})")),
+        }
+    }
+
+    /// The origin a data folder kept by a removal belongs to, if recorded.
+    fn kept_origin(&self, name: &str) -> Option<Origin> {
+        let bytes = std::fs::read(self.kept_record(name)).ok()?;
+        serde_json::from_slice::<KeptData>(&bytes).ok()?.origin
+    }
+
     /// Installs `staged` as skill `name`, replacing any installed version
-    /// atomically. Returns whether a version was replaced.
-    pub fn commit(&self, name: &str, staged: StagedSkill) -> Result<bool, StoreError> {
+    /// atomically: one of the same origin (as `staged`'s provenance records
+    /// it), or with `force` any. The skill's data folder is kept for a
+    /// same-origin replacement (or when a removal kept it for this origin)
+    /// and deleted otherwise, so another skill never starts with it.
+    pub fn commit(
+        &self,
+        name: &str,
+        staged: StagedSkill,
+        force: bool,
+    ) -> Result<Committed, StoreError> {
         let dest = self.skill_dir(name)?;
+        let new = staged.provenance.as_ref().and_then(|p| p.origin.as_ref());
         let _lock = self.lock()?;
+        let occupant = self.occupant(&dest);
+        self.refuse_other_origin(name, &occupant, new, force)?;
+        let mut notes = Vec::new();
+        let keep_data = match &occupant {
+            Occupant::From(o) if new.is_some_and(|n| o.same_source(n)) => true,
+            Occupant::From(o) => {
+                notes.push(format!(
+                    "replaced `{name}` installed from {} (forced)",
+                    o.describe()
+                ));
+                false
+            }
+            Occupant::Unknown(why) => {
+                notes.push(format!("replaced `{name}` installed from {why} (forced)"));
+                false
+            }
+            Occupant::Nobody => self
+                .kept_origin(name)
+                .is_some_and(|o| new.is_some_and(|n| o.same_source(n))),
+        };
+
         let stage = StagedDir::new_in(&self.skills_dir(), name)?;
         for file in &staged.files {
             stage.write_file(Path::new(&file.rel), &file.bytes, file.executable)?;
@@ -231,14 +416,46 @@ impl SkillStore {
             let kept = stage.path().join(META_FILE);
             std::fs::copy(&meta, &kept).on(IoOp::Copy, &meta)?;
         }
-        let replaced = stage.commit(&dest)?;
+        // The data folder goes first: a skill must never start with another
+        // one's data. Put back if the swap fails.
+        let data = self.data_dir(name);
+        let aside = if keep_data {
+            None
+        } else {
+            self.move_aside(&data)?
+        };
+        let replaced = match stage.commit(&dest) {
+            Ok(replaced) => replaced,
+            Err(e) => {
+                if let Some(trash) = &aside {
+                    let held = trash.path().join(name);
+                    if let Err(back) = std::fs::rename(&held, &data) {
+                        tracing::warn!(
+                            "cannot put the data folder {} back: {back}",
+                            data.display()
+                        );
+                    }
+                }
+                return Err(e.into());
+            }
+        };
+        if aside.is_some() {
+            notes.push(format!(
+                "the data folder {} held another install's data; deleted: `{name}` starts with an empty one",
+                data.display()
+            ));
+        }
+        drop(aside);
+        remove_if_present(&self.kept_record(name))?;
         // Still under the lock: skills.lock follows every change.
         lock::write(self)?;
-        Ok(replaced)
+        Ok(Committed { replaced, notes })
     }
 
-    /// Removes skill `name`: one rename out of sight, then deletion.
-    pub fn remove(&self, name: &str) -> Result<(), StoreError> {
+    /// Removes skill `name`: one rename out of sight, then deletion. Its data
+    /// folder is deleted with it, unless `keep_data`: then it stays, recorded
+    /// as the removed install's, for a reinstall from the same origin.
+    pub fn remove(&self, name: &str, keep_data: bool) -> Result<RemovedData, StoreError> {
         let dest = self.skill_dir(name)?;
         if !dest.exists() {
             return Err(StoreError::NotInstalled {
@@ -248,6 +465,10 @@ impl SkillStore {
         }
         let skills = self.skills_dir();
         let _lock = self.lock()?;
+        let origin = match self.occupant(&dest) {
+            Occupant::From(origin) => Some(origin),
+            _ => None,
+        };
         let trash = tempfile::Builder::new()
             .prefix(&format!("{REMOVING_PREFIX}{name}-"))
             .tempdir_in(&skills)
@@ -255,8 +476,40 @@ impl SkillStore {
         let target = trash.path().join(name);
         std::fs::rename(&dest, &target).on(IoOp::Rename, &dest)?;
         drop(trash);
+        let data = self.data_dir(name);
+        let record = self.kept_record(name);
+        let outcome = if std::fs::symlink_metadata(&data).is_err() {
+            remove_if_present(&record)?;
+            RemovedData::None
+        } else if keep_data {
+            let kept = KeptData { origin };
+            let bytes = serde_json::to_vec_pretty(&kept).unwrap_or_default();
+            crate::fsutil::write_atomically(&record, &bytes)?;
+            RemovedData::Kept
+        } else {
+            drop(self.move_aside(&data)?);
+            remove_if_present(&record)?;
+            RemovedData::Deleted
+        };
         lock::write(self)?;
-        Ok(())
+        Ok(outcome)
+    }
+
+    /// Moves the folder `dir` (if any) into a removal folder beside it,
+    /// holding it as `<removal>/<its name>` until the returned folder is
+    /// dropped (then deleted) or it is moved back.
+    fn move_aside(&self, dir: &Path) -> Result<Option<tempfile::TempDir>, StoreError> {
+        if std::fs::symlink_metadata(dir).is_err() {
+            return Ok(None);
+        }
+        let parent = dir.parent().unwrap_or(&self.root);
+        let name = dir.file_name().unwrap_or_default();
+        let trash = tempfile::Builder::new()
+            .prefix(&format!("{REMOVING_PREFIX}{}-", name.to_string_lossy()))
+            .tempdir_in(parent)
+            .on(IoOp::Create, parent)?;
+        std::fs::rename(dir, trash.path().join(name)).on(IoOp::Rename, dir)?;
+        Ok(Some(trash))
     }
 
     /// Takes the exclusive lock on the skills folder (created if missing),
@@ -268,11 +521,29 @@ impl SkillStore {
         std::fs::create_dir_all(&skills).on(IoOp::Create, &skills)?;
         let dir = File::open(&skills).on(IoOp::Read, &skills)?;
         dir.lock().on(IoOp::Lock, &skills)?;
-        let swept = crate::fsutil::sweep_stale(&skills)?;
+        let mut swept = crate::fsutil::sweep_stale(&skills)?;
+        swept += crate::fsutil::sweep_stale(&self.data_root())?;
         if swept > 0 {
             tracing::info!(swept, store = %skills.display(), "removed folders left by an interrupted install");
         }
         Ok(dir)
+    }
+}
+
+/// `<name>.kept.json`: whose a kept data folder is.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptData {
+    /// `None`: the removed skill's origin was not recorded; no install gets
+    /// the folder back.
+    origin: Option<Origin>,
+}
+
+fn remove_if_present(path: &Path) -> Result<(), StoreError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(IoError::new(IoOp::Remove, path, e).into())
+        }
+        _ => Ok(()),
     }
 }
 

@@ -1,12 +1,14 @@
 //! The provenance record kept beside every installed or precompiled
 //! `skill.wasm`: how it was made (path taken and why, source hash, toolchain,
-//! world, tool version, time), what it is (sha256, size), and the policy it was
-//! installed under (trust tier, grants, the `.cwasm` record).
+//! world, tool version, time), what it is (sha256, size), where it came from,
+//! and the policy it was installed under (trust tier, what `SKILL.md` asked
+//! for and what was granted, the `.cwasm` record).
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::executor::grants::Requested;
 use crate::executor::{CwasmRecord, Grants};
 use crate::pipeline::{PathTaken, Prepared, ShippedBinary};
 use crate::skill::files::FileContent;
@@ -42,6 +44,39 @@ pub enum Origin {
         requested: Option<String>,
         commit: String,
     },
+}
+
+impl Origin {
+    /// Whether an install from `other` is an install of the same skill
+    /// (a reinstall or an upgrade): the same folder, the same registry, or
+    /// the same repository and path in it (at any ref or commit).
+    pub fn same_source(&self, other: &Origin) -> bool {
+        match (self, other) {
+            (Origin::Folder { path: a }, Origin::Folder { path: b }) => a == b,
+            (Origin::Registry { url: a, .. }, Origin::Registry { url: b, .. }) => a == b,
+            (
+                Origin::Git {
+                    url: a, path: p, ..
+                },
+                Origin::Git {
+                    url: b, path: q, ..
+                },
+            ) => a == b && p == q,
+            _ => false,
+        }
+    }
+
+    /// The origin in a few words, for messages and `list`.
+    pub fn describe(&self) -> String {
+        match self {
+            Origin::Folder { path } => format!("the folder {}", path.display()),
+            Origin::Registry { url, name, version } => {
+                format!("the registry {url} ({name} {version})")
+            }
+            Origin::Git { url, path, .. } if path.is_empty() => url.clone(),
+            Origin::Git { url, path, .. } => format!("{url} ({path})"),
+        }
+    }
 }
 
 /// The world a component was checked against.
@@ -93,7 +128,16 @@ pub struct Provenance {
     pub trust_tier: TrustTier,
     /// The tier `SKILL.md` claimed (never believed).
     pub declared_trust_tier: Option<TrustTier>,
+    /// What the skill may do: the installer's grants and what the trust
+    /// tier's policy granted of the request (`Grants::for_install`). In
+    /// records without `requested` (written before requests were kept
+    /// apart), the manifest's capabilities and secrets merged with the
+    /// installer's grants: see `InstalledSkill::grants`.
     pub grants: Grants,
+    /// What `SKILL.md` asked for (`metadata.capabilities`, `metadata.secrets`):
+    /// a request, granted only as far as `grants` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<Requested>,
     /// The precompiled `.cwasm` beside `skill.wasm`, if any.
     pub cwasm: Option<CwasmRecord>,
     pub notes: Vec<String>,
@@ -160,6 +204,7 @@ impl Provenance {
             trust_tier,
             declared_trust_tier: manifest.declared_trust_tier,
             grants,
+            requested: Some(Requested::of(manifest)),
             cwasm,
             notes: prepared.notes.clone(),
             cache_key: None,
