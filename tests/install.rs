@@ -355,8 +355,19 @@ async fn legacy_stubs_keep_running_and_install_as_stubs() {
     );
     let mut forbid = options();
     forbid.pipeline.no_stub = true;
+    forbid.force = true;
     assert_refused(&store, &src, &forbid, "legacy JSON stub marker");
-    let installed = install_with(&store, &src, &options()).unwrap();
+    // Where the old installer took it from is not known: replacing it is a
+    // decision (`force`), not a side effect.
+    assert_refused(
+        &store,
+        &src,
+        &options(),
+        "`old-weather` is already installed from an unknown origin (installed before origins were recorded)",
+    );
+    let mut forced = options();
+    forced.force = true;
+    let installed = install_with(&store, &src, &forced).unwrap();
     assert_eq!(installed.path_taken, PathTaken::Stub);
     assert!(installed.replaced);
     assert_eq!(
@@ -518,18 +529,22 @@ fn bad_binaries_are_refused_and_the_store_is_unchanged() {
 async fn a_failed_upgrade_keeps_the_previous_version_running() {
     let tmp = tempfile::tempdir().unwrap();
     let store = store_with_echo(tmp.path());
-    // v2 of echo-skill does not compile.
+    // v2 of echo-skill does not compile (from another folder: forced).
     let v2 = copy_fixture("echo-skill", &tmp.path().join("v2"), "echo-skill");
     rename_package(&v2, "echo-upgrade");
     std::fs::write(v2.join("src/lib.rs"), "this is not rust").unwrap();
+    let forced = InstallOptions {
+        force: true,
+        ..options()
+    };
     assert_refused(
         &store,
         &v2,
-        &options(),
+        &forced,
         "cargo build failed for `echo-upgrade`",
     );
     std::fs::write(v2.join("src/lib.rs"), "wit_bindgen::generate!({ world: \"skill-plugin\", path: \"wit\" });\nfn oops() -> u8 { \"text\" }\n").unwrap();
-    assert_refused(&store, &v2, &options(), "error[E0308]");
+    assert_refused(&store, &v2, &forced, "error[E0308]");
     assert_eq!(
         run_installed(&store, "echo-skill", "still").await,
         Ok("ECHO: STILL".into())
@@ -553,11 +568,16 @@ fn concurrent_installs_of_one_skill_leave_one_consistent_version() {
         ),
     ];
     let executor = Executor::new().unwrap();
+    // Two folders: each replaces the other only with `force`.
+    let forced = InstallOptions {
+        force: true,
+        ..options()
+    };
     std::thread::scope(|scope| {
         for i in 0..8 {
-            let (store, dir, executor) = (&store, &versions[i % 2], &executor);
+            let (store, dir, executor, forced) = (&store, &versions[i % 2], &executor, &forced);
             scope.spawn(move || {
-                install::install(store, dir, &options(), Some(executor)).unwrap();
+                install::install(store, dir, forced, Some(executor)).unwrap();
             });
         }
     });
@@ -616,4 +636,371 @@ fn list_and_remove_from_the_cli() {
         .output()
         .unwrap();
     assert!(stderr(&out).contains("no skill named `echo-skill` is installed"));
+}
+
+/// `boternity <args> --store <store>`.
+fn cli(store: &Path, args: &[&str]) -> std::process::Output {
+    boternity()
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .output()
+        .unwrap()
+}
+
+fn cli_ok(store: &Path, args: &[&str]) -> std::process::Output {
+    let out = cli(store, args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed:\n{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
+/// Runs `args`, expects exit 1 with each of `expected` in stderr, and the
+/// store byte for byte as it was.
+fn cli_refused(store: &Path, args: &[&str], expected: &[&str]) -> String {
+    let before = snapshot(store);
+    let out = cli(store, args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{args:?} should fail: {err}");
+    for e in expected {
+        assert!(err.contains(e), "{args:?}: expected `{e}` in:\n{err}");
+    }
+    assert_eq!(snapshot(store), before, "{args:?} changed the store");
+    err
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A git repository at `dir` holding `skills/<name>` with `wasm`; its URL.
+fn repo_with(dir: &Path, name: &str, wasm: &[u8]) -> String {
+    binary_skill(&dir.join("skills"), name, Some(wasm));
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "skills"]);
+    format!("file://{}", dir.display())
+}
+
+/// A registry (`boternity precompile`'s output) at `dist` holding `name` with `wasm`.
+fn registry_with(dir: &Path, name: &str, wasm: &[u8]) -> PathBuf {
+    let reg = dir.join("registry");
+    binary_skill(&reg, name, Some(wasm));
+    let dist = dir.join("dist");
+    let out = boternity()
+        .arg("precompile")
+        .arg(&reg)
+        .arg("--out")
+        .arg(&dist)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    dist
+}
+
+fn origin_kind(store: &Path, name: &str) -> String {
+    let p = SkillStore::new(store)
+        .get(name)
+        .unwrap()
+        .provenance
+        .unwrap();
+    serde_json::to_value(p.origin.unwrap()).unwrap()["kind"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A registry entry or a git skill must not silently replace a skill of the
+/// same name installed from somewhere else (nor a folder another folder's):
+/// refused by the one commit every install goes through, naming what it
+/// would replace; same-origin reinstalls replace as before; `--force` replaces.
+#[tokio::test]
+async fn a_skill_of_another_origin_is_replaced_only_with_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = &tmp.path().canonicalize().unwrap();
+    let store = SkillStore::new(tmp.join("store"));
+    let victim = binary_skill(&tmp.join("a"), "victim", Some(&component("echo-skill")));
+    let other = binary_skill(&tmp.join("b"), "victim", Some(&component("bare-full")));
+    install_with(&store, &victim, &options()).unwrap();
+
+    // The library: another folder is refused, naming both origins.
+    let folder = |p: &Path| format!("the folder {}", p.display());
+    assert_refused(
+        &store,
+        &other,
+        &options(),
+        &format!(
+            "`victim` is already installed from {}; installing it from {} would replace it and \
+             delete its data folder: remove it first, or force the replacement",
+            folder(&victim),
+            folder(&other)
+        ),
+    );
+    // The same folder again: a reinstall.
+    let again = install_with(&store, &victim, &options()).unwrap();
+    assert!(again.replaced);
+    assert!(
+        again.notes.iter().all(|n| !n.contains("forced")),
+        "{:?}",
+        again.notes
+    );
+
+    // The CLI says how to proceed, in both formats.
+    let root = store.root();
+    let other_arg = other.to_str().unwrap();
+    cli_refused(
+        root,
+        &["install", other_arg],
+        &[
+            &folder(&victim),
+            &folder(&other),
+            "hint: pass --force to replace it",
+        ],
+    );
+    let out = cli(root, &["install", other_arg, "--message-format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["reason"], "install-failed");
+    assert!(v["error"].as_str().unwrap().contains("pass --force"), "{v}");
+
+    // From git, at another URL: refused; then the other way round.
+    let url = repo_with(&tmp.join("repo"), "victim", &component("bare-full"));
+    cli_refused(
+        root,
+        &["install", "--git", &url, "victim"],
+        &[
+            &folder(&victim),
+            &format!("{url} (skills/victim)"),
+            "--force",
+        ],
+    );
+    let git_store = tmp.join("git-store");
+    cli_ok(&git_store, &["install", "--git", &url, "victim"]);
+    cli_refused(
+        &git_store,
+        &["install", victim.to_str().unwrap()],
+        &[
+            &format!("already installed from {url} (skills/victim)"),
+            &folder(&victim),
+            "--force",
+        ],
+    );
+    let url2 = repo_with(&tmp.join("repo2"), "victim", &component("echo-skill"));
+    cli_refused(
+        &git_store,
+        &["install", "--git", &url2, "victim"],
+        &[
+            &format!("{url} (skills/victim)"),
+            &format!("{url2} (skills/victim)"),
+        ],
+    );
+    // The same repository and path again (a reinstall) is fine.
+    cli_ok(&git_store, &["install", "--git", &url, "victim"]);
+
+    // From a registry; and from another registry.
+    let dist = registry_with(&tmp.join("reg"), "victim", &component("bare-full"));
+    let dist_arg = dist.to_str().unwrap();
+    cli_refused(
+        root,
+        &["install", "victim", "--registry", dist_arg],
+        &[
+            &folder(&victim),
+            &format!("the registry {dist_arg}"),
+            "--force",
+        ],
+    );
+    let reg_store = tmp.join("reg-store");
+    cli_ok(&reg_store, &["install", "victim", "--registry", dist_arg]);
+    cli_ok(&reg_store, &["install", "victim", "--registry", dist_arg]);
+    let dist2 = registry_with(&tmp.join("reg2"), "victim", &component("echo-skill"));
+    cli_refused(
+        &reg_store,
+        &["install", "victim", "--registry", dist2.to_str().unwrap()],
+        &[&format!("the registry {dist_arg}"), "--force"],
+    );
+
+    // sync: a lock naming `victim` from git does not replace the folder's.
+    let lock = git_store.join("skills.lock");
+    let lock_arg = lock.to_str().unwrap();
+    cli_refused(
+        root,
+        &["sync", "--lock", lock_arg],
+        &[&folder(&victim), &format!("{url} (skills/victim)"), "force"],
+    );
+    assert_eq!(origin_kind(root, "victim"), "folder");
+
+    // --force replaces, and says what it replaced.
+    let out = cli_ok(root, &["install", "--git", &url, "victim", "--force"]);
+    assert!(
+        stderr(&out).contains(&format!(
+            "replaced `victim` installed from {} (forced)",
+            folder(&victim)
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(origin_kind(root, "victim"), "git");
+    assert_eq!(
+        run_installed(&store, "victim", "stressed").await,
+        Ok("desserts".into())
+    );
+    cli_ok(root, &["install", victim.to_str().unwrap(), "--force"]);
+    cli_ok(root, &["sync", "--lock", lock_arg, "--force"]);
+    assert_eq!(origin_kind(root, "victim"), "git");
+    cli_ok(
+        root,
+        &["install", "victim", "--registry", dist_arg, "--force"],
+    );
+    assert_eq!(origin_kind(root, "victim"), "registry");
+    let mut forced = options();
+    forced.force = true;
+    let installed = install_with(&store, &other, &forced).unwrap();
+    assert!(installed.replaced);
+    assert!(
+        installed
+            .notes
+            .iter()
+            .any(|n| n.contains(&format!("installed from the registry {dist_arg}"))),
+        "{:?}",
+        installed.notes
+    );
+}
+
+/// A skill that can read and write its data folder (the hostile fixture's
+/// component), under `parent/<name>`.
+fn data_skill(parent: &Path, name: &str) -> PathBuf {
+    let dir = parent.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("SKILL.md"),
+        format!("---\nname: {name}\ndescription: Keeps notes.\nmetadata:\n  skill-type: tool\n  capabilities: [read_file, write_file]\n---\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("skill.wasm"), component("hostile")).unwrap();
+    dir
+}
+
+/// `run <name> --input <input>`: the skill's answer, or its error text.
+fn run_cli(store: &Path, name: &str, input: &str) -> Result<String, String> {
+    let out = cli(store, &["run", name, "--input", input]);
+    if out.status.success() {
+        Ok(stdout(&out).trim_end().to_string())
+    } else {
+        Err(stderr(&out))
+    }
+}
+
+const DATA_GRANTS: [&str; 4] = ["--grant", "read_file", "--grant", "write_file"];
+
+fn install_data_skill(store: &Path, dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["install", dir.to_str().unwrap()];
+    args.extend(DATA_GRANTS);
+    args.extend(extra);
+    cli_ok(store, &args)
+}
+
+/// A skill's private files belong to its install: removal deletes them
+/// (unless kept, and then only for a reinstall from the same origin), a
+/// skill of another origin under the name starts empty, a same-origin
+/// upgrade keeps them.
+#[test]
+fn a_skill_never_inherits_another_skills_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let data = SkillStore::new(&store).data_dir("notes");
+    let a = data_skill(&tmp.path().join("a"), "notes");
+    let b = data_skill(&tmp.path().join("b"), "notes");
+    let not_there = |answer: Result<String, String>| {
+        let err = answer.expect_err("the file must not be there");
+        assert!(err.contains("cannot read `secret.txt`"), "{err}");
+    };
+
+    // A same-origin upgrade keeps the data.
+    install_data_skill(&store, &a, &[]);
+    assert_eq!(
+        run_cli(&store, "notes", "write-file secret.txt a-private"),
+        Ok("written".into())
+    );
+    install_data_skill(&store, &a, &[]);
+    assert_eq!(
+        run_cli(&store, "notes", "read-file secret.txt"),
+        Ok("a-private".into())
+    );
+
+    // Removed: its data goes with it; B under the same name finds nothing.
+    let out = cli_ok(&store, &["remove", "notes"]);
+    assert!(stderr(&out).contains("Deleted"), "{}", stderr(&out));
+    assert!(!data.exists());
+    install_data_skill(&store, &b, &[]);
+    not_there(run_cli(&store, "notes", "read-file secret.txt"));
+
+    // Replaced by force: B's data is deleted, A starts empty.
+    assert_eq!(
+        run_cli(&store, "notes", "write-file secret.txt b-private"),
+        Ok("written".into())
+    );
+    let out = install_data_skill(&store, &a, &["--force"]);
+    assert!(
+        stderr(&out).contains("held another install's data; deleted"),
+        "{}",
+        stderr(&out)
+    );
+    not_there(run_cli(&store, "notes", "read-file secret.txt"));
+
+    // --keep-data keeps it for a reinstall from the same origin only.
+    assert_eq!(
+        run_cli(&store, "notes", "write-file secret.txt a-kept"),
+        Ok("written".into())
+    );
+    let out = cli_ok(&store, &["remove", "notes", "--keep-data"]);
+    assert!(
+        stderr(&out).contains("only a reinstall from the same origin"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("secret.txt")).unwrap(),
+        "a-kept"
+    );
+    install_data_skill(&store, &a, &[]);
+    assert_eq!(
+        run_cli(&store, "notes", "read-file secret.txt"),
+        Ok("a-kept".into())
+    );
+
+    cli_ok(&store, &["remove", "notes", "--keep-data"]);
+    install_data_skill(&store, &b, &[]);
+    not_there(run_cli(&store, "notes", "read-file secret.txt"));
+    assert!(!data.join("secret.txt").exists());
+    // Nothing of it is left anywhere in the store.
+    let everything = snapshot(&store);
+    assert!(
+        everything.iter().all(
+            |(path, bytes)| !String::from_utf8_lossy(bytes).contains("a-kept")
+                && !path.to_string_lossy().contains(".removing-")
+        ),
+        "{:?}",
+        everything.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+
+    // A data folder an older version's removal left (no record of whose it
+    // is) is not handed to the next skill under the name either.
+    cli_ok(&store, &["remove", "notes"]);
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("secret.txt"), "orphan").unwrap();
+    install_data_skill(&store, &a, &[]);
+    not_there(run_cli(&store, "notes", "read-file secret.txt"));
 }
