@@ -277,10 +277,7 @@ async fn the_environment_is_not_inherited_and_read_env_needs_the_name() {
     let out = run(&ex, "env HOME", with_grant).await.unwrap();
     assert_eq!(
         out.result,
-        Err(
-            "permission denied: variable `HOME` was not granted to this skill (grant it by name)"
-                .into()
-        )
+        Err("permission denied: variable `HOME` was not granted to this skill".into())
     );
     if !home.is_empty() {
         assert!(!everything(&out).contains(&home));
@@ -453,7 +450,7 @@ async fn secrets_memory_and_context_come_from_the_host() {
     assert!(
         out.result
             .unwrap_err()
-            .contains("not listed in this skill's `metadata.secrets`")
+            .contains("secret `db-password` was not granted to this skill")
     );
     let out = run(&ex, "secret api-key", |_| {}).await.unwrap();
     assert!(
@@ -487,6 +484,369 @@ async fn secrets_memory_and_context_come_from_the_host() {
         first,
         second.result.unwrap(),
         "every invocation gets a fresh id"
+    );
+}
+
+/// Every capability, in the order the store lists them.
+const ALL_CAPABILITIES: [&str; 8] = [
+    "read_file",
+    "write_file",
+    "http_get",
+    "http_post",
+    "exec_command",
+    "read_env",
+    "recall_memory",
+    "get_secret",
+];
+
+/// A skill folder `parent/<name>` whose SKILL.md asks for `capabilities`
+/// and `secrets` (YAML lists), shipping the hostile component.
+fn asking_skill(
+    parent: &std::path::Path,
+    name: &str,
+    capabilities: &str,
+    secrets: &str,
+) -> std::path::PathBuf {
+    let dir = parent.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("SKILL.md"),
+        format!(
+            "---\nname: {name}\ndescription: Asks for things.\nmetadata:\n  skill-type: tool\n  \
+             capabilities: {capabilities}\n  secrets: {secrets}\n---\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("skill.wasm"), component("hostile")).unwrap();
+    dir
+}
+
+/// `boternity <args> --store <store>`, with a secret and a variable in the
+/// environment for a skill to try to read.
+fn cli(store: &std::path::Path, args: &[&str]) -> std::process::Output {
+    boternity()
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .env("BOTERNITY_SECRET_API_KEY", "s3cr3t")
+        .env("BOTERNITY_TEST_VAR", "visible")
+        .output()
+        .unwrap()
+}
+
+/// Installs `dir` with `extra` flags; its `skill-installed` message.
+fn install_cli(
+    store: &std::path::Path,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> serde_json::Value {
+    let mut args = vec!["install", dir.to_str().unwrap(), "--message-format", "json"];
+    args.extend(extra);
+    let out = cli(store, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["reason"], "skill-installed");
+    v
+}
+
+/// `run <name> --input <input>` on the installed skill.
+fn run_cli(store: &std::path::Path, name: &str, input: &str) -> std::process::Output {
+    cli(store, &["run", name, "--input", input])
+}
+
+fn ran(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "{}", stderr(out));
+    stdout(out).trim_end().to_string()
+}
+
+fn strings(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Denied: the skill's error names the capability and the flag that grants
+/// it, and nothing of the secret or the variable shows.
+fn assert_denied(out: &std::process::Output, code: i32, what: &str, flag: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    assert!(
+        err.contains(what)
+            && err.contains(&format!("(grant it with `{flag}` on install, or on run)")),
+        "expected `{what}` and `{flag}` in: {err}"
+    );
+    let all = format!("{}{err}", stdout(out));
+    assert!(!all.contains("s3cr3t") && !all.contains("visible"), "{all}");
+}
+
+fn assert_capability_denied(out: &std::process::Output, cap: &str) {
+    let code = if cap == "recall_memory" { 2 } else { 1 };
+    assert_denied(
+        out,
+        code,
+        &format!("needs the `{cap}` capability, which this skill was not granted"),
+        &format!("--grant {cap}"),
+    );
+}
+
+/// What a SKILL.md lists is a request: recorded and shown at install with
+/// the flags that would grant it, never granted by itself. Each capability
+/// is denied until the installer grants it, then works.
+#[test]
+fn a_skill_md_asks_and_only_the_installer_grants() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let dir = asking_skill(
+        tmp.path(),
+        "asker",
+        &format!("[{}]", ALL_CAPABILITIES.join(", ")),
+        "[api-key]",
+    );
+    let v = install_cli(&store, &dir, &[]);
+    assert_eq!(strings(&v["requested"]["capabilities"]), ALL_CAPABILITIES);
+    assert_eq!(strings(&v["requested"]["secrets"]), ["api-key"]);
+    assert_eq!(strings(&v["granted"]["capabilities"]), Vec::<String>::new());
+    assert_eq!(strings(&v["granted"]["secrets"]), Vec::<String>::new());
+    assert_eq!(v["not_granted"], v["requested"]);
+    let notes = v["notes"].to_string();
+    for flag in ALL_CAPABILITIES
+        .iter()
+        .map(|c| format!("--grant {c}"))
+        .chain(["--allow-secret api-key".into(), "--allow-host HOST".into()])
+    {
+        assert!(notes.contains(&flag), "{flag} in {notes}");
+    }
+    let p = SkillStore::new(&store)
+        .get("asker")
+        .unwrap()
+        .provenance
+        .unwrap();
+    let requested = p.requested.unwrap();
+    assert_eq!(
+        requested.capabilities,
+        Capability::ALL.into_iter().collect()
+    );
+    assert_eq!(p.grants, Grants::none());
+
+    // Each host function is denied, naming its capability and the flag.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/ping");
+    for (input, cap) in [
+        ("read-file notes.txt".to_string(), "read_file"),
+        ("write-file notes.txt x".into(), "write_file"),
+        (format!("http-get {url}"), "http_get"),
+        (format!("http-post {url} body"), "http_post"),
+        ("env BOTERNITY_TEST_VAR".into(), "read_env"),
+        ("memory cats".into(), "recall_memory"),
+        ("secret api-key".into(), "get_secret"),
+    ] {
+        assert_capability_denied(&run_cli(&store, "asker", &input), cap);
+    }
+    assert_unheard(&listener);
+    assert!(!SkillStore::new(&store).data_dir("asker").exists());
+
+    // The capability without the name: the name's flag.
+    install_cli(
+        &store,
+        &dir,
+        &["--grant", "get_secret", "--grant", "read_env"],
+    );
+    assert_denied(
+        &run_cli(&store, "asker", "secret api-key"),
+        1,
+        "permission denied: secret `api-key` was not granted to this skill",
+        "--allow-secret api-key",
+    );
+    assert_denied(
+        &run_cli(&store, "asker", "env BOTERNITY_TEST_VAR"),
+        1,
+        "permission denied: variable `BOTERNITY_TEST_VAR` was not granted to this skill",
+        "--allow-env BOTERNITY_TEST_VAR",
+    );
+
+    // Granted: each works.
+    let host = format!("127.0.0.1:{port}");
+    let mut flags: Vec<&str> = ALL_CAPABILITIES
+        .iter()
+        .flat_map(|c| ["--grant", c])
+        .collect();
+    flags.extend([
+        "--allow-host",
+        &host,
+        "--allow-env",
+        "BOTERNITY_TEST_VAR",
+        "--allow-secret",
+        "api-key",
+    ]);
+    let v = install_cli(&store, &dir, &flags);
+    assert_eq!(strings(&v["granted"]["capabilities"]), ALL_CAPABILITIES);
+    assert_eq!(strings(&v["granted"]["http_hosts"]), [host.as_str()]);
+    assert_eq!(
+        strings(&v["not_granted"]["capabilities"]),
+        Vec::<String>::new()
+    );
+    assert!(
+        !v["notes"].to_string().contains("not granted"),
+        "{}",
+        v["notes"]
+    );
+    assert_eq!(
+        ran(&run_cli(&store, "asker", "write-file notes.txt hello")),
+        "written"
+    );
+    assert_eq!(
+        ran(&run_cli(&store, "asker", "read-file notes.txt")),
+        "hello"
+    );
+    let server = answer_one(listener, "pong");
+    assert_eq!(
+        ran(&run_cli(&store, "asker", &format!("http-get {url}"))),
+        "pong"
+    );
+    assert!(server.join().unwrap().starts_with("GET /ping"));
+    let server = answer_one(TcpListener::bind(("127.0.0.1", port)).unwrap(), "stored");
+    assert_eq!(
+        ran(&run_cli(
+            &store,
+            "asker",
+            &format!("http-post {url} payload")
+        )),
+        "stored"
+    );
+    assert!(server.join().unwrap().ends_with("payload"));
+    assert_eq!(
+        ran(&run_cli(&store, "asker", "env BOTERNITY_TEST_VAR")),
+        "visible"
+    );
+    assert_eq!(ran(&run_cli(&store, "asker", "secret api-key")), "s3cr3t");
+    assert_eq!(ran(&run_cli(&store, "asker", "memory cats")), "");
+    // exec_command gates no host function of this world yet: it is asked
+    // for, recorded, and granted only by name like the rest.
+    let p = SkillStore::new(&store)
+        .get("asker")
+        .unwrap()
+        .provenance
+        .unwrap();
+    assert!(p.grants.capabilities.contains(&Capability::ExecCommand));
+}
+
+/// A secret granted to one skill is that skill's: another skill listing
+/// the same name in its SKILL.md (under any tier) never sees it.
+#[test]
+fn a_secret_is_scoped_to_the_skill_it_was_granted_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let keeper = asking_skill(tmp.path(), "keeper", "[get_secret]", "[api-key]");
+    let snoop = asking_skill(tmp.path(), "snoop", "[get_secret]", "[api-key]");
+    install_cli(
+        &store,
+        &keeper,
+        &["--grant", "get_secret", "--allow-secret", "api-key"],
+    );
+    for tier in ["untrusted", "verified", "local"] {
+        install_cli(&store, &snoop, &["--trust-tier", tier]);
+        assert_capability_denied(&run_cli(&store, "snoop", "secret api-key"), "get_secret");
+    }
+    install_cli(&store, &snoop, &["--grant", "get_secret"]);
+    assert_denied(
+        &run_cli(&store, "snoop", "secret api-key"),
+        1,
+        "secret `api-key` was not granted to this skill",
+        "--allow-secret api-key",
+    );
+    assert_eq!(ran(&run_cli(&store, "keeper", "secret api-key")), "s3cr3t");
+}
+
+/// `verified` and `local` get, of what SKILL.md asks for, only what touches
+/// the skill's own data; never secrets, variables, hosts or commands.
+#[test]
+fn the_trust_tier_policy_grants_only_what_touches_the_skills_own_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = asking_skill(
+        tmp.path(),
+        "asker",
+        &format!("[{}]", ALL_CAPABILITIES.join(", ")),
+        "[api-key]",
+    );
+    for tier in ["verified", "local"] {
+        let store = tmp.path().join(tier);
+        let v = install_cli(&store, &dir, &["--trust-tier", tier]);
+        assert_eq!(
+            strings(&v["granted"]["capabilities"]),
+            ["read_file", "write_file", "recall_memory"],
+            "{tier}"
+        );
+        assert_eq!(
+            strings(&v["not_granted"]["capabilities"]),
+            [
+                "http_get",
+                "http_post",
+                "exec_command",
+                "read_env",
+                "get_secret"
+            ],
+            "{tier}"
+        );
+        assert_eq!(strings(&v["not_granted"]["secrets"]), ["api-key"]);
+        assert_eq!(
+            ran(&run_cli(&store, "asker", "write-file a.txt mine")),
+            "written"
+        );
+        assert_eq!(ran(&run_cli(&store, "asker", "read-file a.txt")), "mine");
+        assert_eq!(ran(&run_cli(&store, "asker", "memory cats")), "");
+        assert_capability_denied(&run_cli(&store, "asker", "secret api-key"), "get_secret");
+        assert_capability_denied(
+            &run_cli(&store, "asker", "env BOTERNITY_TEST_VAR"),
+            "read_env",
+        );
+        assert_capability_denied(
+            &run_cli(&store, "asker", "http-get http://127.0.0.1:9/x"),
+            "http_get",
+        );
+    }
+}
+
+/// Provenance written before requests were kept apart merged the manifest's
+/// capabilities and secrets into the grants: they read as requests now, and
+/// only what the installer alone could have granted stays granted.
+#[test]
+fn an_old_record_grants_only_what_the_installer_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let dir = asking_skill(tmp.path(), "legacy", "[read_file, get_secret]", "[api-key]");
+    install_cli(
+        &store,
+        &dir,
+        &["--grant", "read_env", "--allow-env", "BOTERNITY_TEST_VAR"],
+    );
+    let record = SkillStore::new(&store)
+        .skill_dir("legacy")
+        .unwrap()
+        .join(".boternity-provenance.json");
+    let mut p: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    // As the installer wrote it then: the manifest's request merged in.
+    p.as_object_mut().unwrap().remove("requested");
+    p["grants"]["capabilities"] = serde_json::json!(["read_file", "read_env", "get_secret"]);
+    p["grants"]["secrets"] = serde_json::json!(["api-key"]);
+    std::fs::write(&record, serde_json::to_vec_pretty(&p).unwrap()).unwrap();
+
+    assert_eq!(
+        ran(&run_cli(&store, "legacy", "env BOTERNITY_TEST_VAR")),
+        "visible"
+    );
+    assert_capability_denied(&run_cli(&store, "legacy", "read-file a.txt"), "read_file");
+    assert_capability_denied(&run_cli(&store, "legacy", "secret api-key"), "get_secret");
+
+    // No record at all (boternity's old installer): nothing.
+    std::fs::remove_file(&record).unwrap();
+    assert_capability_denied(
+        &run_cli(&store, "legacy", "env BOTERNITY_TEST_VAR"),
+        "read_env",
     );
 }
 
