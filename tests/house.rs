@@ -271,6 +271,7 @@ fn precompile_progress_counts_only_the_skills_of_its_shard() {
             target_dir: Some(skill_target_dir()),
             confinement: Default::default(),
             registries: Default::default(),
+            max_target_bytes: boternity_skills::build::cargo::MAX_TARGET_BYTES,
             strict: false,
             cwasm: false,
             jobserver: None,

@@ -103,6 +103,7 @@ impl Opts {
             target_dir: self.build.target_dir.clone(),
             confinement: self.build.options().confinement,
             registries: self.build.options().registries,
+            max_target_bytes: self.build.max_target_bytes,
             jobserver,
             strict: self.strict,
             sign_key,

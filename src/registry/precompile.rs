@@ -88,6 +88,8 @@ pub struct PrecompileOptions {
     pub confinement: crate::build::Confinement,
     /// The package registries confined fetches may reach.
     pub registries: crate::build::fetch_proxy::RegistryHosts,
+    /// Most bytes one confined build may add to its target directory.
+    pub max_target_bytes: u64,
     /// Fail skills whose `SKILL.md` needed a lenient fallback (for registries
     /// that enforce the Agent Skills spec).
     pub strict: bool,
@@ -231,6 +233,7 @@ pub fn precompile(
             target_dir: options.target_dir.clone(),
             confinement: options.confinement,
             registries: options.registries.clone(),
+            max_target_bytes: options.max_target_bytes,
             jobserver: options.jobserver.clone().or_else(new_jobserver),
             leave_source_untouched: true,
             ..BuildOptions::default()
