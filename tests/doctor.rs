@@ -16,15 +16,18 @@ fn doctor(args: &[&str]) -> (std::process::Output, serde_json::Value) {
     (out, value)
 }
 
-fn status<'a>(report: &'a serde_json::Value, check: &str) -> &'a str {
+/// The check named `check` of a doctor report.
+fn check<'a>(report: &'a serde_json::Value, check: &str) -> &'a serde_json::Value {
     report["checks"]
         .as_array()
         .unwrap()
         .iter()
         .find(|c| c["check"] == check)
-        .unwrap_or_else(|| panic!("no `{check}` check in {report}"))["status"]
-        .as_str()
-        .unwrap()
+        .unwrap_or_else(|| panic!("no `{check}` check in {report}"))
+}
+
+fn status<'a>(report: &'a serde_json::Value, name: &str) -> &'a str {
+    check(report, name)["status"].as_str().unwrap()
 }
 
 #[test]
@@ -55,17 +58,7 @@ fn doctor_reports_every_layer_and_agrees_with_the_probe() {
     assert_eq!(out.status.success(), report["ok"] == true);
 
     // The toolchain it pinned, and where a build's configuration comes from.
-    let detail = |check: &str| {
-        report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == check)
-            .unwrap_or_else(|| panic!("no `{check}` check in {report}"))["detail"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let detail = |name: &str| check(&report, name)["detail"].as_str().unwrap().to_string();
     let toolchain = boternity_skills::build::Toolchain::detect().unwrap();
     let pinned = detail("toolchain pinned");
     assert!(
