@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use boternity_skills::digest::sha256_hex;
 use boternity_skills::executor::{Executor, Invocation};
 use boternity_skills::pipeline::PathTaken;
-use boternity_skills::skill::manifest::TrustTier;
+use boternity_skills::skill::manifest::{Capability, TrustTier};
 use boternity_skills::skill::stub::StubMarker;
 use boternity_skills::store::install::{self, InstallError, InstallOptions};
 use boternity_skills::store::{InstalledBinary, SkillStore};
@@ -1003,4 +1003,79 @@ fn a_skill_never_inherits_another_skills_data() {
     std::fs::write(data.join("secret.txt"), "orphan").unwrap();
     install_data_skill(&store, &a, &[]);
     not_there(run_cli(&store, "notes", "read-file secret.txt"));
+}
+
+/// An upgrade from the same origin keeps what the installer granted (and the
+/// data): `update` and `sync` take no grants. An `install` states them anew.
+#[test]
+fn an_upgrade_keeps_the_grants_and_an_install_states_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store_dir = tmp.path().join("store");
+    let store = SkillStore::new(&store_dir);
+    let repo = tmp.path().join("repo");
+    let dir = data_skill(&repo.join("skills"), "notes");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "v1"]);
+    let url = format!("file://{}", repo.display());
+    let mut args = vec!["install", "--git", &url, "notes"];
+    args.extend(DATA_GRANTS);
+    cli_ok(&store_dir, &args);
+    assert_eq!(
+        run_cli(&store_dir, "notes", "write-file kept.txt mine"),
+        Ok("written".into())
+    );
+
+    let text = std::fs::read_to_string(dir.join("SKILL.md")).unwrap();
+    std::fs::write(
+        dir.join("SKILL.md"),
+        text.replace("Keeps notes.", "Keeps notes, v2."),
+    )
+    .unwrap();
+    git(&repo, &["commit", "-q", "-am", "v2"]);
+    let out = cli_ok(&store_dir, &["update", "notes"]);
+    assert!(stderr(&out).contains("Updated"), "{}", stderr(&out));
+    let installed = store.get("notes").unwrap();
+    assert!(
+        installed
+            .manifest
+            .as_ref()
+            .unwrap()
+            .description
+            .contains("v2"),
+        "updated"
+    );
+    assert!(
+        installed
+            .provenance
+            .as_ref()
+            .unwrap()
+            .notes
+            .iter()
+            .all(|n| !n.contains("forced"))
+    );
+    assert_eq!(
+        run_cli(&store_dir, "notes", "read-file kept.txt"),
+        Ok("mine".into())
+    );
+
+    // The library keeps them by default on a same-origin reinstall…
+    let other = tmp.path().join("lib-store");
+    let lib_store = SkillStore::new(&other);
+    let folder = data_skill(&tmp.path().join("folder"), "notes");
+    let mut granting = options();
+    granting.grants.capabilities = [Capability::ReadFile].into_iter().collect();
+    install_with(&lib_store, &folder, &granting).unwrap();
+    let again = install_with(&lib_store, &folder, &options()).unwrap();
+    assert!(again.granted.capabilities.contains(&Capability::ReadFile));
+    assert!(
+        again
+            .notes
+            .iter()
+            .any(|n| n == "kept the grants of the installed version")
+    );
+    // …and an `install` states them: without the flags, they are gone.
+    cli_ok(&store_dir, &["install", "--git", &url, "notes"]);
+    let err = run_cli(&store_dir, "notes", "read-file kept.txt").unwrap_err();
+    assert!(err.contains("needs the `read_file` capability"), "{err}");
 }

@@ -53,8 +53,11 @@ pub struct Opts {
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let store = self.store.open()?;
+        // An install states the grants: a reinstall grants these, not the
+        // installed version's (update and sync, which take none, keep them).
         let options = InstallOptions {
             grants: self.grants.grants(None),
+            replace_grants: true,
             ..self.install.options()
         };
         if self.git.git.is_some() {
@@ -199,7 +202,7 @@ pub fn report(installed: &Installed, format: MessageFormat) {
             );
             eprintln!("{:>12} {}", "How", installed.reason);
             eprintln!("{:>12} {}", "Trust", installed.trust_tier);
-            eprintln!("{:>12} {}", "Granted", granted_text(&p.grants));
+            eprintln!("{:>12} {}", "Granted", granted_text(&installed.granted));
             if let Some(w) = &p.wasm {
                 eprintln!("{:>12} {} bytes, sha256 {}", "Binary", w.size, w.sha256);
             }

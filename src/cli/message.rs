@@ -158,10 +158,10 @@ impl<'a> SkillInstalled<'a> {
             files: p.files.len(),
             requested: &installed.requested,
             granted: GrantedFields {
-                capabilities: &p.grants.capabilities,
-                env_vars: &p.grants.env_vars,
-                http_hosts: &p.grants.http_hosts,
-                secrets: &p.grants.secrets,
+                capabilities: &installed.granted.capabilities,
+                env_vars: &installed.granted.env_vars,
+                http_hosts: &installed.granted.http_hosts,
+                secrets: &installed.granted.secrets,
             },
             not_granted: &installed.not_granted,
         }

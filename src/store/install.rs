@@ -33,6 +33,10 @@ pub struct InstallOptions {
     /// Replace a skill of the same name installed from another origin (and
     /// delete its data folder). Without it such an install is refused.
     pub force: bool,
+    /// On a same-origin reinstall or upgrade, grant only `grants`. Without
+    /// it the installed version's grants are kept and `grants` added (what
+    /// `update` and `sync`, which take no grants, need).
+    pub replace_grants: bool,
 }
 
 /// A finished install.
@@ -47,6 +51,9 @@ pub struct Installed {
     pub replaced: bool,
     /// What its `SKILL.md` asked for (also in the provenance).
     pub requested: Requested,
+    /// What it may do (the installer's grants and the tier's policy; the
+    /// data folder is the store's, decided at run).
+    pub granted: Grants,
     /// What was asked for and not granted.
     pub not_granted: Requested,
     /// Warnings worth showing (ignored trust claims, shipped binary mismatch…).
@@ -110,9 +117,25 @@ pub fn commit_prepared(
         ));
     }
 
+    let origin = options.origin.clone().unwrap_or_else(|| Origin::Folder {
+        path: prepared.folder.dir.clone(),
+    });
     let requested = Requested::of(manifest);
-    let grants = Grants::for_install(options.trust_tier, &requested, &options.grants);
-    let not_granted = requested.not_granted(&grants);
+    let mut installer = options.grants.clone();
+    installer.data_dir = None;
+    if !options.replace_grants
+        && let Ok(installed) = store.get(&manifest.name)
+        && installed.origin().is_some_and(|o| o.same_source(&origin))
+    {
+        // An upgrade keeps what the installer granted this origin.
+        let kept = installed.installer_grants();
+        if kept != Grants::none() {
+            notes.push("kept the grants of the installed version".into());
+        }
+        installer.extend(&kept);
+    }
+    let granted = Grants::for_install(options.trust_tier, &requested, &installer);
+    let not_granted = requested.not_granted(&granted);
 
     let (cwasm, record) = match (executor, &prepared.component, &prepared.binary) {
         (Some(executor), Some(_), Some(wasm)) => {
@@ -125,10 +148,8 @@ pub fn commit_prepared(
 
     let files = crate::skill::files::read_all(prepared.folder.installed_files())
         .map_err(|e| PipelineError::Source(e.into()))?;
-    let mut provenance = Provenance::new(&prepared, &files, options.trust_tier, grants, record);
-    provenance.origin = Some(options.origin.clone().unwrap_or_else(|| Origin::Folder {
-        path: prepared.folder.dir.clone(),
-    }));
+    let mut provenance = Provenance::new(&prepared, &files, options.trust_tier, installer, record);
+    provenance.origin = Some(origin);
     let name = manifest.name.clone();
     let committed = store.commit(
         &name,
@@ -149,6 +170,7 @@ pub fn commit_prepared(
         trust_tier: options.trust_tier,
         replaced: committed.replaced,
         requested,
+        granted,
         not_granted,
         notes,
         provenance,

@@ -94,36 +94,50 @@ impl InstalledSkill {
             .map_or(TrustTier::Untrusted, |p| p.trust_tier)
     }
 
-    /// What it may do: the grants recorded at install, confined to its data
-    /// folder in `store`. Nothing for a skill without provenance (boternity's
-    /// old installer; it runs as `untrusted`, whose policy grants nothing).
+    /// What it may do, confined to its data folder in `store`: what the
+    /// installer granted and, of what its `SKILL.md` asks for, what its trust
+    /// tier's policy allows (`Grants::for_install`). Nothing for a skill
+    /// without provenance (boternity's old installer: `untrusted`).
+    pub fn grants(&self, store: &SkillStore) -> Grants {
+        let mut grants = Grants::for_install(
+            self.trust_tier(),
+            &self.requested(),
+            &self.installer_grants(),
+        );
+        grants.data_dir = Some(store.data_dir(&self.name));
+        grants
+    }
+
+    /// What the installer granted, as recorded (no data folder).
     ///
     /// Records written before requests were kept apart (no `requested`)
     /// hold the manifest's capabilities and secrets merged with the
     /// installer's grants: what the installed `SKILL.md` declares is taken as
-    /// a request (granted only as the tier's policy allows), and only the
-    /// rest as the installer's. A grant the installer gave that the manifest
-    /// also declared is lost that way; a reinstall with it restores it.
-    pub fn grants(&self, store: &SkillStore) -> Grants {
-        let mut grants = match &self.provenance {
-            Some(p) if p.requested.is_some() => p.grants.clone(),
-            Some(p) => match &self.manifest {
-                Ok(manifest) => {
-                    let requested = Requested::of(manifest);
-                    let mut installer = p.grants.clone();
-                    installer
-                        .capabilities
-                        .retain(|c| !requested.capabilities.contains(c));
-                    installer.secrets.retain(|s| !requested.secrets.contains(s));
-                    Grants::for_install(p.trust_tier, &requested, &installer)
-                }
-                // Nothing tells the request from the grants.
-                Err(_) => Grants::none(),
-            },
-            None => Grants::none(),
+    /// a request, and only the rest as the installer's. A grant the installer
+    /// gave that the manifest also declared is lost that way (a reinstall
+    /// with it restores it); when the `SKILL.md` no longer reads, nothing
+    /// tells them apart and nothing is granted.
+    pub fn installer_grants(&self) -> Grants {
+        let mut grants = match (&self.provenance, &self.manifest) {
+            (Some(p), _) if p.requested.is_some() => p.grants.clone(),
+            (Some(p), Ok(manifest)) => {
+                let requested = Requested::of(manifest);
+                let mut installer = p.grants.clone();
+                installer
+                    .capabilities
+                    .retain(|c| !requested.capabilities.contains(c));
+                installer.secrets.retain(|s| !requested.secrets.contains(s));
+                installer
+            }
+            _ => Grants::none(),
         };
-        grants.data_dir = Some(store.data_dir(&self.name));
+        grants.data_dir = None;
         grants
+    }
+
+    /// Where it was installed from, if recorded.
+    pub fn origin(&self) -> Option<&Origin> {
+        self.provenance.as_ref().and_then(|p| p.origin.as_ref())
     }
 
     /// What its `SKILL.md` asks for (as recorded, else as it reads now).

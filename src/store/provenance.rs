@@ -128,11 +128,12 @@ pub struct Provenance {
     pub trust_tier: TrustTier,
     /// The tier `SKILL.md` claimed (never believed).
     pub declared_trust_tier: Option<TrustTier>,
-    /// What the skill may do: the installer's grants and what the trust
-    /// tier's policy granted of the request (`Grants::for_install`). In
-    /// records without `requested` (written before requests were kept
-    /// apart), the manifest's capabilities and secrets merged with the
-    /// installer's grants: see `InstalledSkill::grants`.
+    /// What the installer granted. The skill may do that and, of what it
+    /// `requested`, what the trust tier's policy allows
+    /// (`Grants::for_install`). In records without `requested` (written
+    /// before requests were kept apart), the manifest's capabilities and
+    /// secrets merged with the installer's grants: see
+    /// `InstalledSkill::installer_grants`.
     pub grants: Grants,
     /// What `SKILL.md` asked for (`metadata.capabilities`, `metadata.secrets`):
     /// a request, granted only as far as `grants` says.
