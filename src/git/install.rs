@@ -414,6 +414,21 @@ pub fn commit_all(
     options: &InstallOptions,
     executor: Option<&Executor>,
 ) -> Result<Vec<Installed>, GitError> {
+    // Every name is checked before the first commit, so a skill of another
+    // origin refused late in the list (by `sync`, say) leaves the store as it
+    // was; each commit checks again under the store's lock.
+    for plan in &planned {
+        store
+            .check_replace(&plan.key, Some(&plan.origin), options.force)
+            .map_err(|e| GitError::Install {
+                skill: plan.key.clone(),
+                url: match &plan.origin {
+                    Origin::Git { url, .. } => url.clone(),
+                    _ => String::new(),
+                },
+                source: Box::new(InstallError::Store(e)),
+            })?;
+    }
     let mut installed = Vec::new();
     for plan in planned {
         let url = match &plan.origin {
@@ -462,8 +477,12 @@ pub fn install_from_git(
     let checkout = checkout(spec, request.offline)?;
     let found = checkout.discover()?;
     let chosen = select(found, &request.names, request.all, &checkout.url)?;
+    let options = &InstallOptions {
+        force: options.force || request.force,
+        ..options.clone()
+    };
     for f in &chosen {
-        check_collision(store, &f.key, &checkout.url, &f.rel, request.force)?;
+        check_collision(store, &f.key, &checkout.url, &f.rel, options.force)?;
     }
     let planned = chosen
         .iter()
