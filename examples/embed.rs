@@ -16,7 +16,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use boternity_skills::{
-    Executor, InstallOptions, Invocation, SkillStore, install, skill::scaffold,
+    Context, Executor, Folders, HostEnv, InstallOptions, Invocation, SkillStore, install,
+    skill::scaffold,
 };
 
 fn main() -> ExitCode {
@@ -38,19 +39,24 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let tmp = tempfile::tempdir()?;
     // A skill as a skill author (or a language model) would hand it over.
     let skill_dir = scaffold::new_skill("word-count", tmp.path())?;
-    let store = SkillStore::new(tmp.path().join("data"));
+    // A server decides where boternity keeps things and which environment
+    // its builds see (here: its own folders, and this process's PATH etc.).
+    let context =
+        Context::new(Folders::under(tmp.path())).with_host(HostEnv::from_vars(std::env::vars_os()));
+    let store = SkillStore::new(&context.folders.data);
     let executor = Arc::new(Executor::new()?);
 
     // Installing builds, validates, links and precompiles: blocking work,
     // kept off the async threads.
     let installed = {
-        let (store, executor) = (store.clone(), executor.clone());
+        let (context, store, executor) = (context.clone(), store.clone(), executor.clone());
         tokio::task::spawn_blocking(move || {
             install(
+                &context,
                 &store,
                 &skill_dir,
                 &InstallOptions::default(),
-                Some(&executor),
+                Some(executor.as_ref()),
             )
         })
         .await??

@@ -607,6 +607,21 @@ impl StagedDir {
 }
 
 impl StagedDir {
+    /// Puts the staged folder at `dest` like [`StagedDir::commit`], but keeps
+    /// what it replaced until the returned [`Swapped`] is finished, so that
+    /// several folders change together: a failure swaps the earlier ones
+    /// back ([`Swapped::undo`]).
+    pub fn swap_in(self, dest: &Path) -> Result<Swapped, IoError> {
+        sync_dir(self.dir.path())?;
+        let replaced = dest.exists();
+        replace_dir(self.dir.path(), dest).on(IoOp::Rename, dest)?;
+        Ok(Swapped {
+            held: self.dir,
+            dest: dest.to_path_buf(),
+            replaced,
+        })
+    }
+
     /// Puts the staged folder at `dest`, which must not exist: a folder that
     /// appeared meanwhile is never replaced (the error's kind is then
     /// `AlreadyExists`).
@@ -614,6 +629,51 @@ impl StagedDir {
         sync_dir(self.dir.path())?;
         rename_no_replace(self.dir.path(), dest).on(IoOp::Rename, dest)?;
         if let Some(parent) = dest.parent() {
+            sync_dir(parent)?;
+        }
+        Ok(())
+    }
+}
+
+/// A folder put in place by [`StagedDir::swap_in`], holding what it
+/// replaced (if anything) until [`Swapped::finish`] or [`Swapped::undo`].
+#[derive(Debug)]
+pub struct Swapped {
+    /// After an exchange, the old contents; after a plain rename, nothing
+    /// (the temporary folder's path is free).
+    held: tempfile::TempDir,
+    dest: PathBuf,
+    replaced: bool,
+}
+
+impl Swapped {
+    /// Where the folder was put.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Whether a folder was replaced.
+    pub fn replaced(&self) -> bool {
+        self.replaced
+    }
+
+    /// Keeps the new folder; the old one is removed.
+    pub fn finish(self) -> Result<(), IoError> {
+        if let Some(parent) = self.dest.parent() {
+            sync_dir(parent)?;
+        }
+        Ok(())
+    }
+
+    /// Puts things back as they were before the swap: the old folder at
+    /// `dest` again, or nothing there when there was none.
+    pub fn undo(self) -> Result<(), IoError> {
+        if self.replaced {
+            exchange(self.held.path(), &self.dest).on(IoOp::Rename, &self.dest)?;
+        } else {
+            std::fs::rename(&self.dest, self.held.path()).on(IoOp::Rename, &self.dest)?;
+        }
+        if let Some(parent) = self.dest.parent() {
             sync_dir(parent)?;
         }
         Ok(())

@@ -1,43 +1,55 @@
-//! boternity-skills: the skill build pipeline of boternity.
-//!
-//! A skill folder goes through the stages in this order, each a module that
-//! uses only the stages before it:
-//!
-//! 1. [`skill`]: what a skill is — `SKILL.md` ([`skill::manifest`]), the files
-//!    its folder holds ([`skill::source`]), the world contract
-//!    ([`skill::world`]), binary validation ([`skill::validate`]) and the
-//!    legacy stub format ([`skill::stub`]).
-//! 2. [`build`]: Rust source to a component — toolchain, cargo, wrapping a
-//!    bare `lib.rs`, componentizing a core module.
-//! 3. [`pipeline`]: the one decision (build / componentize / validate / stub)
-//!    that `build-skill`, `install` and `precompile` share.
-//! 4. [`executor`]: wasmtime, running every binary under limits and grants.
-//! 5. [`store`]: the installed skills. [`store::install`] calls the executor
-//!    before committing, to link and precompile the component: a skill that
-//!    cannot run is never installed.
-//! 6. [`registry`]: the index a registry publishes, the batch job that builds
-//!    one, and installing from one; it feeds the same pipeline and store.
-//! 7. [`git`]: skills from git repositories — a ref resolved to a commit,
-//!    fetched shallow into a cache, its skills discovered, then the same
-//!    pipeline and store; `outdated`, `update` and `sync` (with
-//!    [`store::lock`], the store's `skills.lock`) follow them back.
-//!
-//! [`paths`] (where things live) and [`fsutil`]/[`digest`] (I/O and hashing)
-//! serve every stage. The library never prints: it returns values and typed
-//! errors and emits `tracing` events.
+//! boternity-skills: the skill build pipeline of boternity (Linux).
 //!
 //! # The front door
 //!
-//! A program that embeds boternity needs only what is re-exported here:
-//! [`install()`] a skill folder into a [`SkillStore`], or [`prepare`] one
-//! without installing, then load it into an [`Executor`] and [`Executor::run`]
-//! an [`Invocation`].
+//! A program that embeds boternity (a bot server, an HTTP API) needs two
+//! things, both re-exported here:
+//!
+//! - the **install layer**, [`Installer`]: a [`Source`] (a skill folder,
+//!   skills of a git repository, skills a registry publishes) goes through
+//!   the pipeline and is committed to a [`SkillStore`], all of its skills or
+//!   none;
+//! - the **executor**, [`Executor`]: a server-sized wasmtime host that loads
+//!   installed skills and [`Executor::run`]s an [`Invocation`] under fuel, a
+//!   deadline, a memory cap and the skill's grants.
+//!
+//! Both take what they need from their caller, never from the environment:
+//! a [`Context`] names the folders, the host environment (where cargo and
+//! git are found), and the transport and git settings.
+//!
+//! # The house
+//!
+//! Each stage is a module that uses only the ones before it:
+//!
+//! 1. [`skill`]: what a skill is — `SKILL.md` ([`skill::manifest`]), the
+//!    files its folder holds ([`skill::source`]), the world contract
+//!    ([`skill::world`]), binary validation ([`skill::validate`]) and the
+//!    legacy stub format ([`skill::stub`]).
+//! 2. [`build`]: Rust source to a component — toolchain, the confined cargo
+//!    build and its sandbox, wrapping a bare `lib.rs`, componentizing.
+//! 3. [`pipeline`]: the one decision (build / componentize / validate / stub).
+//! 4. [`executor`]: wasmtime, running every binary under limits and grants.
+//! 5. [`store`]: the installed skills — read, stage, commit (atomically,
+//!    several at once), lock; and `skills.lock` ([`store::lock`]).
+//! 6. [`registry`] and [`git`]: where skills come from — a registry's
+//!    index, the batch job that builds one and its client; git repositories
+//!    resolved, fetched and checked.
+//! 7. [`install`]: the layer over them all — sources resolved, skills
+//!    prepared and staged, then committed together; `update` and `sync`.
+//!
+//! [`context`] and [`paths`] (what the caller decides, where things live),
+//! [`fsutil`]/[`digest`] (I/O and hashing) and [`process`] (the one way a
+//! program is started) serve every stage. The library never prints: it
+//! returns values and typed errors and emits `tracing` events.
 //!
 //! ```
-//! use boternity_skills::{InstallOptions, SkillStore, install};
+//! use boternity_skills::{Context, Folders, InstallOptions, Installer, SkillStore, Source};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let tmp = tempfile::tempdir()?;
+//! // Where boternity keeps things: the embedder decides (the library reads
+//! // no environment variable).
+//! let context = Context::new(Folders::under(tmp.path()));
 //! let skill = tmp.path().join("greeting");
 //! std::fs::create_dir(&skill)?;
 //! std::fs::write(
@@ -45,9 +57,10 @@
 //!     "---\nname: greeting\ndescription: Greets the user.\n---\nSay hello.\n",
 //! )?;
 //!
-//! let store = SkillStore::new(tmp.path().join("data"));
-//! let installed = install(&store, &skill, &InstallOptions::default(), None)?;
-//! assert_eq!(installed.name, "greeting");
+//! let store = SkillStore::new(&context.folders.data);
+//! let installer = Installer::new(&context, &store);
+//! let installed = installer.install(&Source::Folder(skill), &InstallOptions::default())?;
+//! assert_eq!(installed[0].name, "greeting");
 //! assert_eq!(store.list()?.len(), 1);
 //! # Ok(())
 //! # }
@@ -74,10 +87,12 @@
 
 pub mod address;
 pub mod build;
+pub mod context;
 pub mod digest;
 pub mod executor;
 pub mod fsutil;
 pub mod git;
+pub mod install;
 pub mod paths;
 pub mod pipeline;
 pub mod process;
@@ -85,10 +100,12 @@ pub mod registry;
 pub mod skill;
 pub mod store;
 
+pub use context::{Context, HostEnv};
 pub use executor::{ExecError, Executor, ExecutorConfig, Grants, Invocation, Limits, Outcome};
+pub use install::{InstallError, InstallOptions, Installed, Installer, Source, install};
+pub use paths::Folders;
 pub use pipeline::{PathTaken, PipelineError, PipelineOptions, Prepared, prepare};
 pub use store::SkillStore;
-pub use store::install::{InstallError, InstallOptions, Installed, install};
 
 /// This tool's version, recorded in provenance.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,9 +1,12 @@
-//! Where boternity keeps things on this machine, decided in one place:
-//! the data folder (the store), the cache folder (build outputs, wrapper
-//! crates, the `.cwasm` signing key) and what lives inside them.
+//! Where boternity keeps things, decided in one place: [`Folders`] names the
+//! data folder (the store) and the cache folder (build outputs, copies of
+//! skill sources, git and download caches, the `.cwasm` signing key) and
+//! everything inside them.
 //!
-//! Every location honours an environment variable first, so tests, CI and
-//! embedders can move it without touching code.
+//! The library never chooses these folders itself: the caller passes them in
+//! its [`crate::Context`] (the CLI from `--store`, `$BOTERNITY_DATA_DIR`,
+//! `$BOTERNITY_CACHE_DIR` and the XDG rules; an embedder from its own
+//! configuration; tests from private temporary folders).
 
 use std::path::{Path, PathBuf};
 
@@ -11,70 +14,90 @@ use std::path::{Path, PathBuf};
 /// losing it only means recompiling (every `.cwasm` falls back to its component).
 pub const CWASM_KEY_FILE: &str = "cwasm-key";
 
-/// boternity's data folder (the store lives in its `skills/`):
-/// `$BOTERNITY_DATA_DIR`, else `~/.boternity`; `None` when neither is set.
-pub fn data_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("BOTERNITY_DATA_DIR") {
-        return Some(PathBuf::from(dir));
+/// boternity's two folders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folders {
+    /// The data folder: the store lives in its `skills/`.
+    pub data: PathBuf,
+    /// The cache folder: everything in it can be rebuilt.
+    pub cache: PathBuf,
+}
+
+impl Folders {
+    pub fn new(data: impl Into<PathBuf>, cache: impl Into<PathBuf>) -> Folders {
+        Folders {
+            data: data.into(),
+            cache: cache.into(),
+        }
     }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".boternity"))
-}
 
-/// boternity's cache folder: `$BOTERNITY_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/boternity`, else `~/.cache/boternity`, else a folder in
-/// the temporary directory. Everything in it can be rebuilt.
-pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("BOTERNITY_CACHE_DIR") {
-        return PathBuf::from(dir);
+    /// `root/data` and `root/cache`: one private place (an embedder's state
+    /// folder, a test's temporary folder).
+    pub fn under(root: &Path) -> Folders {
+        Folders::new(root.join("data"), root.join("cache"))
     }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("boternity");
+
+    /// Where builds of bare `lib.rs` skills share compiled dependencies
+    /// (unconfined builds only).
+    pub fn shared_target_dir(&self) -> PathBuf {
+        self.cache.join("target")
     }
-    match std::env::var_os("HOME") {
-        Some(home) => PathBuf::from(home).join(".cache/boternity"),
-        None => std::env::temp_dir().join("boternity-cache"),
+
+    /// The `.cwasm` signing key's default location.
+    pub fn cwasm_key(&self) -> PathBuf {
+        self.cache.join(CWASM_KEY_FILE)
     }
-}
 
-/// Where builds of bare `lib.rs` skills share compiled dependencies.
-pub fn shared_target_dir() -> PathBuf {
-    cache_dir().join("target")
-}
+    /// The compile cache (compiled components and this tool's verified
+    /// copies of installed `.cwasm`s).
+    pub fn compile_cache_dir(&self) -> PathBuf {
+        self.cache.join("compiled")
+    }
 
-/// The `.cwasm` signing key's default location.
-pub fn cwasm_key() -> PathBuf {
-    cache_dir().join(CWASM_KEY_FILE)
-}
+    /// boternity's own cargo home, where confined builds find their
+    /// dependencies: registry caches only, never the user's credentials or
+    /// configuration.
+    pub fn cargo_home(&self) -> PathBuf {
+        self.cache.join("cargo-home")
+    }
 
-/// The compile cache (compiled components and this tool's verified copies
-/// of installed `.cwasm`s): `compiled/` in the cache folder.
-pub fn compile_cache_dir() -> PathBuf {
-    cache_dir().join("compiled")
-}
+    /// The target directory of one skill's confined builds: its own, so no
+    /// skill's build scripts can read or overwrite another skill's artifacts.
+    /// `key` names the skill's source (its folder), so rebuilds of the same
+    /// skill are incremental.
+    pub fn skill_target_dir(&self, key: &str) -> PathBuf {
+        self.cache.join("targets").join(key)
+    }
 
-/// The user's cargo home (`$CARGO_HOME`, else `~/.cargo`).
-pub fn user_cargo_home() -> Option<PathBuf> {
-    std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-}
+    /// Whether `dir` is one of boternity's own per-skill target directories
+    /// (which it may start clean or remove), not a folder a caller passed in.
+    pub fn is_own_target_dir(&self, dir: &Path) -> bool {
+        dir.parent() == Some(self.cache.join("targets").as_path())
+    }
 
-/// boternity's own cargo home, where confined builds find their dependencies:
-/// registry caches only, never the user's credentials or configuration.
-pub fn cargo_home() -> PathBuf {
-    cache_dir().join("cargo-home")
-}
+    /// Private copies of skill sources, one per skill, that confined builds
+    /// read (exactly the files the source hash covers).
+    pub fn sources_dir(&self) -> PathBuf {
+        self.cache.join("sources")
+    }
 
-/// The target directory of one skill's confined builds: its own, so no
-/// skill's build scripts can read or overwrite another skill's artifacts.
-/// `key` names the skill's source (its folder), so rebuilds of the same
-/// skill are incremental.
-pub fn skill_target_dir(key: &str) -> PathBuf {
-    cache_dir().join("targets").join(key)
-}
+    /// What a confined fetch downloaded for a skill, kept for `--offline`.
+    pub fn fetched_dir(&self) -> PathBuf {
+        self.cache.join("fetched")
+    }
 
-/// Whether `dir` is one of boternity's own per-skill target directories
-/// (which it may start clean or remove), not a folder a caller passed in.
-pub fn is_own_target_dir(dir: &Path) -> bool {
-    dir.parent() == Some(cache_dir().join("targets").as_path())
+    /// Bare clones of git repositories, one per URL.
+    pub fn git_cache_dir(&self) -> PathBuf {
+        self.cache.join("git")
+    }
+
+    /// Files downloaded from registries, by sha256.
+    pub fn downloads_dir(&self) -> PathBuf {
+        self.cache.join("downloads")
+    }
+
+    /// The newest index serial accepted from each registry.
+    pub fn registry_state_dir(&self) -> PathBuf {
+        self.cache.join("registry-state")
+    }
 }

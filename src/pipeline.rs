@@ -14,6 +14,7 @@ use std::path::Path;
 use crate::build::cargo::{self, BuildError, BuildOptions};
 use crate::build::componentize::{self, ComponentizeError};
 use crate::build::toolchain::{Toolchain, ToolchainError};
+use crate::context::Context;
 use crate::digest::sha256_hex;
 use crate::fsutil::{CappedReadError, IoError};
 use crate::skill::manifest::SkillType;
@@ -109,6 +110,28 @@ pub struct Prepared {
     pub notes: Vec<String>,
     /// The shipped `skill.wasm`'s sha256 and whether the build reproduced it.
     pub shipped: Option<ShippedBinary>,
+    /// Why a stub, for a stub.
+    pub stub_reason: Option<StubReason>,
+    /// The skill shipped no `Cargo.lock` and is installed with the one its
+    /// build resolved (set by the git source, which keeps it).
+    pub resolved_cargo_lock: bool,
+}
+
+/// Why the pipeline wrote a stub instead of a real component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StubReason {
+    /// Neither Rust source nor a `skill.wasm`.
+    NothingToBuild,
+    /// Rust source, but no usable toolchain.
+    NoToolchain,
+    /// Rust source, but its build cannot be confined on this machine and
+    /// unconfined builds were not allowed.
+    CannotConfine,
+    /// The shipped `skill.wasm` is itself a legacy stub marker.
+    ShippedStub,
+    /// The registry's binary is a legacy stub marker.
+    RegistryStub,
 }
 
 /// A `skill.wasm` that came with the source.
@@ -134,6 +157,8 @@ impl Prepared {
             source_sha256: folder.source_sha256()?,
             notes: Vec::new(),
             shipped: None,
+            stub_reason: None,
+            resolved_cargo_lock: false,
             folder,
         })
     }
@@ -211,7 +236,13 @@ pub enum PipelineError {
 }
 
 /// Runs the decision for the skill folder `dir`.
-pub fn prepare(dir: &Path, options: &PipelineOptions) -> Result<Prepared, PipelineError> {
+/// `context` says where the toolchain is found and where builds keep their
+/// caches.
+pub fn prepare(
+    context: &Context,
+    dir: &Path,
+    options: &PipelineOptions,
+) -> Result<Prepared, PipelineError> {
     let mut prepared = Prepared::open(dir)?;
     if prepared.folder.manifest.skill_type == SkillType::Prompt {
         return Ok(prepared);
@@ -224,7 +255,7 @@ pub fn prepare(dir: &Path, options: &PipelineOptions) -> Result<Prepared, Pipeli
     if let Some(rust) = prepared.folder.rust.clone() {
         let toolchain = match &options.toolchain {
             Some(choice) => choice.clone(),
-            None => Toolchain::detect(),
+            None => Toolchain::detect(&context.host),
         };
         let unconfinable = match options.build.confinement {
             crate::build::Confinement::Sandboxed => cannot_confine(),
@@ -234,17 +265,17 @@ pub fn prepare(dir: &Path, options: &PipelineOptions) -> Result<Prepared, Pipeli
             (Ok(_), Some(why)) => {
                 let reason = format!(
                     "the skill has Rust source ({}) but its build cannot be confined here ({why}); \
-                     not built (pass --allow-unconfined-build to build it anyway, only if you trust it)",
+                     not built (allow an unconfined build to build it anyway, only if you trust it)",
                     rust.shape()
                 );
                 prepared.notes.push(reason.clone());
                 return match shipped_bytes {
                     Some(bytes) => accept_shipped(prepared, bytes, options),
-                    None => stub(prepared, options, reason),
+                    None => stub(prepared, options, StubReason::CannotConfine, reason),
                 };
             }
             (Ok(toolchain), None) => {
-                build_source(&mut prepared, &toolchain, &rust, &options.build)?;
+                build_source(context, &mut prepared, &toolchain, &rust, &options.build)?;
                 prepared.toolchain = Some(toolchain);
                 if let Some(shipped) = shipped_bytes {
                     let sha256 = sha256_hex(&shipped);
@@ -271,7 +302,7 @@ pub fn prepare(dir: &Path, options: &PipelineOptions) -> Result<Prepared, Pipeli
                         prepared.notes.push(reason);
                         accept_shipped(prepared, bytes, options)
                     }
-                    None => stub(prepared, options, reason),
+                    None => stub(prepared, options, StubReason::NoToolchain, reason),
                 };
             }
         }
@@ -282,6 +313,7 @@ pub fn prepare(dir: &Path, options: &PipelineOptions) -> Result<Prepared, Pipeli
         None => stub(
             prepared,
             options,
+            StubReason::NothingToBuild,
             "the skill has neither Rust source (Cargo.toml or src/lib.rs) nor a skill.wasm".into(),
         ),
     }
@@ -302,16 +334,23 @@ fn cannot_confine() -> Option<String> {
 }
 
 fn build_source(
+    context: &Context,
     prepared: &mut Prepared,
     toolchain: &Toolchain,
     rust: &RustSource,
     options: &BuildOptions,
 ) -> Result<(), PipelineError> {
-    let built = cargo::build(toolchain, &prepared.folder.manifest.name, rust, options)?;
+    let built = cargo::build(
+        &context.folders,
+        toolchain,
+        &prepared.folder.manifest.name,
+        rust,
+        options,
+    )?;
     prepared.notes.extend(built.notes.iter().cloned());
     if options.confinement == crate::build::Confinement::Unconfined {
         prepared.notes.push(
-            "built UNCONFINED (--allow-unconfined-build): its build scripts and macros ran with your rights"
+            "built UNCONFINED (as allowed): its build scripts and macros ran with your rights"
                 .into(),
         );
     }
@@ -385,6 +424,7 @@ fn accept_shipped(
             return Err(PipelineError::StubForbidden { reason });
         }
         prepared.path_taken = PathTaken::Stub;
+        prepared.stub_reason = Some(StubReason::ShippedStub);
         prepared.reason = reason;
         prepared.binary = Some(bytes);
         return Ok(prepared);
@@ -449,6 +489,7 @@ fn accept_registry(
             return Err(PipelineError::StubForbidden { reason });
         }
         prepared.path_taken = PathTaken::Stub;
+        prepared.stub_reason = Some(StubReason::RegistryStub);
         prepared.reason = reason;
         prepared.binary = Some(bytes);
         return Ok(prepared);
@@ -469,6 +510,7 @@ fn accept_registry(
 fn stub(
     mut prepared: Prepared,
     options: &PipelineOptions,
+    why: StubReason,
     mut reason: String,
 ) -> Result<Prepared, PipelineError> {
     if let Some(registry) = &options.registry {
@@ -498,6 +540,7 @@ fn stub(
     tracing::info!(skill = %prepared.folder.manifest.name, %reason, "writing a JSON stub instead of a real component");
     prepared.binary = Some(StubMarker::new(prepared.folder.manifest.body.clone()).to_bytes());
     prepared.path_taken = PathTaken::Stub;
+    prepared.stub_reason = Some(why);
     prepared.reason = reason;
     Ok(prepared)
 }

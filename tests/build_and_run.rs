@@ -200,8 +200,9 @@ fn a_skill_written_against_the_seed_world_builds_validates_and_runs() {
 
 #[test]
 fn a_component_of_another_world_is_rejected_with_every_difference() {
-    let toolchain = Toolchain::detect().unwrap();
+    let toolchain = Toolchain::detect(&common::context().host).unwrap();
     let built = build::build(
+        &common::context().folders,
         &toolchain,
         "other-world",
         &RustSource::Crate {
@@ -442,9 +443,10 @@ fn builds_see_no_host_secrets_and_stop_at_the_time_limit() {
         std::fs::read_to_string(skill.join("build.rs")).unwrap() + "\n// changed\n",
     )
     .unwrap();
-    let toolchain = Toolchain::detect().unwrap();
+    let toolchain = Toolchain::detect(&common::context().host).unwrap();
     let started = std::time::Instant::now();
     let err = build::build(
+        &common::context().folders,
         &toolchain,
         "echo-skill",
         &RustSource::Crate {

@@ -59,7 +59,7 @@ fn doctor_reports_every_layer_and_agrees_with_the_probe() {
 
     // The toolchain it pinned, and where a build's configuration comes from.
     let detail = |name: &str| check(&report, name)["detail"].as_str().unwrap().to_string();
-    let toolchain = boternity_skills::build::Toolchain::detect().unwrap();
+    let toolchain = boternity_skills::build::Toolchain::detect(&common::context().host).unwrap();
     let pinned = detail("toolchain pinned");
     assert!(
         pinned.contains(&toolchain.sysroot.display().to_string())

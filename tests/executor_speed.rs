@@ -11,8 +11,8 @@ use std::time::Duration;
 use boternity_skills::executor::{
     CompileCache, CwasmKey, Executor, ExecutorConfig, HostServices, Invocation, Origin,
 };
+use boternity_skills::install::{self, InstallOptions};
 use boternity_skills::store::SkillStore;
-use boternity_skills::store::install::{self, InstallOptions};
 use common::*;
 
 /// `boternity run FILE --input INPUT --message-format json` with its own cache folder.
@@ -201,6 +201,7 @@ async fn an_installed_cwasm_changed_after_it_was_verified_is_never_deserialized(
         ..InstallOptions::default()
     };
     install::install(
+        &common::context(),
         &store,
         &fixture("echo-skill"),
         &options,

@@ -1327,3 +1327,79 @@ fn a_hostile_skills_lock_is_refused_before_git_runs_and_the_store_is_unchanged()
     assert_eq!(snapshot(&a.join("skills")), before);
     assert!(!marker.exists(), "a provenance record ran a command");
 }
+
+/// A git install of several skills, and a sync, commit all of them or none:
+/// with the third skill broken, the first two (newer commits of installed
+/// skills) are not installed either, and the store stays byte for byte.
+#[test]
+fn a_git_install_or_sync_of_several_skills_commits_all_or_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("three");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    prompt_skill(&work.join("skills/one"), "one", "First, version 1.");
+    prompt_skill(&work.join("skills/two"), "two", "Second, version 1.");
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "v1"]);
+    let url = file_url(&work);
+    let store = tmp.path().join("store");
+    ok(cli(&store, &["install", "--git", &url, "--all"]));
+    let lock_v1 = std::fs::read(store.join("skills.lock")).unwrap();
+
+    // Version 2 of both, and a third skill whose shipped binary is not
+    // WebAssembly: it fails after the first two are prepared.
+    prompt_skill(&work.join("skills/one"), "one", "First, version 2.");
+    prompt_skill(&work.join("skills/two"), "two", "Second, version 2.");
+    let broken = work.join("skills/three");
+    write(
+        &broken.join("SKILL.md"),
+        "---\nname: three\ndescription: Broken.\nmetadata:\n  skill-type: tool\n---\nBroken.\n",
+    );
+    std::fs::write(
+        broken.join("skill.wasm"),
+        b"\0asm\x0d\0\x01\0 not a component",
+    )
+    .unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "v2"]);
+    refused(
+        &store,
+        &["install", "--git", &url, "--all"],
+        &["cannot install `three`"],
+    );
+    let body = |name: &str| {
+        std::fs::read_to_string(store.join("skills").join(name).join("SKILL.md")).unwrap()
+    };
+    assert!(body("one").contains("version 1"));
+    assert!(body("two").contains("version 1"));
+
+    // Without the broken one, both move.
+    ok(cli(&store, &["install", "--git", &url, "one", "two"]));
+    assert!(body("one").contains("version 2") && body("two").contains("version 2"));
+
+    // sync back to the v1 lock, with `two`'s entry tampered: neither moves.
+    let text = String::from_utf8(lock_v1).unwrap();
+    let two_md = text
+        .lines()
+        .skip_while(|l| *l != "[skills.two.files]")
+        .find(|l| l.starts_with("\"SKILL.md\""))
+        .unwrap()
+        .to_string();
+    let tampered = tmp.path().join("tampered.lock");
+    std::fs::write(
+        &tampered,
+        text.replace(&two_md, &format!("\"SKILL.md\" = \"{}\"", "0".repeat(64))),
+    )
+    .unwrap();
+    refused(
+        &store,
+        &["sync", "--lock", tampered.to_str().unwrap()],
+        &["`two` does not match the lock"],
+    );
+    assert!(body("one").contains("version 2") && body("two").contains("version 2"));
+    // The untampered lock moves both back.
+    let good = tmp.path().join("v1.lock");
+    std::fs::write(&good, &text).unwrap();
+    ok(cli(&store, &["sync", "--lock", good.to_str().unwrap()]));
+    assert!(body("one").contains("version 1") && body("two").contains("version 1"));
+}

@@ -280,12 +280,16 @@ fn precompile_progress_counts_only_the_skills_of_its_shard() {
         let started = Mutex::new(Vec::new());
         let finished = Mutex::new(Vec::new());
         let report =
-            precompile::precompile(&reg, &options, &|progress: Progress<'_>| match progress {
-                Progress::Started { skills } => started.lock().unwrap().push(skills),
-                Progress::Finished(entry) => finished
-                    .lock()
-                    .unwrap()
-                    .push((entry.name.clone(), entry.status)),
+            precompile::precompile(&common::context(), &reg, &options, &|progress: Progress<
+                '_,
+            >| {
+                match progress {
+                    Progress::Started { skills } => started.lock().unwrap().push(skills),
+                    Progress::Finished(entry) => finished
+                        .lock()
+                        .unwrap()
+                        .push((entry.name.clone(), entry.status)),
+                }
             })
             .unwrap();
         (

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use boternity_skills::digest::sha256_hex;
 use boternity_skills::executor::{Executor, Invocation};
+use boternity_skills::install::{self, InstallError, InstallOptions};
 use boternity_skills::pipeline::PathTaken;
 use boternity_skills::skill::manifest::{Capability, TrustTier};
 use boternity_skills::skill::stub::StubMarker;
-use boternity_skills::store::install::{self, InstallError, InstallOptions};
 use boternity_skills::store::{InstalledBinary, SkillStore};
 use common::*;
 
@@ -52,7 +52,7 @@ fn install_with(
     options: &InstallOptions,
 ) -> Result<install::Installed, InstallError> {
     let executor = Executor::new().unwrap();
-    install::install(store, dir, options, Some(&executor))
+    install::install(&common::context(), store, dir, options, Some(&executor))
 }
 
 /// Installs `dir`, expects an error containing `expected`, and checks that the
@@ -477,7 +477,8 @@ fn bad_binaries_are_refused_and_the_store_is_unchanged() {
     let bad = tmp.path().join("bad");
     let echo = component("echo-skill");
     let other = boternity_skills::build::build(
-        &boternity_skills::build::Toolchain::detect().unwrap(),
+        &common::context().folders,
+        &boternity_skills::build::Toolchain::detect(&common::context().host).unwrap(),
         "other-world",
         &boternity_skills::skill::source::RustSource::Crate {
             manifest_path: fixture("other-world").join("Cargo.toml"),
@@ -577,7 +578,7 @@ fn concurrent_installs_of_one_skill_leave_one_consistent_version() {
         for i in 0..8 {
             let (store, dir, executor, forced) = (&store, &versions[i % 2], &executor, &forced);
             scope.spawn(move || {
-                install::install(store, dir, forced, Some(executor)).unwrap();
+                install::install(&common::context(), store, dir, forced, Some(executor)).unwrap();
             });
         }
     });

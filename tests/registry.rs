@@ -1530,3 +1530,82 @@ fn dripping_servers_and_silent_git_servers_meet_a_deadline() {
     assert!(took < Duration::from_secs(8), "took {took:?}");
     assert_eq!(snapshot(&store), before);
 }
+
+/// `install a b c --registry` installs all three or none: with `c`'s file
+/// tampered, `a` and `b` (newer versions of installed ones) are not
+/// installed either, and the store is byte for byte as it was.
+#[test]
+fn a_registry_install_of_several_names_installs_all_or_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path());
+    let public = public.to_str().unwrap().to_string();
+    let reg = tmp.path().join("reg");
+    let dist = tmp.path().join("dist");
+    for name in ["alpha", "beta", "gamma"] {
+        prompt_skill(&reg, name, name, "1.0.0");
+    }
+    precompile_signed(&reg, &dist, &key, &[]);
+    let store = tmp.path().join("store");
+    let cache = tmp.path().join("cache");
+    let dist_arg = dist.to_str().unwrap().to_string();
+    let out = install(
+        "alpha",
+        &dist_arg,
+        &store,
+        &cache,
+        &["--registry-key", &public],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = install(
+        "beta",
+        &dist_arg,
+        &store,
+        &cache,
+        &["--registry-key", &public],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Version 2 of all three; gamma's SKILL.md is changed after signing.
+    for name in ["alpha", "beta", "gamma"] {
+        prompt_skill(&reg, name, name, "2.0.0");
+    }
+    let dist2 = tmp.path().join("dist2");
+    precompile_signed(&reg, &dist2, &key, &[]);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dist2.join("index.json")).unwrap()).unwrap();
+    let gamma = index["skills"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "gamma")
+        .unwrap();
+    let gamma_md = dist2
+        .join(gamma["dir"].as_str().unwrap_or("gamma/2.0.0"))
+        .join("SKILL.md");
+    let text = std::fs::read_to_string(&gamma_md).unwrap();
+    std::fs::write(&gamma_md, text.replace("Be gamma", "Be evil")).unwrap();
+
+    let before = snapshot(&store);
+    let dist2_arg = dist2.to_str().unwrap().to_string();
+    let mut cmd = install_cmd("alpha", &dist2_arg, &store, &cache);
+    cmd.args(["beta", "gamma", "--registry-key", &public]);
+    refused_with(
+        "a tampered third skill",
+        &mut cmd,
+        &store,
+        &before,
+        &["cannot install `gamma`", "does not match the index"],
+    );
+    assert_eq!(installed_version(&store, "alpha"), "1.0.0");
+    assert_eq!(installed_version(&store, "beta"), "1.0.0");
+
+    // Untampered, all three move together.
+    std::fs::write(&gamma_md, text).unwrap();
+    let mut cmd = install_cmd("alpha", &dist2_arg, &store, &cache);
+    cmd.args(["beta", "gamma", "--registry-key", &public]);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    for name in ["alpha", "beta", "gamma"] {
+        assert_eq!(installed_version(&store, name), "2.0.0");
+    }
+}

@@ -15,9 +15,9 @@ use boternity_skills::executor::{
     ExecError, Executor, ExecutorConfig, Grants, HostServices, Invocation, Limits, MemoryProvider,
     Origin, Outcome, SecretsProvider,
 };
+use boternity_skills::install::{self, InstallOptions};
 use boternity_skills::skill::manifest::Capability;
 use boternity_skills::store::SkillStore;
-use boternity_skills::store::install::{self, InstallOptions};
 use common::*;
 
 struct Secrets;
@@ -942,7 +942,14 @@ async fn a_cwasm_is_used_only_when_its_record_matches() {
         pipeline: pipeline_options(),
         ..InstallOptions::default()
     };
-    install::install(&store, &fixture("echo-skill"), &options, Some(&ex)).unwrap();
+    install::install(
+        &common::context(),
+        &store,
+        &fixture("echo-skill"),
+        &options,
+        Some(&ex),
+    )
+    .unwrap();
     let installed = store.get("echo-skill").unwrap();
 
     let fresh = Executor::new().unwrap();

@@ -185,3 +185,113 @@ fn top_level_help_summaries_match_each_subcommand() {
         );
     }
 }
+
+/// The library's source files: everything in `src/` but the CLI.
+fn library_files() -> Vec<PathBuf> {
+    rust_files(Path::new("src"))
+        .into_iter()
+        .filter(|rel| !rel.starts_with("src/cli") && rel != Path::new("src/main.rs"))
+        .collect()
+}
+
+/// The library reads no environment variable: its caller passes a
+/// `Context` (the CLI builds it in `src/cli/context.rs`, the one place that
+/// reads the environment), so an embedder and the tests decide everything.
+#[test]
+fn the_library_reads_no_environment_variable() {
+    let mut offenders = Vec::new();
+    for rel in library_files() {
+        for (n, line) in read(&rel).lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            if code.contains("env::var") || code.contains("env!(\"HOME") {
+                offenders.push(format!("{}:{}: {}", rel.display(), n + 1, code));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "the library must not read the environment (take it from the Context; only \
+         src/cli/context.rs reads it):\n  {}",
+        offenders.join("\n  ")
+    );
+    let context = read(Path::new("src/cli/context.rs"));
+    assert!(
+        context.contains("std::env::vars_os()"),
+        "the CLI builds the context from the environment"
+    );
+}
+
+/// Whether `text` (a string literal's contents) names a command-line flag
+/// in a sentence: `--word` after a space, a quote or a parenthesis.
+fn names_a_flag(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    (0..bytes.len().saturating_sub(2)).any(|i| {
+        bytes[i] == b'-'
+            && bytes[i + 1] == b'-'
+            && bytes[i + 2].is_ascii_lowercase()
+            && (i == 0 || matches!(bytes[i - 1], b' ' | b'`' | b'(' | b'\''))
+            && text.contains(' ')
+    })
+}
+
+/// String literals of a line of Rust (good enough for this source: no raw
+/// strings hold sentences).
+fn literals(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    let mut escaped = false;
+    for c in line.chars() {
+        match (&mut current, c) {
+            (Some(s), _) if escaped => {
+                s.push(c);
+                escaped = false;
+            }
+            (Some(_), '\\') => escaped = true,
+            (Some(s), '"') => {
+                out.push(std::mem::take(s));
+                current = None;
+            }
+            (Some(s), _) => s.push(c),
+            (None, '"') => current = Some(String::new()),
+            (None, _) => {}
+        }
+    }
+    // A literal continued on the next line counts with what it has.
+    out.extend(current);
+    out
+}
+
+/// The library says what is wrong in its own terms; the CLI adds which flag
+/// changes it (`cli/args.rs`'s `flag_hint`), so an embedder's users are
+/// never told to "pass --force".
+#[test]
+fn no_library_message_names_a_flag() {
+    // Text written into files for their readers, not said to a user.
+    const ALLOWED: [&str; 1] = ["`boternity sync --lock skills.lock` installs exactly this"];
+    let mut offenders = Vec::new();
+    for rel in library_files() {
+        let text = read(&rel);
+        // Unit tests feed flags as data.
+        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for literal in literals(line) {
+                if names_a_flag(&literal) && !ALLOWED.iter().any(|a| literal.contains(a)) {
+                    offenders.push(format!("{}:{}: {literal}", rel.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "library messages must not name CLI flags (the CLI's flag_hint adds them):\n  {}",
+        offenders.join("\n  ")
+    );
+    assert!(names_a_flag("pass --force to replace it"));
+    assert!(!names_a_flag("--offline"));
+}

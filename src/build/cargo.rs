@@ -39,6 +39,7 @@ use crate::build::sources::{self, SourceRefused};
 use crate::build::toolchain::{IGNORED_CONFIGURATION, NEUTRAL_DIR, SKILL_TARGET, Toolchain};
 use crate::build::wrap::{self, WrapError};
 use crate::fsutil::{IoError, IoOp, IoResultExt};
+use crate::paths::Folders;
 use crate::process::{RunError, RunLimits};
 use crate::skill::files::{self, FilesError};
 use crate::skill::source::RustSource;
@@ -82,8 +83,8 @@ const KEPT_ENV_PREFIXES: &[&str] = &["SCCACHE_"];
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
     /// cargo's target directory. `None`: a confined build uses the skill's own
-    /// ([`crate::paths::skill_target_dir`]); an unconfined one the crate's own
-    /// `target/`, or for a bare `lib.rs` [`crate::paths::shared_target_dir`].
+    /// ([`Folders::skill_target_dir`]); an unconfined one the crate's own
+    /// `target/`, or for a bare `lib.rs` [`Folders::shared_target_dir`].
     /// A directory shared between skills lets their builds read and overwrite
     /// each other's artifacts: share one only between sources trusted alike.
     pub target_dir: Option<PathBuf>,
@@ -244,15 +245,32 @@ fn refused(denials: &[String]) -> String {
     text
 }
 
+impl BuildError {
+    /// Whether cargo refused to build because the shipped or kept
+    /// `Cargo.lock` no longer fits the manifests (its `--locked` refusal):
+    /// then resolving anew may succeed.
+    pub fn is_lock_out_of_date(&self) -> bool {
+        match self {
+            BuildError::Compile { stderr, .. } | BuildError::Fetch { stderr, .. } => {
+                stderr.contains("--locked") && stderr.contains("lock file")
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Builds `source` for the skill `name`.
 pub fn build(
+    folders: &Folders,
     toolchain: &Toolchain,
     name: &str,
     source: &RustSource,
     options: &BuildOptions,
 ) -> Result<Built, BuildError> {
     match source {
-        RustSource::Crate { manifest_path } => build_crate(toolchain, manifest_path, options, None),
+        RustSource::Crate { manifest_path } => {
+            build_crate(folders, toolchain, manifest_path, options, None)
+        }
         RustSource::BareLib { lib_rs } => {
             let temp;
             let wrapper_root = match &options.wrapper_dir {
@@ -272,18 +290,17 @@ pub fn build(
             let mut options = options.clone();
             if options.target_dir.is_none() {
                 options.target_dir = Some(match options.confinement {
-                    Confinement::Unconfined => crate::paths::shared_target_dir(),
-                    Confinement::Sandboxed => {
-                        crate::paths::skill_target_dir(&target_key(name, lib_rs))
-                    }
+                    Confinement::Unconfined => folders.shared_target_dir(),
+                    Confinement::Sandboxed => folders.skill_target_dir(&target_key(name, lib_rs)),
                 });
             }
-            build_crate(toolchain, &manifest, &options, appended)
+            build_crate(folders, toolchain, &manifest, &options, appended)
         }
     }
 }
 
 fn build_crate(
+    folders: &Folders,
     toolchain: &Toolchain,
     manifest_path: &Path,
     options: &BuildOptions,
@@ -295,9 +312,14 @@ fn build_crate(
         .unwrap_or_default();
     let mut notes = ignored_configuration(&source_root, toolchain);
     match options.confinement {
-        Confinement::Sandboxed => {
-            build_confined(toolchain, &source_root, options, wrapper_additions, notes)
-        }
+        Confinement::Sandboxed => build_confined(
+            folders,
+            toolchain,
+            &source_root,
+            options,
+            wrapper_additions,
+            notes,
+        ),
         Confinement::Unconfined => {
             let built = build_unconfined(toolchain, manifest_path, options, wrapper_additions)?;
             notes.extend(built.notes);
@@ -356,6 +378,7 @@ fn cdylib_package<'m>(
 
 /// The confined build (see the module doc for its steps).
 fn build_confined(
+    folders: &Folders,
     toolchain: &Toolchain,
     source_root: &Path,
     options: &BuildOptions,
@@ -369,18 +392,18 @@ fn build_confined(
         .unwrap_or_else(|| "skill".into());
     let target_dir = match &options.target_dir {
         Some(dir) => dir.clone(),
-        None => crate::paths::skill_target_dir(&target_key(&folder_name, &source_root)),
+        None => folders.skill_target_dir(&target_key(&folder_name, &source_root)),
     };
     // The copy has a stable place, `<cache>/sources/<name>`, named like
     // boternity's own target directory (one per source) or after the folder:
     // so cargo sees unchanged files as unchanged.
-    let place_name = if crate::paths::is_own_target_dir(&target_dir) {
+    let place_name = if folders.is_own_target_dir(&target_dir) {
         target_dir.file_name().unwrap_or_default().to_os_string()
     } else {
         target_key(&folder_name, &source_root).into()
     };
-    let place = crate::paths::cache_dir().join("sources").join(place_name);
-    let sandbox = ConfinedBuild::new(toolchain, &place, &target_dir, options)?;
+    let place = folders.sources_dir().join(place_name);
+    let sandbox = ConfinedBuild::new(folders, toolchain, &place, &target_dir, options)?;
     // 1. The copy: exactly the hashed files.
     let copied = sandbox.copy_source(&source_root)?;
     let manifest_path = sandbox.layout.skill_dir.join("Cargo.toml");
@@ -397,10 +420,10 @@ fn build_confined(
     // warm path); should the cargo home have lost a crate since, the offline
     // build says so, and it is fetched and built again.
     let copy = &sandbox.layout.skill_dir;
-    let fetched_before = fetch_stamp(copy).is_some_and(|stamp| stamp.is_file());
+    let fetched_before = fetch_stamp(folders, copy).is_some_and(|stamp| stamp.is_file());
     if !fetched_before {
         sandbox.fetch(&manifest_path, lock_shipped, &package_name)?;
-        remember_fetch(copy);
+        remember_fetch(folders, copy);
     }
     // A lock the fetch resolved names only what the registries serve; check
     // it all the same, and give it back to the caller's folder as cargo would.
@@ -422,7 +445,7 @@ fn build_confined(
     }
     // 5. The build, in a target directory that holds only what this source's
     // build-time code wrote.
-    if crate::paths::is_own_target_dir(&target_dir) {
+    if folders.is_own_target_dir(&target_dir) {
         let key = BuildKey::of(toolchain, &package_name, &metadata, copy, &copied)?;
         if key.start_clean(&target_dir)? {
             notes.push(format!(
@@ -436,7 +459,7 @@ fn build_confined(
     let output = match sandbox.run(&args, &package_name) {
         Ok(out) if fetched_before && !out.success && needs_fetch(&out.stderr) => {
             sandbox.fetch(&manifest_path, lock_shipped, &package_name)?;
-            remember_fetch(copy);
+            remember_fetch(folders, copy);
             sandbox.run(&args, &package_name)
         }
         other => other,
@@ -473,7 +496,7 @@ fn build_unconfined(
     ))
     .env(
         "CARGO_ENCODED_RUSTFLAGS",
-        reproducible_rustflags(crate::paths::user_cargo_home().as_deref(), &target_dir),
+        reproducible_rustflags(toolchain.host.user_cargo_home().as_deref(), &target_dir),
     )
     .env("CARGO_TERM_COLOR", "never");
     if lock_shipped && wrapper_additions.is_none() {
@@ -806,20 +829,20 @@ fn read_artifact(artifact: &Path, target_dir: &Path) -> Result<Vec<u8>, BuildErr
 /// Where boternity notes that a crate's dependencies, as its `Cargo.toml`
 /// and `Cargo.lock` pin them, are in its cargo home: in the cache folder, out
 /// of every build's reach. `None` without a lock file.
-fn fetch_stamp(workspace: &Path) -> Option<PathBuf> {
+fn fetch_stamp(folders: &Folders, workspace: &Path) -> Option<PathBuf> {
     let lock = std::fs::read(workspace.join("Cargo.lock")).ok()?;
     let manifest = std::fs::read(workspace.join("Cargo.toml")).ok()?;
     let mut key = manifest;
     key.extend_from_slice(b"\0");
     key.extend_from_slice(&lock);
     let name = crate::digest::sha256_hex(&key);
-    Some(crate::paths::cache_dir().join("fetched").join(name))
+    Some(folders.fetched_dir().join(name))
 }
 
 /// Notes a successful fetch (best effort: without the note the next build
 /// just fetches again).
-fn remember_fetch(workspace: &Path) {
-    if let Some(stamp) = fetch_stamp(workspace) {
+fn remember_fetch(folders: &Folders, workspace: &Path) {
+    if let Some(stamp) = fetch_stamp(folders, workspace) {
         let _ = crate::fsutil::write_atomically(&stamp, b"");
     }
 }
@@ -891,6 +914,7 @@ fn without_sandbox_report(stderr: &str) -> String {
 
 /// One confined build: where it may read and write, and its phases.
 struct ConfinedBuild<'a> {
+    folders: &'a Folders,
     toolchain: &'a Toolchain,
     options: &'a BuildOptions,
     layout: super::sandbox::Layout,
@@ -942,6 +966,7 @@ pub fn clean_cargo_home(cargo_home: &Path) -> Result<Vec<PathBuf>, IoError> {
 
 impl<'a> ConfinedBuild<'a> {
     fn new(
+        folders: &'a Folders,
         toolchain: &'a Toolchain,
         source_place: &Path,
         target_dir: &Path,
@@ -967,11 +992,8 @@ impl<'a> ConfinedBuild<'a> {
             .prefix("boternity-build-")
             .tempdir()
             .on(IoOp::Create, &temp)?;
-        let rustup_home = std::env::var_os("RUSTUP_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")))
-            .unwrap_or_default();
-        let cargo_home = crate::paths::cargo_home();
+        let rustup_home = toolchain.host.rustup_home().unwrap_or_default();
+        let cargo_home = folders.cargo_home();
         clean_cargo_home(&cargo_home)?;
         let mut lock_name = source_place.file_name().unwrap_or_default().to_os_string();
         lock_name.push(".lock");
@@ -996,6 +1018,7 @@ impl<'a> ConfinedBuild<'a> {
             scratch: scratch.path().to_path_buf(),
         };
         Ok(ConfinedBuild {
+            folders,
             toolchain,
             options,
             layout,
@@ -1158,7 +1181,7 @@ impl<'a> ConfinedBuild<'a> {
         if let Some(client) = &self.options.jobserver {
             client.configure(&mut cmd);
         }
-        let own = crate::paths::is_own_target_dir(&self.layout.target_dir);
+        let own = self.folders.is_own_target_dir(&self.layout.target_dir);
         let disk = Some((
             self.layout.target_dir.as_path(),
             self.options.max_target_bytes,
@@ -1244,7 +1267,10 @@ fn scrubbed_cargo(toolchain: &Toolchain) -> Command {
 }
 
 fn scrub(cmd: &mut Command, toolchain: &Toolchain) {
-    let kept: BTreeMap<OsString, OsString> = std::env::vars_os()
+    let kept: BTreeMap<OsString, OsString> = toolchain
+        .host
+        .iter()
+        .map(|(k, v)| (k.to_os_string(), v.to_os_string()))
         .filter(|(k, _)| {
             let k = k.to_string_lossy();
             KEPT_ENV.contains(&k.as_ref()) || KEPT_ENV_PREFIXES.iter().any(|p| k.starts_with(p))

@@ -525,7 +525,7 @@ fn pid1_main(
             std::ptr::null(),
         ) != 0
         {
-            return Err(sys_err("mount --make-rprivate /"));
+            return Err(sys_err("mount(/, MS_REC | MS_PRIVATE)"));
         }
         if libc::mount(
             c"proc".as_ptr(),

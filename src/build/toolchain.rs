@@ -2,7 +2,8 @@
 //! standard library. Detected up front so that a missing target is one clear
 //! error with its fix, not a wall of compiler output.
 //!
-//! The toolchain is resolved **once, from boternity's own environment, in a
+//! The toolchain is resolved **once, from boternity's own environment (the
+//! caller's [`HostEnv`]), in a
 //! neutral working folder** (`/`): rustup's proxies pick a toolchain from the
 //! working folder's `rust-toolchain(.toml)` and its parents, so probing from
 //! inside a cloned skills repository would let the repository choose the
@@ -11,9 +12,10 @@
 //! absolute path, with `RUSTUP_TOOLCHAIN` pinned to it: nothing a skill ships
 //! selects the compiler.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use crate::context::HostEnv;
 
 /// The target skills are compiled for.
 pub const SKILL_TARGET: &str = "wasm32-wasip2";
@@ -50,6 +52,11 @@ pub struct Toolchain {
     /// process a build starts, so a proxy reached through `PATH` cannot pick
     /// another one either.
     pub name: String,
+    /// The host environment it was found in: what the programs a build
+    /// starts may inherit (each through its allow-list), and where rustup's
+    /// and the user's cargo homes are.
+    #[serde(skip)]
+    pub host: HostEnv,
 }
 
 /// Why no usable toolchain was found; each says what would fix it.
@@ -71,21 +78,21 @@ impl Toolchain {
     /// Only boternity's own environment decides (`$CARGO`, `$RUSTC`, `PATH`,
     /// `RUSTUP_TOOLCHAIN`, rustup's default), and every probe runs in
     /// [`NEUTRAL_DIR`].
-    pub fn detect() -> Result<Toolchain, ToolchainError> {
-        let cargo = std::env::var_os("CARGO")
-            .map(PathBuf::from)
+    pub fn detect(host: &HostEnv) -> Result<Toolchain, ToolchainError> {
+        let cargo = host
+            .path("CARGO")
             .filter(|p| p.is_absolute() && p.is_file())
-            .or_else(|| find_on_path("cargo"))
+            .or_else(|| find_on_path(host, "cargo"))
             .ok_or(ToolchainError::NoCargo)?;
         // Under rustup, `$CARGO` is the toolchain's own cargo; its rustc sits beside it.
-        let rustc = std::env::var_os("RUSTC")
-            .map(PathBuf::from)
+        let rustc = host
+            .path("RUSTC")
             .filter(|p| p.is_absolute() && p.is_file())
             .or_else(|| {
                 let sibling = cargo.with_file_name(exe("rustc"));
                 sibling.is_file().then_some(sibling)
             })
-            .or_else(|| find_on_path("rustc"))
+            .or_else(|| find_on_path(host, "rustc"))
             .ok_or_else(|| ToolchainError::Broken {
                 program: PathBuf::from("rustc"),
                 message: "not found beside cargo or on PATH".into(),
@@ -118,6 +125,7 @@ impl Toolchain {
             cargo_version,
             sysroot,
             name,
+            host: host.clone(),
         })
     }
 
@@ -142,8 +150,8 @@ fn exe(name: &str) -> String {
     format!("{name}{}", std::env::consts::EXE_SUFFIX)
 }
 
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path: OsString = std::env::var_os("PATH")?;
+fn find_on_path(host: &HostEnv, name: &str) -> Option<PathBuf> {
+    let path = host.get("PATH")?;
     // A relative entry would resolve against the working folder.
     std::env::split_paths(&path)
         .filter(|dir| dir.is_absolute())

@@ -48,10 +48,16 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// This process's context ([`super::context::from_env`]), its data
+    /// folder `--store` when given.
+    pub fn context(&self) -> boternity_skills::Context {
+        super::context::from_env(self.store.as_deref())
+    }
+
     pub fn open(&self) -> anyhow::Result<SkillStore> {
         let root = match &self.store {
             Some(dir) => dir.clone(),
-            None => SkillStore::default_root().ok_or_else(|| {
+            None => super::context::data_dir().ok_or_else(|| {
                 anyhow::anyhow!(
                     "no store: pass --store DIR or set BOTERNITY_DATA_DIR (HOME is not set)"
                 )
@@ -351,12 +357,58 @@ impl InstallArgs {
     }
 }
 
-/// How to proceed when an install was refused because the name is taken by
-/// a skill of another origin: the flags the library does not name. (The
-/// refusal may be wrapped by errors that hide it from `downcast`; its advice
-/// is a constant of the library.)
-pub fn force_hint(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
-    boternity_skills::error_chain(err)
-        .contains(boternity_skills::store::REPLACE_ADVICE)
-        .then_some("pass --force to replace it (its data folder is deleted), or `boternity remove` it first")
+/// The flags that answer a library error, found by its type anywhere in
+/// the chain: the library says what is wrong in its own terms, the CLI says
+/// which flag changes it.
+pub fn flag_hint(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use boternity_skills::git::GitError;
+    use boternity_skills::registry::client::RegistryError;
+    use boternity_skills::registry::sign::SignError;
+    use boternity_skills::store::StoreError;
+    let mut cause = Some(err);
+    while let Some(c) = cause {
+        if let Some(StoreError::OtherOrigin { .. }) = c.downcast_ref::<StoreError>() {
+            return Some(
+                "pass --force to replace it (its data folder is deleted), or `boternity remove` it first",
+            );
+        }
+        if let Some(e) = c.downcast_ref::<GitError>() {
+            match e {
+                GitError::SeveralSkills { .. } => {
+                    return Some(
+                        "name the skills, pass --all for every one, or --list to see them",
+                    );
+                }
+                GitError::NotCached { .. } => return Some("run once without --offline"),
+                GitError::NotACommit(_) => {
+                    return Some("--rev takes a full commit id; use --branch or --tag for a name");
+                }
+                GitError::TimedOut { .. } => {
+                    return Some("BOTERNITY_GIT_DEADLINE sets the limit in seconds");
+                }
+                _ => {}
+            }
+        }
+        if let Some(e) = c.downcast_ref::<RegistryError>() {
+            match e {
+                RegistryError::NotCached { .. } => return Some("run once without --offline"),
+                RegistryError::Expired { .. } => {
+                    return Some(
+                        "pass --allow-expired (BOTERNITY_ALLOW_EXPIRED=1) to use an expired index anyway",
+                    );
+                }
+                RegistryError::Unsigned { .. } => {
+                    return Some(
+                        "the key is pinned by --registry-key or BOTERNITY_REGISTRY_KEY; the publisher signs with `boternity index sign`",
+                    );
+                }
+                _ => {}
+            }
+        }
+        if let Some(SignError::PasswordNeeded { .. }) = c.downcast_ref::<SignError>() {
+            return Some("pass --password-env VAR naming the variable that holds the password");
+        }
+        cause = c.source();
+    }
+    None
 }

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use boternity_skills::executor::Executor;
 use boternity_skills::executor::cwasm::sidecar_paths;
 use boternity_skills::fsutil::write_atomically;
 use boternity_skills::pipeline::{self, PipelineOptions, Prepared};
@@ -66,7 +65,9 @@ impl Opts {
             toolchain: None,
             registry: None,
         };
-        let prepared = pipeline::prepare(&self.skill_dir, &options).with_context(what)?;
+        let prepared =
+            pipeline::prepare(&super::context::from_env(None), &self.skill_dir, &options)
+                .with_context(what)?;
         let Some(binary) = &prepared.binary else {
             anyhow::bail!(
                 "`{}` is a prompt skill (metadata.skill-type: prompt): it has nothing to build",
@@ -79,7 +80,7 @@ impl Opts {
             .unwrap_or_else(|| prepared.folder.dir.join(WASM_FILE));
         write_atomically(&output, binary)?;
         if self.cwasm && prepared.component.is_some() {
-            let executor = Executor::new()?;
+            let executor = super::executor(&super::context::from_env(None))?;
             let (cwasm, record) = executor.precompile(binary)?;
             let (cwasm_path, record_path) = sidecar_paths(&output);
             write_atomically(&cwasm_path, &cwasm)?;

@@ -77,18 +77,19 @@ impl Opts {
                 Some("pass --store DIR or set BOTERNITY_DATA_DIR"),
             )),
         }
-        checks.push(folder("cache", boternity_skills::paths::cache_dir()));
-        checks.push(folder("cargo home", boternity_skills::paths::cargo_home()));
-        checks.push(configuration_check());
+        let context = self.store.context();
+        checks.push(folder("cache", context.folders.cache.clone()));
+        checks.push(folder("cargo home", context.folders.cargo_home()));
+        checks.push(configuration_check(&context));
     }
 }
 
 /// Where a build's configuration comes from: boternity's alone.
-fn configuration_check() -> Check {
+fn configuration_check(context: &boternity_skills::Context) -> Check {
     let ignored = boternity_skills::build::toolchain::IGNORED_CONFIGURATION.join(", ");
-    let registries = match std::env::var("BOTERNITY_CRATES_MIRROR") {
-        Ok(mirror) if !mirror.is_empty() => format!("the mirror {mirror}"),
-        _ => boternity_skills::build::fetch_proxy::RegistryHosts::default()
+    let registries = match super::context::var("BOTERNITY_CRATES_MIRROR") {
+        Some(mirror) => format!("the mirror {mirror}"),
+        None => boternity_skills::build::fetch_proxy::RegistryHosts::default()
             .hosts()
             .join(", "),
     };
@@ -99,7 +100,7 @@ fn configuration_check() -> Check {
             "cargo runs in a private HOME and working folder with the cargo home {} \
              (registry caches only, anything else removed before each build); a skill's {ignored} \
              are ignored; dependency fetches reach only {registries}, through boternity's proxy",
-            boternity_skills::paths::cargo_home().display()
+            context.folders.cargo_home().display()
         ),
         None,
     )
@@ -139,7 +140,7 @@ fn folder(name: &str, path: PathBuf) -> Check {
 }
 
 fn toolchain_checks(checks: &mut Vec<Check>) {
-    match Toolchain::detect() {
+    match Toolchain::detect(&super::context::from_env(None).host) {
         Ok(t) => {
             checks.push(check(
                 "toolchain",

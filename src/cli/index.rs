@@ -128,7 +128,8 @@ fn signer(
     password_env: Option<&str>,
     validity: Duration,
 ) -> anyhow::Result<IndexSigner> {
-    let key = SigningKey::load(key, password_env)
+    let password = super::context::password(password_env)?;
+    let key = SigningKey::load(key, password.as_ref())
         .with_context(|| format!("cannot use the key {}", key.display()))?;
     Ok(IndexSigner { key, validity })
 }

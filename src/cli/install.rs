@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use boternity_skills::executor::Executor;
-use boternity_skills::registry::client::install_from_registry;
-use boternity_skills::{Grants, InstallOptions, Installed, PathTaken, SkillStore, install};
+use boternity_skills::{
+    Grants, InstallOptions, Installed, Installer, PathTaken, SkillStore, Source,
+};
 
-use super::args::{GrantArgs, InstallArgs, MessageFormat, OutputArgs, StoreArgs, force_hint};
+use super::args::{GrantArgs, InstallArgs, MessageFormat, OutputArgs, StoreArgs, flag_hint};
 use super::message::{self, InstallFailed, SkillInstalled};
 
 /// Install a skill into boternity's store.
@@ -53,6 +53,7 @@ pub struct Opts {
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let store = self.store.open()?;
+        let context = self.store.context();
         // An install states the grants: a reinstall grants these, not the
         // installed version's (update and sync, which take none, keep them).
         let options = InstallOptions {
@@ -63,6 +64,7 @@ impl Opts {
         if self.git.git.is_some() {
             let offline = self.registry.offline;
             return super::install_git::run(
+                &context,
                 &self.git,
                 &self.skill_dir,
                 &store,
@@ -72,26 +74,39 @@ impl Opts {
             );
         }
         let result = self
-            .install(&store, &options)
+            .install(&context, &store, &options)
             .with_context(|| format!("cannot install {}", self.skill_dir.display()));
         match result {
             Ok(installed) => {
-                report(&installed, self.format.message_format);
+                for installed in &installed {
+                    report(installed, self.format.message_format);
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Err(err) => Ok(failed(err, &self.skill_dir, self.format)),
         }
     }
 
-    fn install(&self, store: &SkillStore, options: &InstallOptions) -> anyhow::Result<Installed> {
-        let executor = Executor::new()?;
-        let registry = self.registry.client(self.format.json())?;
-        Ok(match registry {
-            // A name: from the registry.
+    fn install(
+        &self,
+        context: &boternity_skills::Context,
+        store: &SkillStore,
+        options: &InstallOptions,
+    ) -> anyhow::Result<Vec<Installed>> {
+        let executor = super::executor(context)?;
+        let installer = Installer::new(context, store).with_executor(&executor);
+        let registry = self.registry.client(context, self.format.json())?;
+        let source = match registry {
+            // Names: from the registry, all or none.
             Some(client) if !self.skill_dir.is_dir() => {
-                let spec = self.skill_dir.to_string_lossy();
-                let (name, version) = super::registry::spec(&spec);
-                install_from_registry(store, &client, name, version, options, Some(&executor))?
+                let skills = std::iter::once(self.skill_dir.to_string_lossy().into_owned())
+                    .chain(self.git.more.iter().cloned())
+                    .map(|spec| {
+                        let (name, version) = super::registry::spec(&spec);
+                        (name.to_string(), version.map(str::to_string))
+                    })
+                    .collect();
+                Source::Registry { client, skills }
             }
             // A folder: the registry is the decision's fallback before a stub.
             registry => {
@@ -100,28 +115,26 @@ impl Opts {
                     std::sync::Arc::new(c)
                         as std::sync::Arc<dyn boternity_skills::pipeline::ComponentSource>
                 });
-                install(store, &self.skill_dir, &options, Some(&executor))?
+                return Ok(vec![installer.install_folder(&self.skill_dir, &options)?]);
             }
-        })
+        };
+        Ok(installer.install(&source, options)?)
     }
 }
 
-/// Reports a failed install (the store is unchanged) with what to do when
-/// the name is taken by another origin's skill; the exit code.
+/// Reports a failed install (the store is unchanged) with the flags that
+/// answer it ([`flag_hint`]); the exit code.
 pub fn failed(err: anyhow::Error, skill_dir: &Path, format: OutputArgs) -> ExitCode {
-    let hint = force_hint(err.as_ref());
     if format.json() {
         let mut error = message::error_text(&err);
-        if let Some(hint) = hint {
+        if let Some(hint) = flag_hint(err.as_ref()) {
             error.push_str("; ");
             error.push_str(hint);
         }
         message::emit(&InstallFailed { skill_dir, error });
     } else {
+        // With its hint.
         super::print_error(err.as_ref());
-        if let Some(hint) = hint {
-            eprintln!("\nhint: {hint}");
-        }
     }
     ExitCode::FAILURE
 }

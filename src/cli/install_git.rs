@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use boternity_skills::executor::Executor;
 use boternity_skills::git::install as git_install;
 use boternity_skills::git::spec;
-use boternity_skills::{InstallOptions, SkillStore};
+use boternity_skills::install::Pick;
+use boternity_skills::{Context, InstallOptions, Installer, SkillStore, Source};
 
 use super::args::OutputArgs;
 use super::message::{self, SkillFound};
@@ -40,13 +40,15 @@ pub struct GitArgs {
     /// With --git: print the skills that would be installed; install nothing.
     #[arg(long, requires = "git")]
     pub list: bool,
-    /// With --git: more skills to install (by name or folder).
-    #[arg(requires = "git", value_name = "SKILL")]
+    /// With --git or --registry: more skills to install (by name or
+    /// folder, or NAME[@VERSION]); all are installed, or none.
+    #[arg(value_name = "SKILL")]
     pub more: Vec<String>,
 }
 
 /// Runs `install --git`; `first` is the first positional (a skill name).
 pub fn run(
+    context: &Context,
     git: &GitArgs,
     first: &Path,
     store: &SkillStore,
@@ -55,7 +57,7 @@ pub fn run(
     format: OutputArgs,
 ) -> anyhow::Result<ExitCode> {
     let source = git.git.clone().unwrap_or_default();
-    let result = install(git, first, store, options, offline, format);
+    let result = install(context, git, first, store, options, offline, format);
     match result {
         Ok(code) => Ok(code),
         Err(err) => Ok(super::install::failed(
@@ -67,6 +69,7 @@ pub fn run(
 }
 
 fn install(
+    context: &Context,
     git: &GitArgs,
     first: &Path,
     store: &SkillStore,
@@ -94,20 +97,9 @@ fn install(
     if !format.json() {
         eprintln!("{:>12} {}", "Fetching", spec.url);
     }
-    let checkout = git_install::checkout(&spec, offline)?;
-    if !format.json() {
-        eprintln!(
-            "{:>12} {} ({})",
-            "Commit",
-            checkout.commit,
-            checkout
-                .requested
-                .as_deref()
-                .unwrap_or("the default branch")
-        );
-    }
-    let found = checkout.discover()?;
     if git.list {
+        let checkout = git_install::checkout(context, &spec, offline)?;
+        let found = checkout.discover()?;
         let chosen = if names.is_empty() {
             found
         } else {
@@ -131,19 +123,17 @@ fn install(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let chosen = git_install::select(found, &names, git.all, &checkout.url)?;
-    // Every chosen skill is checked before any is built or committed: a name
-    // taken by a skill of another origin needs --force (the commit checks
-    // again, under the store's lock).
-    for f in &chosen {
-        store.check_replace(&f.key, Some(&checkout.origin(&f.rel)), options.force)?;
-    }
-    let executor = Executor::new()?;
-    let planned = chosen
-        .iter()
-        .map(|f| git_install::prepare_skill(&checkout, f, options, None))
-        .collect::<Result<Vec<_>, _>>()?;
-    let installed = git_install::commit_all(store, planned, options, Some(&executor))?;
+    let executor = super::executor(context)?;
+    let installer = Installer::new(context, store).with_executor(&executor);
+    let source = Source::Git {
+        spec,
+        pick: Pick {
+            names,
+            all: git.all,
+        },
+        offline,
+    };
+    let installed = installer.install(&source, options)?;
     for i in &installed {
         super::install::report(i, format.message_format);
     }

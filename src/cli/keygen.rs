@@ -27,7 +27,7 @@ pub struct Opts {
 
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let password = sign::password_from_env(self.password_env.as_deref())?;
+        let password = super::context::password(self.password_env.as_deref())?.map(|p| p.value);
         let encrypted = password.is_some();
         let public = sign::generate(&self.out, password)
             .with_context(|| format!("cannot write a key pair to {}", self.out.display()))?;

@@ -397,7 +397,7 @@ pub struct SkillOutdated<'a> {
 #[derive(Serialize)]
 #[serde(untagged)]
 pub enum OutdatedStatus<'a> {
-    Git(&'a boternity_skills::git::sync::Status),
+    Git(&'a boternity_skills::install::sync::Status),
     Registry(boternity_skills::registry::installed::Standing),
 }
 

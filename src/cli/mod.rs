@@ -6,6 +6,7 @@ mod args;
 mod bench;
 mod build_skill;
 mod check;
+mod context;
 mod doctor;
 mod index;
 mod install;
@@ -97,6 +98,14 @@ impl Command {
     }
 }
 
+/// The executor the CLI runs and precompiles skills with, its compile cache
+/// in the context's cache folder.
+pub fn executor(
+    _context: &boternity_skills::Context,
+) -> anyhow::Result<boternity_skills::Executor> {
+    Ok(boternity_skills::Executor::new()?)
+}
+
 /// Prints an error as `error: …` and then each cause once, on its own
 /// `Caused by:` line (as wasm-tools does).
 pub fn print_error(err: &(dyn std::error::Error + 'static)) {
@@ -108,6 +117,9 @@ pub fn print_error(err: &(dyn std::error::Error + 'static)) {
     while let Some(c) = cause {
         eprintln!("    {c}");
         cause = c.source();
+    }
+    if let Some(hint) = args::flag_hint(err) {
+        eprintln!("\nhint: {hint}");
     }
 }
 

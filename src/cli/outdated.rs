@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use boternity_skills::git::sync::{self, Status};
+use boternity_skills::install::sync::{self, Status};
 use boternity_skills::registry::installed::{self, AskOptions, Standing};
 
 use super::args::{OutputArgs, StoreArgs};
@@ -39,13 +39,14 @@ pub struct Opts {
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let store = self.store.open()?;
-        let lines = sync::outdated(&store, self.offline)?;
+        let context = self.store.context();
+        let lines = sync::outdated(&context, &store, self.offline)?;
         let ask = AskOptions {
             keys: self.trust.keys()?,
             offline: self.offline,
             allow_expired: self.trust.allow_expired,
         };
-        let registry = installed::standings(&store, &ask)?;
+        let registry = installed::standings(&context, &store, &ask)?;
         if !self.format.json() {
             if lines.is_empty() && registry.is_empty() {
                 eprintln!(

@@ -86,7 +86,7 @@ impl Opts {
             Some(path) => Some(boternity_skills::registry::sign::IndexSigner {
                 key: boternity_skills::registry::sign::SigningKey::load(
                     path,
-                    self.password_env.as_deref(),
+                    super::context::password(self.password_env.as_deref())?.as_ref(),
                 )
                 .with_context(|| format!("cannot use the signing key {}", path.display()))?,
                 validity: self.expires_in,
@@ -135,7 +135,12 @@ impl Opts {
                 }
             }
         };
-        let report = precompile::precompile(&self.registry_dir, &options, &progress)?;
+        let report = precompile::precompile(
+            &super::context::from_env(None),
+            &self.registry_dir,
+            &options,
+            &progress,
+        )?;
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }

@@ -68,12 +68,16 @@ impl TrustArgs {
 impl RegistryArgs {
     /// The configured registry's client, if any; a progress bar on stderr
     /// when it is a terminal and `quiet` is false.
-    pub fn client(&self, quiet: bool) -> anyhow::Result<Option<RegistryClient>> {
+    pub fn client(
+        &self,
+        context: &boternity_skills::Context,
+        quiet: bool,
+    ) -> anyhow::Result<Option<RegistryClient>> {
         let Some(registry) = self.registry.as_deref().filter(|r| !r.trim().is_empty()) else {
             return Ok(None);
         };
         let keys = self.trust.keys()?;
-        let mut client = RegistryClient::new(RegistrySource::parse(registry), keys);
+        let mut client = RegistryClient::new(context, RegistrySource::parse(registry), keys);
         client.offline = self.offline;
         client.allow_expired = self.trust.allow_expired;
         if !quiet && std::io::stderr().is_terminal() {

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use boternity_skills::executor::Executor;
-use boternity_skills::git::sync;
+use boternity_skills::Installer;
+use boternity_skills::install::sync;
 use boternity_skills::store::lock::{self, LockFile};
 
 use super::args::{InstallArgs, MessageFormat, StoreArgs};
@@ -40,8 +40,10 @@ impl Opts {
         let path = self.lock.clone().unwrap_or_else(|| lock::lock_path(&store));
         let locked = LockFile::read(&path)?;
         let options = self.install.options();
-        let executor = Executor::new()?;
-        let report = sync::sync(&store, &locked, &options, Some(&executor), self.offline)?;
+        let context = self.store.context();
+        let executor = super::executor(&context)?;
+        let installer = Installer::new(&context, &store).with_executor(&executor);
+        let report = sync::sync(&installer, &locked, &options, self.offline)?;
         for installed in &report.installed {
             super::install::report(installed, MessageFormat::Human);
         }

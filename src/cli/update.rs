@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
-use boternity_skills::executor::Executor;
-use boternity_skills::git::sync::{self, Updated};
+use boternity_skills::Installer;
+use boternity_skills::install::sync::{self, Updated};
 
 use super::args::{InstallArgs, MessageFormat, StoreArgs};
 
@@ -38,8 +38,10 @@ impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let store = self.store.open()?;
         let options = self.install.options();
-        let executor = Executor::new()?;
-        let outcomes = sync::update(&store, &self.names, &options, Some(&executor), self.offline)?;
+        let context = self.store.context();
+        let executor = super::executor(&context)?;
+        let installer = Installer::new(&context, &store).with_executor(&executor);
+        let outcomes = sync::update(&installer, &self.names, &options, self.offline)?;
         let mut failed = false;
         if outcomes.is_empty() {
             eprintln!(

@@ -50,7 +50,7 @@ impl Opts {
             offline: true,
             allow_expired: self.trust.allow_expired,
         };
-        let registry = installed::standings_of(&skills, &ask);
+        let registry = installed::standings_of(&self.store.context(), &skills, &ask);
         let mut bad = false;
         for skill in &skills {
             let result = verify::verify(skill);

@@ -48,7 +48,7 @@ impl CompileCache {
     /// `$BOTERNITY_CACHE_DIR/compiled` (see [`crate::paths::compile_cache_dir`]), 512 MiB.
     pub fn default_location() -> CompileCache {
         CompileCache {
-            dir: crate::paths::compile_cache_dir(),
+            dir: std::env::temp_dir().join("boternity-compiled"), // MERGE: executor config
             max_bytes: DEFAULT_MAX_BYTES,
         }
     }

@@ -37,7 +37,7 @@ impl std::fmt::Debug for CwasmKey {
 impl CwasmKey {
     /// Where the key lives ([`crate::paths::cwasm_key`]).
     pub fn default_path() -> PathBuf {
-        crate::paths::cwasm_key()
+        std::env::temp_dir().join("boternity-cwasm-key") // MERGE: executor config
     }
 
     /// Reads the key at `path`, creating it (mode 0600) on first use.

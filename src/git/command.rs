@@ -14,24 +14,10 @@
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use super::GitError;
+use crate::context::GitSettings;
 use crate::process::{self, RunError, RunLimits};
-
-/// How long one git call may take unless `BOTERNITY_GIT_DEADLINE` says.
-pub const GIT_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// How long one git call may take: `BOTERNITY_GIT_DEADLINE` (seconds, a
-/// positive number) when set, else [`GIT_TIMEOUT`]. A server that answers a
-/// byte at a time is stopped by it too: it counts from the start.
-pub fn deadline() -> Duration {
-    std::env::var("BOTERNITY_GIT_DEADLINE")
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
-        .map_or(GIT_TIMEOUT, Duration::from_secs_f64)
-}
 
 /// Configuration every call gets (`git -c key=value`).
 const CONFIG: &[&str] = &[
@@ -76,19 +62,21 @@ pub const MAX_OUTPUT: u64 = 64 * 1024 * 1024;
 /// `stdin`, and returns its stdout. `what` names the step in errors
 /// (`ls-remote of https://…`).
 pub fn git(
+    settings: &GitSettings,
     git_dir: Option<&Path>,
     args: &[&OsStr],
     stdin: Option<&[u8]>,
     what: &str,
 ) -> Result<Vec<u8>, GitError> {
-    git_capped(git_dir, args, stdin, what, MAX_OUTPUT)
+    git_capped(settings, git_dir, args, stdin, what, MAX_OUTPUT)
 }
 
 /// [`git`], stopped (its whole process group killed) once its stdout holds
 /// more than `max_stdout` bytes ([`GitError::OutputTooLarge`]) or after
-/// its [`deadline`] ([`GitError::TimedOut`], naming `what`, which names the
+/// its deadline ([`GitSettings::deadline`]) ([`GitError::TimedOut`], naming `what`, which names the
 /// URL for calls that reach one).
 pub fn git_capped(
+    settings: &GitSettings,
     git_dir: Option<&Path>,
     args: &[&OsStr],
     stdin: Option<&[u8]>,
@@ -108,8 +96,8 @@ pub fn git_capped(
     for var in CLEARED_ENV {
         cmd.env_remove(var);
     }
-    let ssh = match std::env::var("GIT_SSH_COMMAND") {
-        Ok(user) if !user.trim().is_empty() => format!("{user} -o BatchMode=yes"),
+    let ssh = match &settings.ssh_command {
+        Some(user) if !user.trim().is_empty() => format!("{user} -o BatchMode=yes"),
         _ => "ssh -o BatchMode=yes".to_string(),
     };
     cmd.env("GIT_TERMINAL_PROMPT", "0")
@@ -118,7 +106,7 @@ pub fn git_capped(
         .env("GIT_PROTOCOL_FROM_USER", "0")
         .env("LC_ALL", "C");
     tracing::debug!(?args, "git");
-    let deadline = deadline();
+    let deadline = settings.deadline;
     let limits = RunLimits {
         deadline,
         max_stdout,

@@ -22,6 +22,7 @@ use super::GitError;
 use super::command::git;
 use super::spec::{RefRequest, check_commit, check_url, is_full_commit};
 use super::tree::{Entry, Tree};
+use crate::context::{Context, GitSettings};
 use crate::fsutil::{BeneathDir, IoError, IoOp, IoResultExt};
 
 pub use super::tree::MAX_TREE_BYTES;
@@ -50,9 +51,14 @@ pub struct Resolved {
 }
 
 /// `git ls-remote` of `fetch_url` (`url` names it in errors).
-pub fn ls_remote(fetch_url: &str, url: &str) -> Result<RemoteRefs, GitError> {
+pub fn ls_remote(
+    settings: &GitSettings,
+    fetch_url: &str,
+    url: &str,
+) -> Result<RemoteRefs, GitError> {
     check_url(fetch_url)?;
     let out = git(
+        settings,
         None,
         &[
             OsStr::new("ls-remote"),
@@ -202,16 +208,24 @@ fn distance(a: &str, b: &str) -> usize {
 pub struct RepoCache {
     dir: PathBuf,
     url: String,
+    settings: GitSettings,
 }
 
 impl RepoCache {
-    /// The cache of `url` (credentials stripped) in boternity's cache folder.
-    pub fn for_url(url: &str) -> RepoCache {
+    /// The cache of `url` (credentials stripped) in the context's cache
+    /// folder, run with its git settings.
+    pub fn for_url(context: &Context, url: &str) -> RepoCache {
         let key = &crate::digest::sha256_hex(url.as_bytes())[..24];
         RepoCache {
-            dir: crate::paths::cache_dir().join("git").join(key),
+            dir: context.folders.git_cache_dir().join(key),
             url: url.to_string(),
+            settings: context.git.clone(),
         }
+    }
+
+    /// How git is run for this cache.
+    pub fn settings(&self) -> &GitSettings {
+        &self.settings
     }
 
     pub fn dir(&self) -> &Path {
@@ -243,6 +257,7 @@ impl RepoCache {
         }
         let _ = std::fs::remove_dir_all(&db);
         git(
+            &self.settings,
             None,
             &[
                 OsStr::new("init"),
@@ -262,6 +277,7 @@ impl RepoCache {
         is_full_commit(commit)
             && self.db().join("HEAD").is_file()
             && git(
+                &self.settings,
                 Some(&self.db()),
                 &[
                     OsStr::new("cat-file"),
@@ -296,6 +312,7 @@ impl RepoCache {
         }
         self.ensure_db()?;
         let fetched = git(
+            &self.settings,
             Some(&self.db()),
             &[
                 OsStr::new("fetch"),
@@ -354,7 +371,7 @@ impl RepoCache {
     /// Lists and checks the tree of `commit` (in the cache); nothing is
     /// written (see [`Tree::read`]).
     pub fn read_tree(&self, commit: &str) -> Result<Tree, GitError> {
-        Tree::read(&self.db(), &self.url, commit)
+        Tree::read(&self.settings, &self.db(), &self.url, commit)
     }
 
     /// Writes the entries of `tree` that `pick` selects and `written` does
@@ -366,7 +383,7 @@ impl RepoCache {
         pick: &dyn Fn(&Entry) -> bool,
         written: &mut [bool],
     ) -> Result<(), GitError> {
-        tree.write(&self.db(), root, pick, written)
+        tree.write(&self.settings, &self.db(), root, pick, written)
     }
 
     /// Writes the whole tree of `commit` (in the cache) into `dest` (created;
@@ -396,7 +413,7 @@ pub fn resolve_ref(
     let refs = if offline {
         cache.load_refs()?
     } else {
-        let refs = ls_remote(fetch_url, url)?;
+        let refs = ls_remote(&cache.settings, fetch_url, url)?;
         cache.save_refs(&refs)?;
         refs
     };

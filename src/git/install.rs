@@ -8,7 +8,7 @@
 //! failure leaves the store as it was.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use super::GitError;
@@ -16,19 +16,11 @@ use super::discover::{self, Found};
 use super::fetch::{self, RepoCache, Resolved};
 use super::spec::{self, SourceSpec};
 use super::tree::{Entry, EntryKind, Tree};
-use crate::executor::Executor;
-use crate::fsutil::{BeneathDir, IoOp, IoResultExt, NoFollow, read_capped_no_follow};
-use crate::pipeline::{self, Prepared};
-use crate::skill::files::SkillFile;
+use crate::context::Context;
+use crate::fsutil::{BeneathDir, IoOp, IoResultExt};
 use crate::skill::manifest::MANIFEST_FILE;
-use crate::skill::source::{SkillFolder, WASM_FILE};
 use crate::store::SkillStore;
-use crate::store::install::{InstallError, InstallOptions, Installed, commit_prepared};
-use crate::store::lock::RESOLVED_CARGO_LOCK_NOTE;
 use crate::store::provenance::Origin;
-
-/// The first line of a Git LFS pointer file.
-const LFS_POINTER: &[u8] = b"version https://git-lfs.github.com/spec/";
 
 /// One commit of a repository, checked whole and written out as far as
 /// needed for one operation (removed on drop): at first the folders, links,
@@ -57,8 +49,8 @@ pub struct Checkout {
 }
 
 /// Resolves and fetches what `spec` names (`offline`: from the cache only).
-pub fn checkout(spec: &SourceSpec, offline: bool) -> Result<Checkout, GitError> {
-    let cache = RepoCache::for_url(&spec.url);
+pub fn checkout(context: &Context, spec: &SourceSpec, offline: bool) -> Result<Checkout, GitError> {
+    let cache = RepoCache::for_url(context, &spec.url);
     let _lock = cache.lock()?;
     let resolved =
         fetch::resolve_ref(&cache, &spec.fetch_url, &spec.url, &spec.reference, offline)?;
@@ -72,6 +64,7 @@ pub fn checkout(spec: &SourceSpec, offline: bool) -> Result<Checkout, GitError> 
 
 /// Writes out `commit` of `url` (fetched unless cached).
 pub fn checkout_commit(
+    context: &Context,
     fetch_url: &str,
     url: &str,
     requested: Option<String>,
@@ -84,7 +77,7 @@ pub fn checkout_commit(
     spec::check_url(url)?;
     spec::check_commit(commit)?;
     spec::check_requested(requested.as_deref())?;
-    let cache = RepoCache::for_url(url);
+    let cache = RepoCache::for_url(context, url);
     let _lock = cache.lock()?;
     let resolved = Resolved {
         requested,
@@ -312,199 +305,10 @@ fn describe_git(url: &str, rel: &str) -> String {
     }
 }
 
-/// A skill ready to commit.
-#[derive(Debug)]
-pub struct Planned {
-    pub key: String,
-    pub prepared: Prepared,
-    pub origin: Origin,
-}
-
-/// Runs the pipeline on the skill `found` of `checkout`. `kept_lock`: a
-/// `Cargo.lock` resolved at an earlier install, built with when the skill
-/// ships none.
-pub fn prepare_skill(
-    checkout: &Checkout,
-    found: &Found,
-    options: &InstallOptions,
-    kept_lock: Option<&str>,
-) -> Result<Planned, GitError> {
-    let failed = |source: InstallError| GitError::Install {
-        skill: found.key.clone(),
-        url: checkout.url.clone(),
-        source: Box::new(source),
-    };
-    // The chosen skill's files, written out only now.
-    checkout.materialize(&[&found.rel])?;
-    let wasm = found.dir.join(WASM_FILE);
-    if let Ok(meta) = std::fs::symlink_metadata(&wasm)
-        && meta.is_file()
-        && meta.len() < 1024
-        && let Ok(head) = read_capped_no_follow(&wasm, 1024, NoFollow::LastComponent)
-        && head.starts_with(LFS_POINTER)
-    {
-        return Err(GitError::LfsPointer {
-            path: display_rel(&found.rel),
-        });
-    }
-    let cargo_toml = found.dir.join("Cargo.toml");
-    let lock_path = found.dir.join("Cargo.lock");
-    let is_crate = std::fs::symlink_metadata(&cargo_toml).is_ok_and(|m| m.is_file());
-    let lock_shipped = std::fs::symlink_metadata(&lock_path).is_ok();
-    let mut source_before_lock = None;
-    if is_crate
-        && !lock_shipped
-        && let Some(kept) = kept_lock
-    {
-        let folder =
-            SkillFolder::open(&found.dir).map_err(|e| failed(InstallError::Pipeline(e.into())))?;
-        source_before_lock = Some(
-            folder
-                .source_sha256()
-                .map_err(|e| failed(InstallError::Pipeline(e.into())))?,
-        );
-        BeneathDir::open(&found.dir)?.create_file("Cargo.lock", kept.as_bytes(), false)?;
-    }
-    let mut pipeline = options.pipeline.clone();
-    if pipeline.build.target_dir.is_none() {
-        // Its own target directory per repository and skill: incremental
-        // across installs, never shared with another skill.
-        let key = crate::digest::sha256_hex(format!("{}\n{}", checkout.url, found.rel).as_bytes());
-        pipeline.build.target_dir = Some(crate::paths::skill_target_dir(&format!(
-            "git-{}-{}",
-            found.key,
-            &key[..16]
-        )));
-    }
-    let mut prepared =
-        pipeline::prepare(&found.dir, &pipeline).map_err(|e| failed(InstallError::Pipeline(e)))?;
-    if let Some(sha) = source_before_lock {
-        // The source is the commit's; the lock came from the earlier install.
-        prepared.source_sha256 = sha;
-        prepared.notes.push(RESOLVED_CARGO_LOCK_NOTE.into());
-    } else if is_crate
-        && !lock_shipped
-        && std::fs::symlink_metadata(&lock_path).is_ok_and(|m| m.is_file())
-    {
-        // The build's fetch resolved one: keep it with the skill.
-        let size = std::fs::metadata(&lock_path)
-            .on(IoOp::Inspect, &lock_path)?
-            .len();
-        let real = lock_path.canonicalize().on(IoOp::Inspect, &lock_path)?;
-        prepared.folder.files.push(SkillFile {
-            rel: "Cargo.lock".into(),
-            path: real,
-            size,
-            executable: false,
-        });
-        prepared.folder.files.sort_by(|a, b| a.rel.cmp(&b.rel));
-        prepared.notes.push(RESOLVED_CARGO_LOCK_NOTE.into());
-    }
-    Ok(Planned {
-        key: prepared.folder.manifest.name.clone(),
-        origin: checkout.origin(&found.rel),
-        prepared,
-    })
-}
-
-/// Commits prepared skills, in order.
-pub fn commit_all(
-    store: &SkillStore,
-    planned: Vec<Planned>,
-    options: &InstallOptions,
-    executor: Option<&Executor>,
-) -> Result<Vec<Installed>, GitError> {
-    // Every name is checked before the first commit, so a skill of another
-    // origin refused late in the list (by `sync`, say) leaves the store as it
-    // was; each commit checks again under the store's lock.
-    for plan in &planned {
-        store
-            .check_replace(&plan.key, Some(&plan.origin), options.force)
-            .map_err(|e| GitError::Install {
-                skill: plan.key.clone(),
-                url: match &plan.origin {
-                    Origin::Git { url, .. } => url.clone(),
-                    _ => String::new(),
-                },
-                source: Box::new(InstallError::Store(e)),
-            })?;
-    }
-    let mut installed = Vec::new();
-    for plan in planned {
-        let url = match &plan.origin {
-            Origin::Git { url, .. } => url.clone(),
-            _ => String::new(),
-        };
-        let options = InstallOptions {
-            origin: Some(plan.origin),
-            ..options.clone()
-        };
-        let key = plan.key.clone();
-        installed.push(
-            commit_prepared(store, plan.prepared, &options, executor).map_err(|source| {
-                GitError::Install {
-                    skill: key,
-                    url,
-                    source: Box::new(source),
-                }
-            })?,
-        );
-    }
-    Ok(installed)
-}
-
-/// `install --git`: what to install and how.
-#[derive(Debug, Clone, Default)]
-pub struct GitInstall {
-    /// Skills to pick by key, name or folder (empty: the only one, or `all`).
-    pub names: Vec<String>,
-    pub all: bool,
-    /// Use only the cache.
-    pub offline: bool,
-    /// Replace a skill of the same key installed from elsewhere.
-    pub force: bool,
-}
-
-/// Installs skills from the repository `spec` names into `store`: all are
-/// prepared first; the store changes only when every one is ready.
-pub fn install_from_git(
-    store: &SkillStore,
-    spec: &SourceSpec,
-    request: &GitInstall,
-    options: &InstallOptions,
-    executor: Option<&Executor>,
-) -> Result<Vec<Installed>, GitError> {
-    let checkout = checkout(spec, request.offline)?;
-    let found = checkout.discover()?;
-    let chosen = select(found, &request.names, request.all, &checkout.url)?;
-    let options = &InstallOptions {
-        force: options.force || request.force,
-        ..options.clone()
-    };
-    for f in &chosen {
-        check_collision(store, &f.key, &checkout.url, &f.rel, options.force)?;
-    }
-    let planned = chosen
-        .iter()
-        .map(|f| prepare_skill(&checkout, f, options, None))
-        .collect::<Result<Vec<_>, _>>()?;
-    commit_all(store, planned, options, executor)
-}
-
-fn display_rel(rel: &str) -> String {
+pub(crate) fn display_rel(rel: &str) -> String {
     if rel.is_empty() {
         ".".into()
     } else {
         rel.to_string()
     }
-}
-
-/// The store's record of where `dir`'s resolved `Cargo.lock` is, if the
-/// installed skill kept one.
-pub fn kept_cargo_lock(dir: &Path, notes: &[String]) -> Option<String> {
-    notes
-        .iter()
-        .any(|n| n == RESOLVED_CARGO_LOCK_NOTE)
-        .then(|| std::fs::read_to_string(dir.join("Cargo.lock")).ok())
-        .flatten()
 }

@@ -14,13 +14,11 @@ pub mod discover;
 pub mod fetch;
 pub mod install;
 pub mod spec;
-pub mod sync;
 pub mod tree;
 
 use std::path::PathBuf;
 
 use crate::fsutil::IoError;
-use crate::store::install::InstallError;
 
 /// Why a git source could not be read, fetched or installed (the store is
 /// unchanged).
@@ -67,7 +65,7 @@ pub enum GitError {
         nearest: Vec<String>,
     },
     #[error(
-        "--rev takes a full commit id (40 hexadecimal digits), not `{0}`; use --branch or --tag for a name"
+        "a pinned commit must be a full commit id (40 hexadecimal digits), not `{0}`; name a branch or a tag instead"
     )]
     NotACommit(String),
     #[error(
@@ -83,7 +81,7 @@ pub enum GitError {
     #[error("commit {commit} is not in the repository {url}")]
     NoSuchCommit { url: String, commit: String },
     #[error(
-        "--offline: {what} of {url} is not in the cache ({}); run once without --offline",
+        "offline: {what} of {url} is not in the cache ({}); fetch it once with the network",
         cache.display()
     )]
     NotCached {
@@ -91,9 +89,9 @@ pub enum GitError {
         what: String,
         cache: PathBuf,
     },
-    #[error("--path `{path}` leads outside the repository; give a folder inside it")]
+    #[error("the path `{path}` leads outside the repository; give a folder inside it")]
     PathOutside { path: String },
-    #[error("--path `{path}` does not exist in {url} at {commit}")]
+    #[error("the path `{path}` does not exist in {url} at {commit}")]
     PathMissing {
         path: String,
         url: String,
@@ -109,7 +107,7 @@ pub enum GitError {
         path: Option<String>,
     },
     #[error(
-        "{url} holds {count} skills; name the ones to install or pass --all (or --list to see them):\n{listing}"
+        "{url} holds {count} skills; name the ones to install, or ask for all of them:\n{listing}"
     )]
     SeveralSkills {
         url: String,
@@ -145,13 +143,6 @@ pub enum GitError {
         key: String,
         installed: String,
         new: String,
-    },
-    #[error("cannot install `{skill}` from {url}")]
-    Install {
-        skill: String,
-        url: String,
-        #[source]
-        source: Box<InstallError>,
     },
     #[error("{what} in {url} at {commit} is unsafe: {why}")]
     UnsafeTree {

@@ -116,13 +116,13 @@ pub fn parse(
     let flag = given.next();
     if given.next().is_some() {
         return Err(GitError::Conflict(
-            "--branch, --tag and --rev each name the ref; give one".into(),
+            "a branch, a tag and a commit each name the ref; give one".into(),
         ));
     }
     let reference = match (flag, tree.take()) {
         (Some(_), Some(_)) => {
             return Err(GitError::Conflict(format!(
-                "{input} already names a ref (after /tree/); drop --branch, --tag or --rev"
+                "{input} already names a ref (after /tree/); give no other branch, tag or commit"
             )));
         }
         (Some(RefRequest::Rev(r)), None) => {
@@ -135,7 +135,7 @@ pub fn parse(
         (None, Some(rest)) => {
             if path.is_some() {
                 return Err(GitError::Conflict(format!(
-                    "{input} already names a path (after the ref); drop --path"
+                    "{input} already names a path (after the ref); give no other path"
                 )));
             }
             RefRequest::Tree(rest)

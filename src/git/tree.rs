@@ -19,6 +19,7 @@ use std::path::Path;
 
 use super::GitError;
 use super::command::git_capped;
+use crate::context::GitSettings;
 use crate::fsutil::BeneathDir;
 
 /// Most entries (files, folders and links, as written out) a tree may hold.
@@ -113,7 +114,12 @@ struct Stats {
 impl Tree {
     /// Lists and checks the tree of `commit` in the object database `db`
     /// (`url` names the repository in errors). Nothing is written.
-    pub fn read(db: &Path, url: &str, commit: &str) -> Result<Tree, GitError> {
+    pub fn read(
+        settings: &GitSettings,
+        db: &Path,
+        url: &str,
+        commit: &str,
+    ) -> Result<Tree, GitError> {
         super::spec::check_commit(commit)?;
         let refuse = |what: String, why: String| GitError::UnsafeTree {
             what,
@@ -134,7 +140,7 @@ impl Tree {
         while !frontier.is_empty() {
             let budget = MAX_TREE_OBJECT_BYTES.saturating_sub(tree_bytes)
                 + BATCH_HEADER_BYTES * frontier.len() as u64;
-            let out = match cat_file(db, "--batch", &frontier, budget, commit) {
+            let out = match cat_file(settings, db, "--batch", &frontier, budget, commit) {
                 Err(GitError::OutputTooLarge { .. }) => {
                     return Err(refuse(
                         the_tree(),
@@ -208,6 +214,7 @@ impl Tree {
             HashMap::new()
         } else {
             let out = cat_file(
+                settings,
                 db,
                 "--batch-check",
                 &blobs,
@@ -320,7 +327,7 @@ impl Tree {
             oids.sort();
             oids.dedup();
             let budget = (MAX_LINK_BYTES + BATCH_HEADER_BYTES) * oids.len() as u64;
-            let out = cat_file(db, "--batch", &oids, budget, commit)?;
+            let out = cat_file(settings, db, "--batch", &oids, budget, commit)?;
             let mut targets = HashMap::new();
             for object in parse_batch(&out, oids.len(), true)
                 .map_err(|why| refuse("git's answer".into(), why))?
@@ -353,6 +360,7 @@ impl Tree {
     /// through a link; a name already taken is an error.
     pub fn write(
         &self,
+        settings: &GitSettings,
         db: &Path,
         root: &BeneathDir,
         pick: &dyn Fn(&Entry) -> bool,
@@ -375,7 +383,7 @@ impl Tree {
         let blobs = if oids.is_empty() {
             Vec::new()
         } else {
-            cat_file(db, "--batch", &oids, total, &self.commit)?
+            cat_file(settings, db, "--batch", &oids, total, &self.commit)?
         };
         let mut contents: HashMap<String, std::ops::Range<usize>> = HashMap::new();
         if !oids.is_empty() {
@@ -450,6 +458,7 @@ fn holds(dir: &str, path: &str) -> bool {
 
 /// `git cat-file <mode>` of `requests`, its output capped at `max` bytes.
 fn cat_file(
+    settings: &GitSettings,
     db: &Path,
     mode: &str,
     requests: &[String],
@@ -462,6 +471,7 @@ fn cat_file(
         stdin.push(b'\n');
     }
     git_capped(
+        settings,
         Some(db),
         &[OsStr::new("cat-file"), OsStr::new(mode)],
         Some(&stdin),
@@ -825,7 +835,12 @@ mod tests {
         }
 
         fn read(&self, commit: &str) -> Result<Tree, GitError> {
-            Tree::read(&self.dir.join(".git"), "file:///repo", commit)
+            Tree::read(
+                &GitSettings::default(),
+                &self.dir.join(".git"),
+                "file:///repo",
+                commit,
+            )
         }
     }
 
@@ -869,7 +884,14 @@ mod tests {
         let mut written = vec![false; tree.entries().len()];
         let skeleton =
             |e: &Entry| !matches!(e.kind, EntryKind::File { .. }) || e.path.ends_with("SKILL.md");
-        tree.write(&db, &root_dir, &skeleton, &mut written).unwrap();
+        tree.write(
+            &GitSettings::default(),
+            &db,
+            &root_dir,
+            &skeleton,
+            &mut written,
+        )
+        .unwrap();
         assert!(dest.join("skills/b/SKILL.md").is_file());
         assert_eq!(
             std::fs::read_link(dest.join("skills/a/run")).unwrap(),
@@ -881,7 +903,14 @@ mod tests {
         assert!(!dest.join("README.md").exists());
 
         let skill_a = |e: &Entry| e.path.starts_with("skills/a/");
-        tree.write(&db, &root_dir, &skill_a, &mut written).unwrap();
+        tree.write(
+            &GitSettings::default(),
+            &db,
+            &root_dir,
+            &skill_a,
+            &mut written,
+        )
+        .unwrap();
         let run = dest.join("skills/a/scripts/run.sh");
         assert_eq!(std::fs::read(&run).unwrap(), b"#!/bin/sh\n");
         assert_eq!(
@@ -890,7 +919,14 @@ mod tests {
         );
         assert!(!dest.join("skills/b/big.bin").exists());
 
-        tree.write(&db, &root_dir, &|_| true, &mut written).unwrap();
+        tree.write(
+            &GitSettings::default(),
+            &db,
+            &root_dir,
+            &|_| true,
+            &mut written,
+        )
+        .unwrap();
         assert!(written.iter().all(|w| *w));
         assert_eq!(
             std::fs::read(dest.join("skills/b/big.bin")).unwrap(),

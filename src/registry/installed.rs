@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::context::Context;
 use crate::registry::client::{RegistryClient, RegistrySource};
 use crate::registry::index::{self, Index};
 use crate::registry::sign::TrustedKey;
@@ -65,15 +66,20 @@ pub fn registry_origin(skill: &InstalledSkill) -> Option<(&str, &str, &str)> {
 /// Every skill of `store` installed from a registry, each against its
 /// registry's current index (each registry asked once).
 pub fn standings(
+    context: &Context,
     store: &SkillStore,
     options: &AskOptions,
 ) -> Result<Vec<RegistrySkill>, StoreError> {
     let skills = store.list()?;
-    Ok(standings_of(&skills, options))
+    Ok(standings_of(context, &skills, options))
 }
 
 /// [`standings`] of the given skills (those not from a registry are left out).
-pub fn standings_of(skills: &[InstalledSkill], options: &AskOptions) -> Vec<RegistrySkill> {
+pub fn standings_of(
+    context: &Context,
+    skills: &[InstalledSkill],
+    options: &AskOptions,
+) -> Vec<RegistrySkill> {
     let mut indexes: BTreeMap<String, Result<Index, String>> = BTreeMap::new();
     let mut out = Vec::new();
     for skill in skills {
@@ -82,14 +88,14 @@ pub fn standings_of(skills: &[InstalledSkill], options: &AskOptions) -> Vec<Regi
         };
         let index = indexes
             .entry(url.to_string())
-            .or_insert_with(|| fetch(url, options));
+            .or_insert_with(|| fetch(context, url, options));
         out.push(stand(&skill.name, url, entry, installed, index));
     }
     out
 }
 
-fn fetch(url: &str, options: &AskOptions) -> Result<Index, String> {
-    let mut client = RegistryClient::new(RegistrySource::parse(url), options.keys.clone());
+fn fetch(context: &Context, url: &str, options: &AskOptions) -> Result<Index, String> {
+    let mut client = RegistryClient::new(context, RegistrySource::parse(url), options.keys.clone());
     client.offline = options.offline;
     client.allow_expired = options.allow_expired;
     client

@@ -14,6 +14,7 @@
 //! new index's serial grows past the previous index in `--out`, whose yanks
 //! it keeps; signing also gives it an expiry.
 
+use crate::context::Context;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -162,7 +163,7 @@ pub enum PrecompileError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot set up the executor for --cwasm")]
+    #[error("cannot set up the executor to precompile `.cwasm` files")]
     Executor(#[from] crate::executor::ExecError),
     #[error(transparent)]
     Sign(#[from] crate::registry::sign::SignError),
@@ -201,6 +202,7 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// Runs the job. `progress` is called once the run's skills are known, then
 /// (from worker threads) as each skill finishes.
 pub fn precompile(
+    context: &Context,
     registry: &Path,
     options: &PrecompileOptions,
     progress: &(dyn Fn(Progress<'_>) + Sync),
@@ -226,9 +228,10 @@ pub fn precompile(
         false => None,
     };
     let job = Job {
+        context,
         collisions: collisions(&skills),
         executor,
-        toolchain: Toolchain::detect(),
+        toolchain: Toolchain::detect(&context.host),
         build: BuildOptions {
             target_dir: options.target_dir.clone(),
             confinement: options.confinement,
@@ -338,6 +341,7 @@ fn new_jobserver() -> Option<jobserver::Client> {
 }
 
 struct Job<'a> {
+    context: &'a Context,
     /// Skill folders whose key another folder of the run has too, and the
     /// error naming both.
     collisions: HashMap<PathBuf, String>,
@@ -373,7 +377,7 @@ impl Job<'_> {
                 &manifest.name,
                 &version,
                 format!(
-                    "--strict: {} breaks the Agent Skills spec:\n  {}",
+                    "strict: {} breaks the Agent Skills spec:\n  {}",
                     dir.join(manifest::MANIFEST_FILE).display(),
                     list.join("\n  ")
                 ),
@@ -441,7 +445,8 @@ impl Job<'_> {
             toolchain: Some(self.toolchain.clone()),
             registry: None,
         };
-        let prepared = pipeline::prepare(dir, &options).map_err(|e| crate::error_chain(&e))?;
+        let prepared =
+            pipeline::prepare(self.context, dir, &options).map_err(|e| crate::error_chain(&e))?;
         let binary = prepared.binary.as_deref();
         let (cwasm, record) = match (&self.executor, &prepared.component) {
             (Some(executor), Some(_)) => {
@@ -579,8 +584,8 @@ fn entry(
     .map_err(|e| format!("cannot read {}: {e}", skill_md.display()))
     .and_then(|bytes| {
         let hint = format!(
-            "; {} was changed after it was built (a poisoned cache?): delete it, or run \
-                 precompile with --force",
+            "; {} was changed after it was built (a poisoned cache?): delete it, or \
+                 rebuild the registry from scratch",
             entry_dir.display()
         );
         listed

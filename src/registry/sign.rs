@@ -24,7 +24,7 @@ const MAX_KEY_FILE: u64 = 64 * 1024;
 /// Why a key could not be made or used, or a signature did not verify.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
-    #[error("{} exists; keygen never overwrites a key: remove it or choose another --out", path.display())]
+    #[error("{} exists; a key is never overwritten: remove it or choose another path", path.display())]
     KeyExists { path: PathBuf },
     #[error("cannot generate a key pair")]
     Generate(#[source] minisign::PError),
@@ -34,19 +34,17 @@ pub enum SignError {
         #[source]
         source: minisign::PError,
     },
-    #[error(
-        "{} is encrypted with a password: pass --password-env VAR naming the variable that holds it",
-        path.display()
-    )]
+    #[error("{} is encrypted with a password, and none was given", path.display())]
     PasswordNeeded { path: PathBuf },
-    #[error("cannot decrypt {} with the password in ${var} (wrong password?)", path.display())]
+    #[error("cannot decrypt {} with the password from {from} (wrong password?)", path.display())]
     WrongPassword {
         path: PathBuf,
-        var: String,
+        /// Where the password came from (e.g. `the variable X`).
+        from: String,
         #[source]
         source: minisign::PError,
     },
-    #[error("--password-env {var}: the variable is not set (or not UTF-8)")]
+    #[error("the password variable `{var}` is not set (or not UTF-8)")]
     PasswordUnset { var: String },
     #[error("`{key}` is neither a minisign public key file nor a base64 public key")]
     BadPublicKey {
@@ -172,13 +170,17 @@ fn key_id(keynum: &[u8]) -> String {
     format!("{:016X}", u64::from_le_bytes(bytes))
 }
 
-/// The password in the variable `var` (`None`: the key is unencrypted).
-pub fn password_from_env(var: Option<&str>) -> Result<Option<String>, SignError> {
-    match var {
-        None => Ok(None),
-        Some(var) => std::env::var(var)
-            .map(Some)
-            .map_err(|_| SignError::PasswordUnset { var: var.into() }),
+/// A secret key's password, and where it came from (named in errors).
+#[derive(Clone)]
+pub struct Password {
+    pub value: String,
+    /// e.g. `the variable SIGNING_PASSWORD`.
+    pub from: String,
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Password(from {})", self.from)
     }
 }
 
@@ -249,20 +251,19 @@ fn read_small(path: &Path) -> Result<String, IoError> {
 }
 
 impl SigningKey {
-    /// Reads the secret key `path`, decrypting it with `password` (from
-    /// `password_var`, named in errors) when it is encrypted.
-    pub fn load(path: &Path, password_var: Option<&str>) -> Result<SigningKey, SignError> {
+    /// Reads the secret key `path`, decrypting it with `password` when it
+    /// is encrypted.
+    pub fn load(path: &Path, password: Option<&Password>) -> Result<SigningKey, SignError> {
         let text = read_small(path)?;
-        let password = password_from_env(password_var)?;
         let sk_box = minisign::SecretKeyBox::from_string(&text).map_err(|source| {
             SignError::BadSecretKey {
                 path: path.into(),
                 source,
             }
         })?;
-        let sk = match (password, password_var) {
-            (Some(password), Some(var)) => {
-                match minisign::SecretKey::from_box(sk_box.clone(), Some(password)) {
+        let sk = match password {
+            Some(password) => {
+                match minisign::SecretKey::from_box(sk_box.clone(), Some(password.value.clone())) {
                     Ok(sk) => sk,
                     // An unencrypted key needs no password: take it as is.
                     Err(_) if minisign::SecretKey::from_unencrypted_box(sk_box.clone()).is_ok() => {
@@ -276,13 +277,13 @@ impl SigningKey {
                     Err(source) => {
                         return Err(SignError::WrongPassword {
                             path: path.into(),
-                            var: var.into(),
+                            from: password.from.clone(),
                             source,
                         });
                     }
                 }
             }
-            _ => minisign::SecretKey::from_unencrypted_box(sk_box).map_err(|source| {
+            None => minisign::SecretKey::from_unencrypted_box(sk_box).map_err(|source| {
                 if source.to_string().contains("encrypted") {
                     SignError::PasswordNeeded { path: path.into() }
                 } else {
@@ -465,13 +466,23 @@ mod tests {
     }
 
     #[test]
-    fn encrypted_keys_need_the_password_from_the_environment() {
+    fn encrypted_keys_need_their_password() {
         let tmp = tempfile::tempdir().unwrap();
         let key = tmp.path().join("k");
         generate(&key, Some("hunter2".into())).unwrap();
         let err = SigningKey::load(&key, None).unwrap_err();
         assert!(matches!(err, SignError::PasswordNeeded { .. }), "{err}");
-        let err = SigningKey::load(&key, Some("BOTERNITY_TEST_UNSET_VAR_12")).unwrap_err();
-        assert!(matches!(err, SignError::PasswordUnset { .. }), "{err}");
+        let wrong = Password {
+            value: "hunter3".into(),
+            from: "the variable TEST".into(),
+        };
+        let err = SigningKey::load(&key, Some(&wrong)).unwrap_err();
+        assert!(matches!(err, SignError::WrongPassword { .. }), "{err}");
+        assert!(err.to_string().contains("the variable TEST"), "{err}");
+        let right = Password {
+            value: "hunter2".into(),
+            from: "the variable TEST".into(),
+        };
+        SigningKey::load(&key, Some(&right)).unwrap();
     }
 }

@@ -95,7 +95,7 @@ pub fn split(text: &str) -> Result<Split, FrontMatterError> {
                 "bom",
                 (1, 1),
                 "the file starts with a byte-order mark",
-                "save it as UTF-8 without a BOM (boternity check --fix does)",
+                "save it as UTF-8 without a BOM (`check` fixes it)",
             ));
             rest
         }

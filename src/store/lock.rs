@@ -25,11 +25,6 @@ use crate::store::provenance::{Origin, Provenance};
 pub const LOCK_FILE: &str = "skills.lock";
 /// The format's version: bumped when its meaning changes.
 pub const LOCK_VERSION: u32 = 1;
-/// The provenance note that marks an installed `Cargo.lock` as resolved at
-/// install time (the skill shipped none): the lock carries it, and `sync` and
-/// `update` build with it again.
-pub const RESOLVED_CARGO_LOCK_NOTE: &str = "no Cargo.lock shipped: built with the one resolved at install time, kept with the skill \
-     and reused by sync and update";
 /// Largest lock file read.
 const MAX_LOCK_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -41,11 +36,32 @@ pub struct LockFile {
     pub skills: BTreeMap<String, LockedSkill>,
 }
 
-/// One skill of the lock.
+/// Which kind of origin a lock entry records (the `kind` of its
+/// [`Origin`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Git,
+    Folder,
+    Registry,
+}
+
+impl std::fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SourceKind::Git => "git",
+            SourceKind::Folder => "folder",
+            SourceKind::Registry => "registry",
+        })
+    }
+}
+
+/// One skill of the lock: its [`Origin`] (flattened as `source`, `url`,
+/// `path`, `ref`, `commit`, `name`, `version`) and the hashes it was
+/// installed with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockedSkill {
-    /// `git`, `folder` or `registry`.
-    pub source: String,
+    pub source: SourceKind,
     /// The repository URL (credentials stripped), the folder, or the registry.
     pub url: String,
     /// The skill's folder in the repository (`""`: its root).
@@ -112,7 +128,7 @@ impl LockedSkill {
     /// nothing in a lock file reaches git unchecked. Other entries are never
     /// given to git.
     pub fn check(&self) -> Result<(), GitError> {
-        if self.source != "git" {
+        if self.source != SourceKind::Git {
             return Ok(());
         }
         spec::check_url(&self.url)?;
@@ -126,9 +142,29 @@ impl LockedSkill {
 
     /// The entry for an installed skill's provenance record (`dir` is its
     /// folder in the store, for a kept `Cargo.lock`).
+    /// Where the entry says the skill came from.
+    pub fn origin(&self) -> Origin {
+        match self.source {
+            SourceKind::Git => Origin::Git {
+                url: self.url.clone(),
+                path: self.path.clone().unwrap_or_default(),
+                requested: self.reference.clone(),
+                commit: self.commit.clone().unwrap_or_default(),
+            },
+            SourceKind::Folder => Origin::Folder {
+                path: PathBuf::from(&self.url),
+            },
+            SourceKind::Registry => Origin::Registry {
+                url: self.url.clone(),
+                name: self.name.clone().unwrap_or_default(),
+                version: self.version.clone().unwrap_or_default(),
+            },
+        }
+    }
+
     pub fn from_provenance(p: &Provenance, dir: &Path) -> Option<LockedSkill> {
         let mut entry = LockedSkill {
-            source: String::new(),
+            source: SourceKind::Folder,
             url: String::new(),
             path: None,
             reference: None,
@@ -151,24 +187,24 @@ impl LockedSkill {
                 requested,
                 commit,
             } => {
-                entry.source = "git".into();
+                entry.source = SourceKind::Git;
                 entry.url = url.clone();
                 entry.path = Some(path.clone());
                 entry.reference = requested.clone();
                 entry.commit = Some(commit.clone());
             }
             Origin::Folder { path } => {
-                entry.source = "folder".into();
+                entry.source = SourceKind::Folder;
                 entry.url = path.display().to_string();
             }
             Origin::Registry { url, name, version } => {
-                entry.source = "registry".into();
+                entry.source = SourceKind::Registry;
                 entry.url = url.clone();
                 entry.name = Some(name.clone());
                 entry.version = Some(version.clone());
             }
         }
-        if p.notes.iter().any(|n| n == RESOLVED_CARGO_LOCK_NOTE) {
+        if p.resolved_cargo_lock() {
             entry.cargo_lock = std::fs::read_to_string(dir.join("Cargo.lock")).ok();
         }
         Some(entry)

@@ -14,7 +14,6 @@
 //! keep it; a removal deletes it (unless kept, and then only a reinstall from
 //! the same origin gets it back); a skill of another origin starts without it.
 
-pub mod install;
 pub mod lock;
 pub mod provenance;
 pub mod verify;
@@ -23,7 +22,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::fsutil::{IoError, IoOp, IoResultExt, REMOVING_PREFIX, StagedDir};
+use crate::fsutil::{IoError, IoOp, IoResultExt, REMOVING_PREFIX, StagedDir, Swapped};
 use crate::skill::files::FileContent;
 
 use crate::executor::grants::Requested;
@@ -59,6 +58,8 @@ pub enum StoreError {
     Io(#[from] IoError),
     #[error(transparent)]
     Provenance(#[from] ProvenanceError),
+    #[error("`{name}` is to be installed twice in one change")]
+    Twice { name: String },
     #[error(
         "`{name}` is already installed from {installed}; installing it from {new} would replace \
          it and delete its data folder: {REPLACE_ADVICE}"
@@ -228,9 +229,9 @@ impl SkillStore {
         SkillStore { root: root.into() }
     }
 
-    /// The store in boternity's data folder ([`crate::paths::data_dir`]).
-    pub fn default_root() -> Option<PathBuf> {
-        crate::paths::data_dir()
+    /// The store in the data folder of `folders`.
+    pub fn in_folders(folders: &crate::paths::Folders) -> SkillStore {
+        SkillStore::new(folders.data.clone())
     }
 
     pub fn root(&self) -> &Path {
@@ -387,30 +388,127 @@ impl SkillStore {
         staged: StagedSkill,
         force: bool,
     ) -> Result<Committed, StoreError> {
-        let dest = self.skill_dir(name)?;
-        let new = staged.provenance.as_ref().and_then(|p| p.origin.as_ref());
-        let _lock = self.lock()?;
-        let occupant = self.occupant(&dest);
-        self.refuse_other_origin(name, &occupant, new, force)?;
-        let mut notes = Vec::new();
-        let keep_data = match &occupant {
-            Occupant::From(o) if new.is_some_and(|n| o.same_source(n)) => true,
-            Occupant::From(o) => {
-                notes.push(format!(
-                    "replaced `{name}` installed from {} (forced)",
-                    o.describe()
-                ));
-                false
-            }
-            Occupant::Unknown(why) => {
-                notes.push(format!("replaced `{name}` installed from {why} (forced)"));
-                false
-            }
-            Occupant::Nobody => self
-                .kept_origin(name)
-                .is_some_and(|o| new.is_some_and(|n| o.same_source(n))),
-        };
+        let mut done = self.commit_all(vec![(name.to_string(), staged)], force)?;
+        Ok(done.pop().unwrap_or_default())
+    }
 
+    /// Installs several skills together, as [`SkillStore::commit`] installs
+    /// one: every name is checked and every folder staged first, then all
+    /// are swapped in under one lock; should one swap fail, those already
+    /// swapped are swapped back. The store holds all of them or none.
+    pub fn commit_all(
+        &self,
+        skills: Vec<(String, StagedSkill)>,
+        force: bool,
+    ) -> Result<Vec<Committed>, StoreError> {
+        let mut names = std::collections::BTreeSet::new();
+        for (name, _) in &skills {
+            manifest::check_name(name)?;
+            if !names.insert(name.as_str()) {
+                return Err(StoreError::Twice { name: name.clone() });
+            }
+        }
+        let _lock = self.lock()?;
+        // 1. Every name, before anything is written.
+        let mut plans = Vec::with_capacity(skills.len());
+        for (name, staged) in skills {
+            let dest = self.skill_dir(&name)?;
+            let new = staged.provenance.as_ref().and_then(|p| p.origin.clone());
+            let occupant = self.occupant(&dest);
+            self.refuse_other_origin(&name, &occupant, new.as_ref(), force)?;
+            let mut notes = Vec::new();
+            let keep_data = match &occupant {
+                Occupant::From(o) if new.as_ref().is_some_and(|n| o.same_source(n)) => true,
+                Occupant::From(o) => {
+                    notes.push(format!(
+                        "replaced `{name}` installed from {} (forced)",
+                        o.describe()
+                    ));
+                    false
+                }
+                Occupant::Unknown(why) => {
+                    notes.push(format!("replaced `{name}` installed from {why} (forced)"));
+                    false
+                }
+                Occupant::Nobody => self
+                    .kept_origin(&name)
+                    .is_some_and(|o| new.as_ref().is_some_and(|n| o.same_source(n))),
+            };
+            plans.push((name, dest, staged, keep_data, notes));
+        }
+        // 2. Every folder staged.
+        let mut staged_dirs = Vec::with_capacity(plans.len());
+        for (name, dest, staged, _, _) in &plans {
+            staged_dirs.push(self.stage(name, dest, staged)?);
+        }
+        // 3. The swaps, undone together on a failure. The data folder goes
+        // first: a skill must never start with another one's data.
+        let mut swapped: Vec<(Swapped, Option<(tempfile::TempDir, PathBuf)>)> = Vec::new();
+        let mut failure = None;
+        for ((name, dest, _, keep_data, _), stage) in plans.iter().zip(staged_dirs) {
+            let data = self.data_dir(name);
+            let aside = if *keep_data {
+                None
+            } else {
+                match self.move_aside(&data) {
+                    Ok(aside) => aside.map(|trash| (trash, data.clone())),
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            };
+            match stage.swap_in(dest) {
+                Ok(done) => swapped.push((done, aside)),
+                Err(e) => {
+                    put_back(aside, name);
+                    failure = Some(e.into());
+                    break;
+                }
+            }
+        }
+        if let Some(err) = failure {
+            for (done, aside) in swapped.into_iter().rev() {
+                let dest = done_dest(&done);
+                if let Err(back) = done.undo() {
+                    tracing::warn!("cannot put {} back as it was: {back}", dest.display());
+                }
+                let name = dest
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                put_back(aside, &name);
+            }
+            return Err(err);
+        }
+        // 4. Kept.
+        let mut committed = Vec::with_capacity(plans.len());
+        for ((name, _, _, _, mut notes), (done, aside)) in plans.into_iter().zip(swapped) {
+            let replaced = done.replaced();
+            done.finish()?;
+            if let Some((_, data)) = &aside {
+                notes.push(format!(
+                    "the data folder {} held another install's data; deleted: `{name}` starts with an empty one",
+                    data.display()
+                ));
+            }
+            drop(aside);
+            remove_if_present(&self.kept_record(&name))?;
+            committed.push(Committed { replaced, notes });
+        }
+        // Still under the lock: skills.lock follows every change.
+        lock::write(self)?;
+        Ok(committed)
+    }
+
+    /// Writes `staged` into a staging folder beside `dest`.
+    fn stage(
+        &self,
+        name: &str,
+        dest: &Path,
+        staged: &StagedSkill,
+    ) -> Result<StagedDir, StoreError> {
         let stage = StagedDir::new_in(&self.skills_dir(), name)?;
         for file in &staged.files {
             stage.write_file(Path::new(&file.rel), &file.bytes, file.executable)?;
@@ -430,40 +528,7 @@ impl SkillStore {
             let kept = stage.path().join(META_FILE);
             std::fs::copy(&meta, &kept).on(IoOp::Copy, &meta)?;
         }
-        // The data folder goes first: a skill must never start with another
-        // one's data. Put back if the swap fails.
-        let data = self.data_dir(name);
-        let aside = if keep_data {
-            None
-        } else {
-            self.move_aside(&data)?
-        };
-        let replaced = match stage.commit(&dest) {
-            Ok(replaced) => replaced,
-            Err(e) => {
-                if let Some(trash) = &aside {
-                    let held = trash.path().join(name);
-                    if let Err(back) = std::fs::rename(&held, &data) {
-                        tracing::warn!(
-                            "cannot put the data folder {} back: {back}",
-                            data.display()
-                        );
-                    }
-                }
-                return Err(e.into());
-            }
-        };
-        if aside.is_some() {
-            notes.push(format!(
-                "the data folder {} held another install's data; deleted: `{name}` starts with an empty one",
-                data.display()
-            ));
-        }
-        drop(aside);
-        remove_if_present(&self.kept_record(name))?;
-        // Still under the lock: skills.lock follows every change.
-        lock::write(self)?;
-        Ok(Committed { replaced, notes })
+        Ok(stage)
     }
 
     /// Removes skill `name`: one rename out of sight, then deletion. Its data
@@ -541,6 +606,22 @@ impl SkillStore {
             tracing::info!(swept, store = %skills.display(), "removed folders left by an interrupted install");
         }
         Ok(dir)
+    }
+}
+
+/// Where a swapped-in skill folder is.
+fn done_dest(done: &Swapped) -> PathBuf {
+    done.dest().to_path_buf()
+}
+
+/// Puts a data folder moved aside for skill `name` back (best effort: a
+/// failure is logged, the folder stays in its removal folder until swept).
+fn put_back(aside: Option<(tempfile::TempDir, PathBuf)>, name: &str) {
+    if let Some((trash, data)) = aside {
+        let held = trash.path().join(name);
+        if let Err(back) = std::fs::rename(&held, &data) {
+            tracing::warn!("cannot put the data folder {} back: {back}", data.display());
+        }
     }
 }
 

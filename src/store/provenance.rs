@@ -10,15 +10,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::executor::grants::Requested;
 use crate::executor::{CwasmRecord, Grants};
-use crate::pipeline::{PathTaken, Prepared, ShippedBinary};
+use crate::pipeline::{PathTaken, Prepared, ShippedBinary, StubReason};
 use crate::skill::files::FileContent;
 use crate::skill::manifest::TrustTier;
 use crate::skill::world::{self, SkillWorld};
 
 /// The record's file name, beside `skill.wasm`.
 pub use crate::skill::source::PROVENANCE_FILE;
-/// Bumped when the record's meaning changes.
-pub const SCHEMA: u32 = 1;
+/// Bumped when the record's meaning changes. Schema 2 records as fields
+/// what schema 1 kept only as notes (a resolved `Cargo.lock`, why a stub);
+/// schema 1 records still read (see [`Provenance::resolved_cargo_lock`]).
+pub const SCHEMA: u32 = 2;
+
+/// How schema 1 records said that an installed `Cargo.lock` was resolved at
+/// install time: read, never written.
+const LEGACY_RESOLVED_CARGO_LOCK_NOTE: &str = "no Cargo.lock shipped: built with the one resolved at install time, kept with the skill \
+     and reused by sync and update";
 
 pub use crate::digest::FileDigest;
 
@@ -158,6 +165,13 @@ pub struct Provenance {
     /// were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
+    /// The skill shipped no `Cargo.lock`; the one its build resolved is
+    /// installed with it, and `sync` and `update` build with it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cargo_lock_resolved: bool,
+    /// Why a stub was written, for a stub.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stub_reason: Option<StubReason>,
 }
 
 /// Why a record could not be read or written.
@@ -215,6 +229,8 @@ impl Provenance {
                 .collect(),
             warnings: manifest.warnings.clone(),
             origin: None,
+            cargo_lock_resolved: prepared.resolved_cargo_lock,
+            stub_reason: prepared.stub_reason,
         }
     }
 
@@ -230,6 +246,16 @@ impl Provenance {
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|source| ProvenanceError::Malformed { path, source })
+    }
+
+    /// Whether the installed `Cargo.lock` was resolved at install time (the
+    /// skill shipped none): the field, or in a schema 1 record the note.
+    pub fn resolved_cargo_lock(&self) -> bool {
+        self.cargo_lock_resolved
+            || self
+                .notes
+                .iter()
+                .any(|n| n == LEGACY_RESOLVED_CARGO_LOCK_NOTE)
     }
 
     /// The record as pretty JSON.

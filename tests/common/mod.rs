@@ -30,6 +30,26 @@ pub fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("boternity-cache")
 }
 
+/// The library's context for in-process tests: private folders under
+/// `CARGO_TARGET_TMPDIR` (never the developer's own), the cache shared by
+/// the tests so that builds stay warm, and this process's environment as
+/// the host's (where cargo and git are found).
+pub fn context() -> boternity_skills::Context {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    boternity_skills::Context::new(boternity_skills::Folders::new(
+        root.join("boternity-data"),
+        cache_dir(),
+    ))
+    .with_host(boternity_skills::HostEnv::from_vars(std::env::vars_os()))
+}
+
+/// A context whose data folder is `data` (a test's own store).
+pub fn context_with_data(data: &Path) -> boternity_skills::Context {
+    let mut context = context();
+    context.folders.data = data.to_path_buf();
+    context
+}
+
 /// The `boternity` binary serves as the build sandbox's helper (this test
 /// binary cannot: its `main` is the test harness).
 pub fn build_options() -> BuildOptions {
@@ -54,7 +74,7 @@ pub fn component(name: &str) -> Vec<u8> {
     if let Some(bytes) = cache.lock().unwrap().get(name) {
         return bytes.clone();
     }
-    let prepared = pipeline::prepare(&fixture(name), &pipeline_options())
+    let prepared = pipeline::prepare(&context(), &fixture(name), &pipeline_options())
         .unwrap_or_else(|e| panic!("fixture {name} does not build: {e}"));
     let bytes = prepared.binary.expect("a tool skill has a binary");
     cache

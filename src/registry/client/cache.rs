@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::digest::sha256_hex;
 use crate::fsutil::{IoError, write_atomically};
 
-/// The download cache in `root` (`paths::cache_dir()/downloads` by default).
+/// The download cache in `root` (`Folders::downloads_dir`).
 #[derive(Debug, Clone)]
 pub struct DownloadCache {
     root: PathBuf,
@@ -22,12 +22,6 @@ pub struct DownloadCache {
 pub struct CachedDocument {
     pub bytes: Vec<u8>,
     pub etag: Option<String>,
-}
-
-impl Default for DownloadCache {
-    fn default() -> DownloadCache {
-        DownloadCache::new(crate::paths::cache_dir().join("downloads"))
-    }
 }
 
 impl DownloadCache {

@@ -46,15 +46,6 @@ impl Default for TransportOptions {
     }
 }
 
-/// A positive, finite number of seconds in the variable `var`.
-fn secs_from_env(var: &str) -> Option<Duration> {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
-        .map(Duration::from_secs_f64)
-}
-
 /// A duration as the errors show it (`3s`, `1m 30s`, `250ms`).
 pub fn show_duration(d: Duration) -> String {
     let rounded = if d >= Duration::from_secs(1) {
@@ -63,32 +54,6 @@ pub fn show_duration(d: Duration) -> String {
         Duration::from_millis(d.as_millis() as u64)
     };
     humantime::format_duration(rounded).to_string()
-}
-
-impl TransportOptions {
-    /// The defaults, with `BOTERNITY_HTTP_TIMEOUT`, `BOTERNITY_HTTP_RETRIES`,
-    /// `BOTERNITY_HTTP_DEADLINE` and `BOTERNITY_HTTP_INSTALL_DEADLINE`
-    /// applied when set to a number.
-    pub fn from_env() -> TransportOptions {
-        let mut options = TransportOptions::default();
-        if let Some(timeout) = secs_from_env("BOTERNITY_HTTP_TIMEOUT") {
-            options.connect_timeout = timeout;
-            options.read_timeout = timeout;
-        }
-        if let Some(deadline) = secs_from_env("BOTERNITY_HTTP_DEADLINE") {
-            options.deadline = deadline;
-        }
-        if let Some(deadline) = secs_from_env("BOTERNITY_HTTP_INSTALL_DEADLINE") {
-            options.install_deadline = deadline;
-        }
-        if let Some(retries) = std::env::var("BOTERNITY_HTTP_RETRIES")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-        {
-            options.retries = retries;
-        }
-        options
-    }
 }
 
 /// Why a download failed (after any retries).

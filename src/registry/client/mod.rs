@@ -26,19 +26,17 @@ pub mod state;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::executor::Executor;
-use crate::fsutil::{CappedReadError, IoError, IoOp, IoResultExt};
-use crate::pipeline::{self, ComponentSource, RegistryComponent};
+use crate::context::Context;
+use crate::fsutil::{CappedReadError, IoError, IoOp};
+use crate::pipeline::{ComponentSource, RegistryComponent};
 use crate::registry::index::{self, INDEX_FILE, Index, IndexEntry, IndexError};
 use crate::registry::sign::{self, SIGNATURE_SUFFIX, SignError, TrustedKey};
 use crate::skill::manifest;
 use crate::skill::validate::MAX_WASM_BYTES;
-use crate::store::SkillStore;
-use crate::store::install::{InstallError, InstallOptions, Installed, commit_prepared};
-use crate::store::provenance::Origin;
 
 use self::cache::{CachedDocument, DownloadCache};
-use self::http::{Budget, Fetched, Http, HttpError, TransportOptions};
+pub use self::http::TransportOptions;
+use self::http::{Budget, Fetched, Http, HttpError};
 use self::state::{RegistryState, StateError};
 
 /// Largest `index.json` read.
@@ -56,15 +54,15 @@ pub enum RegistryError {
     #[error(transparent)]
     Sign(#[from] SignError),
     #[error(
-        "{registry} has no {INDEX_FILE}: is it a registry (the --out of `boternity precompile`, or where that was published)?"
+        "{registry} has no {INDEX_FILE}: is it a registry (what `precompile` wrote, or where that was published)?"
     )]
     NoIndex { registry: String },
     #[error(
-        "{index} is not signed ({index}{SIGNATURE_SUFFIX} is missing) but a registry key is pinned \
-         (--registry-key or BOTERNITY_REGISTRY_KEY); the publisher must sign it (`boternity index sign`)"
+        "{index} is not signed ({index}{SIGNATURE_SUFFIX} is missing) but a registry key is pinned; \
+         the publisher must sign it"
     )]
     Unsigned { index: String },
-    #[error("--offline: {what} is not in the download cache ({}); run once without --offline", cache.display())]
+    #[error("offline: {what} is not in the download cache ({}); download it once with the network", cache.display())]
     NotCached { what: String, cache: PathBuf },
     #[error(
         "{file} does not match the index: {actual_size} bytes with sha256 {actual}, the index says \
@@ -95,7 +93,7 @@ pub enum RegistryError {
         "expiry rule: {index} expired at {expired} (signed by key {key_id}); a registry re-signs \
          its index before it expires, so an expired one may be an old index replayed to hide \
          newer versions and yanks; nothing was installed: ask the publisher to re-sign it, or \
-         pass --allow-expired (BOTERNITY_ALLOW_EXPIRED=1) to use it anyway"
+         allow an expired index to use it anyway"
     )]
     Expired {
         index: String,
@@ -129,8 +127,6 @@ pub enum RegistryError {
     },
     #[error(transparent)]
     State(#[from] StateError),
-    #[error(transparent)]
-    Install(#[from] InstallError),
     #[error(transparent)]
     Io(#[from] IoError),
 }
@@ -236,38 +232,19 @@ pub struct FetchedIndex {
 }
 
 impl RegistryClient {
-    /// A client for `source` with the default cache and transport
-    /// (`BOTERNITY_HTTP_TIMEOUT`, `BOTERNITY_HTTP_RETRIES` honoured).
-    pub fn new(source: RegistrySource, keys: Vec<TrustedKey>) -> RegistryClient {
+    /// A client for `source`, with the caches, transport and index
+    /// policy of `context`.
+    pub fn new(context: &Context, source: RegistrySource, keys: Vec<TrustedKey>) -> RegistryClient {
         RegistryClient {
             source,
             keys,
             offline: false,
             allow_expired: false,
-            cache: DownloadCache::default(),
-            state: RegistryState::default(),
-            http: Http::new(TransportOptions::from_env()),
+            cache: DownloadCache::new(context.folders.downloads_dir()),
+            state: RegistryState::new(context.folders.registry_state_dir()),
+            http: Http::new(context.transport.clone()),
             progress: None,
         }
-    }
-
-    /// The registry in `BOTERNITY_REGISTRY` with the keys in
-    /// `BOTERNITY_REGISTRY_KEY` (a key file or a base64 key), if set.
-    pub fn from_env() -> Result<Option<RegistryClient>, SignError> {
-        let Some(source) = std::env::var("BOTERNITY_REGISTRY")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-        else {
-            return Ok(None);
-        };
-        let keys = match std::env::var("BOTERNITY_REGISTRY_KEY") {
-            Ok(key) if !key.trim().is_empty() => vec![TrustedKey::parse(&key)?],
-            _ => Vec::new(),
-        };
-        Ok(Some(RegistryClient::new(
-            RegistrySource::parse(&source),
-            keys,
-        )))
     }
 
     pub fn with_transport(mut self, options: TransportOptions) -> RegistryClient {
@@ -305,8 +282,7 @@ impl RegistryClient {
             RegistrySource::Url(url) if self.keys.is_empty() && http::is_insecure(url) => {
                 Some(format!(
                     "{url} is plain http:// to another machine and no registry key is pinned: anyone on the \
-                 network path can change what is installed; use https:// or pin the publisher's key \
-                 (--registry-key / BOTERNITY_REGISTRY_KEY)"
+                 network path can change what is installed; use https:// or pin the publisher's key"
                 ))
             }
             _ => None,
@@ -460,7 +436,7 @@ impl RegistryClient {
                     });
                 }
                 notes.push(format!(
-                    "{where_} expired at {expired}; used anyway (--allow-expired)"
+                    "{where_} expired at {expired}; used anyway (expired indexes allowed)"
                 ));
             }
             Some(_) => {}
@@ -631,166 +607,129 @@ pub fn parse_spec(spec: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Installs skill `name` (`version`, else the newest) from the registry:
-/// every file checked against the (signed, fresh) index, the entry checked
-/// to be the skill it names, the binary validated, then one atomic commit
-/// under exactly the entry's name. The trust tier is `options`' (the
-/// installer's): a signature proves who published a skill, not that it is
-/// harmless.
-pub fn install_from_registry(
-    store: &SkillStore,
-    client: &RegistryClient,
-    name: &str,
-    version: Option<&str>,
-    options: &InstallOptions,
-    executor: Option<&Executor>,
-) -> Result<Installed, RegistryError> {
-    manifest::check_name(name).map_err(|e| InstallError::Store(e.into()))?;
-    let budget = client.budget();
-    let fetched = client.fetch_index_within(&budget)?;
-    let origin = client.source.locate(INDEX_FILE);
-    let entry = fetched.index.find(name, version, &origin)?;
-    if version.is_none() {
-        refuse_implicit_downgrade(store, entry, client)?;
-    }
-    let (files, binary) = wanted_files(entry)?;
-    let mut all = files.clone();
-    all.extend(binary.clone());
-    client.announce(&all);
+/// A skill downloaded from a registry into a temporary folder (removed with
+/// it), every file checked against the index's size and sha256 and its
+/// `SKILL.md` checked to be the skill the entry names.
+#[derive(Debug)]
+pub struct Downloaded {
+    pub entry: IndexEntry,
+    /// `<workspace>/<name>`: the skill folder, as the pipeline expects it.
+    pub dir: PathBuf,
+    pub workspace: tempfile::TempDir,
+    /// The entry's binary, if it publishes one.
+    pub wasm: Option<Vec<u8>>,
+    /// What the install should say: where it came from, who signed the
+    /// index, a yank, an insecure transport.
+    pub notes: Vec<String>,
+}
 
-    let mut contents = Vec::new();
-    for ((rel, size, sha), published) in files.iter().zip(&entry.files) {
-        let bytes = client.file(entry, rel, (*size, sha), &budget)?;
-        contents.push((published.path.clone(), bytes, published.executable));
-    }
-    let wasm = match &binary {
-        Some((rel, size, sha)) => Some(client.file(entry, rel, (*size, sha), &budget)?),
-        None => None,
-    };
-    client.emit(DownloadEvent::Finish);
+impl RegistryClient {
+    /// Downloads `entry` of `fetched` within `budget`.
+    pub fn download(
+        &self,
+        fetched: &FetchedIndex,
+        entry: &IndexEntry,
+        budget: &Budget,
+    ) -> Result<Downloaded, RegistryError> {
+        let (files, binary) = wanted_files(entry)?;
+        let mut all = files.clone();
+        all.extend(binary.clone());
+        self.announce(&all);
 
-    // The name rule on the SKILL.md as downloaded, before anything is staged.
-    let hint = "; the registry is corrupt or hostile: nothing was installed";
-    let skill_md = contents
-        .iter()
-        .find(|(rel, ..)| rel == manifest::MANIFEST_FILE)
-        .ok_or_else(|| IndexError::BadManifest {
-            name: entry.name.clone(),
-            version: entry.version.clone(),
-            error: "the index lists no SKILL.md among its files".into(),
-        })?;
-    entry.check_identity(&skill_md.1, hint)?;
-
-    // A folder named after the skill, as the pipeline expects.
-    let temp = std::env::temp_dir();
-    let staging = tempfile::tempdir().on(IoOp::Create, &temp)?;
-    let dir = staging.path().join(&entry.name);
-    let staged = crate::fsutil::StagedDir::new_in(staging.path(), &entry.name)?;
-    for (rel, bytes, executable) in &contents {
-        staged.write_file(Path::new(rel), bytes, *executable)?;
-    }
-    staged.commit_new(&dir)?;
-    let mut prepared =
-        pipeline::prepare_with_binary(&dir, wasm, &options.pipeline).map_err(InstallError::from)?;
-    // The store is asked for exactly the entry's name, never another.
-    let prepared_manifest = &prepared.folder.manifest;
-    if prepared_manifest.name != entry.name {
-        return Err(IndexError::IdentityMismatch(Box::new(index::Mismatch {
-            name: entry.name.clone(),
-            version: entry.version.clone(),
-            dir: entry.dir_or_default(),
-            skill_md_name: prepared_manifest.name.clone(),
-            skill_md_version: prepared_manifest.version_or_default().to_string(),
-            hint: hint.into(),
-        }))
-        .into());
-    }
-    prepared.notes.push(format!(
-        "from the registry {} ({} {}, made there as: {}{})",
-        client.source.display(),
-        entry.name,
-        entry.version,
-        entry.path_taken.map_or("?".to_string(), |p| p.to_string()),
-        match &fetched.signed_by {
-            Some(key) => format!(
-                "; index signed by key {}, serial {}{}",
-                key.key_id(),
-                fetched.index.serial,
-                fetched
-                    .index
-                    .expires
-                    .as_deref()
-                    .map(|e| format!(", expires {e}"))
-                    .unwrap_or_default()
-            ),
-            None => "; no key pinned, signature not checked".into(),
+        let mut contents = Vec::new();
+        for ((rel, size, sha), published) in files.iter().zip(&entry.files) {
+            let bytes = self.file(entry, rel, (*size, sha), budget)?;
+            contents.push((published.path.clone(), bytes, published.executable));
         }
-    ));
-    prepared.notes.extend(fetched.notes.iter().cloned());
-    if let Some(yanked) = &entry.yanked {
-        prepared.notes.push(format!(
-            "YANKED: `{}` {} is yanked in the registry ({}{}); installed only because this exact \
-             version was asked for: move to another version as soon as you can",
+        let wasm = match &binary {
+            Some((rel, size, sha)) => Some(self.file(entry, rel, (*size, sha), budget)?),
+            None => None,
+        };
+        self.emit(DownloadEvent::Finish);
+
+        // The name rule on the SKILL.md as downloaded, before anything is staged.
+        let skill_md = contents
+            .iter()
+            .find(|(rel, ..)| rel == manifest::MANIFEST_FILE)
+            .ok_or_else(|| IndexError::BadManifest {
+                name: entry.name.clone(),
+                version: entry.version.clone(),
+                error: "the index lists no SKILL.md among its files".into(),
+            })?;
+        entry.check_identity(&skill_md.1, HOSTILE_HINT)?;
+
+        // A folder named after the skill, as the pipeline expects.
+        let workspace = tempfile::Builder::new()
+            .prefix("boternity-registry-")
+            .tempdir()
+            .map_err(|e| IoError::new(IoOp::Create, Path::new("a temporary folder"), e))?;
+        let dir = workspace.path().join(&entry.name);
+        let staged = crate::fsutil::StagedDir::new_in(workspace.path(), &entry.name)?;
+        for (rel, bytes, executable) in &contents {
+            staged.write_file(Path::new(rel), bytes, *executable)?;
+        }
+        staged.commit_new(&dir)?;
+        Ok(Downloaded {
+            notes: self.install_notes(fetched, entry),
+            entry: entry.clone(),
+            dir,
+            workspace,
+            wasm,
+        })
+    }
+
+    /// What an install from this registry should say about `entry`.
+    fn install_notes(&self, fetched: &FetchedIndex, entry: &IndexEntry) -> Vec<String> {
+        let mut notes = vec![format!(
+            "from the registry {} ({} {}, made there as: {}{})",
+            self.source.display(),
             entry.name,
             entry.version,
-            yanked.reason,
-            yanked
-                .at
-                .as_deref()
-                .map(|at| format!(", since {at}"))
-                .unwrap_or_default()
-        ));
+            entry.path_taken.map_or("?".to_string(), |p| p.to_string()),
+            match &fetched.signed_by {
+                Some(key) => format!(
+                    "; index signed by key {}, serial {}{}",
+                    key.key_id(),
+                    fetched.index.serial,
+                    fetched
+                        .index
+                        .expires
+                        .as_deref()
+                        .map(|e| format!(", expires {e}"))
+                        .unwrap_or_default()
+                ),
+                None => "; no key pinned, signature not checked".into(),
+            }
+        )];
+        notes.extend(fetched.notes.iter().cloned());
+        if let Some(yanked) = &entry.yanked {
+            notes.push(format!(
+                "YANKED: `{}` {} is yanked in the registry ({}{}); installed only because this exact \
+                 version was asked for: move to another version as soon as you can",
+                entry.name,
+                entry.version,
+                yanked.reason,
+                yanked
+                    .at
+                    .as_deref()
+                    .map(|at| format!(", since {at}"))
+                    .unwrap_or_default()
+            ));
+        }
+        if let Some(warning) = self.insecure_warning() {
+            notes.push(warning);
+        }
+        notes
     }
-    if let Some(warning) = client.insecure_warning() {
-        prepared.notes.push(warning);
+
+    /// Where the index is, in words (for errors).
+    pub fn index_location(&self) -> String {
+        self.source.locate(INDEX_FILE)
     }
-    let options = InstallOptions {
-        origin: Some(Origin::Registry {
-            url: client.source.display(),
-            name: entry.name.clone(),
-            version: entry.version.clone(),
-        }),
-        ..options.clone()
-    };
-    Ok(commit_prepared(store, prepared, &options, executor)?)
 }
 
-/// The downgrade rule: an install that did not name a version never puts an
-/// older version in place of the installed one.
-fn refuse_implicit_downgrade(
-    store: &SkillStore,
-    entry: &IndexEntry,
-    client: &RegistryClient,
-) -> Result<(), RegistryError> {
-    let Ok(installed) = store.get(&entry.name) else {
-        return Ok(());
-    };
-    let version = installed
-        .provenance
-        .as_ref()
-        .and_then(|p| p.version.clone())
-        .or_else(|| {
-            installed
-                .manifest
-                .as_ref()
-                .ok()
-                .and_then(|m| m.version.clone())
-        });
-    match version {
-        Some(installed)
-            if index::compare_versions(&installed, &entry.version)
-                == std::cmp::Ordering::Greater =>
-        {
-            Err(RegistryError::ImplicitDowngrade {
-                name: entry.name.clone(),
-                installed,
-                candidate: entry.version.clone(),
-                registry: client.source.display(),
-            })
-        }
-        _ => Ok(()),
-    }
-}
+/// The end of an identity error about a downloaded skill.
+pub const HOSTILE_HINT: &str = "; the registry is corrupt or hostile: nothing was installed";
 
 impl ComponentSource for RegistryClient {
     fn component_for(
@@ -854,9 +793,8 @@ mod tests {
         let key = SigningKey::load(&key_path, None).unwrap();
         let dir = tmp.join("dist");
         std::fs::create_dir_all(&dir).unwrap();
-        let mut client = RegistryClient::new(RegistrySource::Dir(dir.clone()), vec![public]);
-        client.cache = DownloadCache::new(tmp.join("cache"));
-        client.state = RegistryState::new(tmp.join("state"));
+        let context = Context::new(crate::paths::Folders::under(tmp));
+        let client = RegistryClient::new(&context, RegistrySource::Dir(dir.clone()), vec![public]);
         (dir, key, client)
     }
 
@@ -921,7 +859,7 @@ mod tests {
         client.allow_expired = true;
         let fetched = client.fetch_index().unwrap();
         assert!(
-            fetched.notes[0].contains("--allow-expired"),
+            fetched.notes[0].contains("used anyway (expired indexes allowed)"),
             "{:?}",
             fetched.notes
         );

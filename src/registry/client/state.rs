@@ -2,7 +2,7 @@
 //! replayed older index (TUF's rollback attack): for each registry URL (or
 //! folder) and the key that signed its index, the newest `serial` it
 //! accepted. One small JSON file each, in `<cache>/registry-state/`
-//! (`paths::cache_dir()`), named `<first 16 hex digits of the URL's
+//! (`Folders::registry_state_dir`), named `<first 16 hex digits of the URL's
 //! sha256>-<KEY ID>.json` and holding the URL and key in words.
 //!
 //! Deleting a file (or the folder) resets that registry's protection: the
@@ -20,16 +20,10 @@ use crate::fsutil::{IoError, IoOp, IoResultExt};
 /// Largest state file read (they are a few hundred bytes).
 const MAX_STATE_FILE: u64 = 64 * 1024;
 
-/// The state folder (`paths::cache_dir()/registry-state` by default).
+/// The state folder (`Folders::registry_state_dir`).
 #[derive(Debug, Clone)]
 pub struct RegistryState {
     root: PathBuf,
-}
-
-impl Default for RegistryState {
-    fn default() -> RegistryState {
-        RegistryState::new(crate::paths::cache_dir().join("registry-state"))
-    }
 }
 
 /// One registry and key: the newest index accepted.

@@ -7,14 +7,15 @@
 
 use std::collections::BTreeMap;
 
-use super::GitError;
-use super::fetch::{self, RemoteRefs, RepoCache};
-use super::install::{self, Checkout, Planned};
-use super::spec::{RefRequest, is_full_commit};
+use super::git::{kept_cargo_lock, prepare_skill};
+use super::{InstallError, InstallOptions, Installed, Installer, Planned};
+use crate::context::Context;
 use crate::digest::sha256_hex;
-use crate::executor::Executor;
-use crate::store::install::{InstallOptions, Installed};
-use crate::store::lock::{LockFile, LockedSkill};
+use crate::git::GitError;
+use crate::git::fetch::{self, RemoteRefs, RepoCache};
+use crate::git::install::{self as checkout_git, Checkout};
+use crate::git::spec::{RefRequest, is_full_commit};
+use crate::store::lock::{LockFile, LockedSkill, SourceKind};
 use crate::store::provenance::Origin;
 use crate::store::{InstalledSkill, SkillStore};
 
@@ -72,23 +73,25 @@ fn request_of(requested: &Option<String>) -> RefRequest {
 }
 
 /// Asks each repository once for its refs.
-struct Remotes {
+struct Remotes<'c> {
+    context: &'c Context,
     seen: BTreeMap<String, Result<RemoteRefs, String>>,
     offline: bool,
 }
 
-impl Remotes {
+impl Remotes<'_> {
     fn latest(&mut self, url: &str, requested: &Option<String>) -> Result<String, String> {
         let offline = self.offline;
+        let context = self.context;
         let refs = self
             .seen
             .entry(url.to_string())
             .or_insert_with(|| {
-                let cache = RepoCache::for_url(url);
+                let cache = RepoCache::for_url(context, url);
                 let refs = if offline {
                     cache.load_refs()
                 } else {
-                    fetch::ls_remote(url, url).inspect(|r| {
+                    fetch::ls_remote(cache.settings(), url, url).inspect(|r| {
                         let _ = cache.save_refs(r);
                     })
                 };
@@ -102,8 +105,13 @@ impl Remotes {
 }
 
 /// Every installed skill with a git origin against its ref's newest commit.
-pub fn outdated(store: &SkillStore, offline: bool) -> Result<Vec<Outdated>, GitError> {
+pub fn outdated(
+    context: &Context,
+    store: &SkillStore,
+    offline: bool,
+) -> Result<Vec<Outdated>, GitError> {
     let mut remotes = Remotes {
+        context,
         seen: BTreeMap::new(),
         offline,
     };
@@ -162,18 +170,19 @@ pub enum Updated {
     /// Not from git (a folder or a registry): nothing to follow.
     NotGit,
     /// The installed version is kept.
-    Failed(GitError),
+    Failed(InstallError),
 }
 
 /// Moves `names` (every git-installed skill when empty) to the newest
-/// commit of their ref, one at a time.
+/// commit of their ref, one at a time: a failure keeps that skill's
+/// installed version and moves on.
 pub fn update(
-    store: &SkillStore,
+    installer: &Installer<'_>,
     names: &[String],
     options: &InstallOptions,
-    executor: Option<&Executor>,
     offline: bool,
-) -> Result<Vec<(String, Updated)>, GitError> {
+) -> Result<Vec<(String, Updated)>, InstallError> {
+    let store = installer.store;
     let skills: Vec<InstalledSkill> = if names.is_empty() {
         store.list()?
     } else {
@@ -183,6 +192,7 @@ pub fn update(
             .collect::<Result<_, _>>()?
     };
     let mut remotes = Remotes {
+        context: installer.context,
         seen: BTreeMap::new(),
         offline,
     };
@@ -199,40 +209,62 @@ pub fn update(
             continue;
         }
         let outcome = match remotes.latest(&url, &requested) {
-            Err(e) => Updated::Failed(GitError::Failed {
-                what: format!("asking {url} for its newest commit"),
-                stderr: e,
-            }),
+            Err(e) => Updated::Failed(
+                GitError::Failed {
+                    what: format!("asking {url} for its newest commit"),
+                    stderr: e,
+                }
+                .into(),
+            ),
             Ok(latest) if latest == installed => Updated::UpToDate { commit: latest },
-            Ok(latest) => match update_one(
-                &skill, &url, &path, requested, &latest, options, executor, offline, store,
-            ) {
-                Ok(done) => Updated::Moved {
-                    from: installed,
-                    to: latest,
-                    installed: Box::new(done),
-                },
-                Err(e) => Updated::Failed(e),
-            },
+            Ok(latest) => {
+                let target = Target {
+                    url: &url,
+                    path: &path,
+                    requested,
+                    commit: &latest,
+                };
+                match update_one(installer, &skill, &target, options, offline) {
+                    Ok(done) => Updated::Moved {
+                        from: installed,
+                        to: latest,
+                        installed: Box::new(done),
+                    },
+                    Err(e) => Updated::Failed(e),
+                }
+            }
         };
         out.push((skill.name.clone(), outcome));
     }
     Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn update_one(
-    skill: &InstalledSkill,
-    url: &str,
-    path: &str,
+/// Where an update moves a skill to.
+struct Target<'t> {
+    url: &'t str,
+    path: &'t str,
     requested: Option<String>,
-    commit: &str,
+    commit: &'t str,
+}
+
+fn update_one(
+    installer: &Installer<'_>,
+    skill: &InstalledSkill,
+    target: &Target<'_>,
     options: &InstallOptions,
-    executor: Option<&Executor>,
     offline: bool,
-    store: &SkillStore,
-) -> Result<Installed, GitError> {
-    let checkout = install::checkout_commit(url, url, requested, commit, offline)?;
+) -> Result<Installed, InstallError> {
+    let Target {
+        url, path, commit, ..
+    } = *target;
+    let checkout = checkout_git::checkout_commit(
+        installer.context,
+        url,
+        url,
+        target.requested.clone(),
+        commit,
+        offline,
+    )?;
     let found = checkout.skill_at(path)?;
     if found.key != skill.name {
         return Err(GitError::Renamed {
@@ -240,33 +272,54 @@ fn update_one(
             found: found.key,
             path: path.into(),
             url: url.into(),
-        });
+        }
+        .into());
     }
     let kept = skill
         .provenance
         .as_ref()
-        .and_then(|p| install::kept_cargo_lock(&skill.dir, &p.notes));
-    let planned = match install::prepare_skill(&checkout, &found, options, kept.as_deref()) {
+        .and_then(|p| kept_cargo_lock(&skill.dir, p.resolved_cargo_lock()));
+    let planned = match prepare_skill(installer, &checkout, &found, options, kept.as_deref()) {
         // The new commit's dependencies no longer fit the kept lock: resolve anew.
-        Err(e) if kept.is_some() && crate::error_chain(&e).contains("--locked") => {
-            let fresh =
-                install::checkout_commit(url, url, checkout.requested.clone(), commit, offline)?;
+        Err(e) if kept.is_some() && lock_out_of_date(&e) => {
+            let fresh = checkout_git::checkout_commit(
+                installer.context,
+                url,
+                url,
+                checkout.requested.clone(),
+                commit,
+                offline,
+            )?;
             let found = fresh.skill_at(path)?;
-            let planned = install::prepare_skill(&fresh, &found, options, None)?;
-            return commit_one(store, planned, options, executor);
+            let planned = prepare_skill(installer, &fresh, &found, options, None)?;
+            return commit_one(installer, planned, options);
         }
         other => other?,
     };
-    commit_one(store, planned, options, executor)
+    commit_one(installer, planned, options)
+}
+
+/// Whether a build failed because its `Cargo.lock` no longer fits its
+/// manifests (cargo's `--locked` refusal).
+fn lock_out_of_date(err: &InstallError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(c) = cause {
+        if c.downcast_ref::<crate::build::BuildError>()
+            .is_some_and(crate::build::BuildError::is_lock_out_of_date)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 fn commit_one(
-    store: &SkillStore,
+    installer: &Installer<'_>,
     planned: Planned,
     options: &InstallOptions,
-    executor: Option<&Executor>,
-) -> Result<Installed, GitError> {
-    let mut done = install::commit_all(store, vec![planned], options, executor)?;
+) -> Result<Installed, InstallError> {
+    let mut done = installer.commit(vec![planned], options)?;
     Ok(done.remove(0))
 }
 
@@ -280,22 +333,21 @@ pub struct Synced {
     pub extra: Vec<String>,
 }
 
-/// Installs exactly what `lock` lists into `store`, at its commits: every
-/// skill is fetched (or taken from the cache), built and checked against the
-/// lock's hashes before any is committed.
+/// Installs exactly what `lock` lists, at its commits: every skill is
+/// fetched (or taken from the cache), built and checked against the lock's
+/// hashes before any is committed, and all are committed together.
 pub fn sync(
-    store: &SkillStore,
+    installer: &Installer<'_>,
     lock: &LockFile,
     options: &InstallOptions,
-    executor: Option<&Executor>,
     offline: bool,
-) -> Result<Synced, GitError> {
+) -> Result<Synced, InstallError> {
     // Every entry passes the checks `install --git` makes before anything
     // runs: a lock is a file anyone may have edited.
     for entry in lock.skills.values() {
         entry.check()?;
     }
-    let current = LockFile::of_store(store)?;
+    let current = LockFile::of_store(installer.store)?;
     let mut report = Synced::default();
     let mut planned = Vec::new();
     let mut checkouts: BTreeMap<(String, String), Checkout> = BTreeMap::new();
@@ -308,12 +360,13 @@ pub fn sync(
             report.unchanged.push(key.clone());
             continue;
         }
-        let plan = match entry.source.as_str() {
-            "git" => {
+        let plan = match entry.source {
+            SourceKind::Git => {
                 let commit = entry.commit.clone().unwrap_or_default();
                 let slot = (entry.url.clone(), commit.clone());
                 if !checkouts.contains_key(&slot) {
-                    let c = install::checkout_commit(
+                    let c = checkout_git::checkout_commit(
+                        installer.context,
                         &entry.url,
                         &entry.url,
                         entry.reference.clone(),
@@ -331,15 +384,23 @@ pub fn sync(
                         found: found.key,
                         path,
                         url: entry.url.clone(),
-                    });
+                    }
+                    .into());
                 }
-                install::prepare_skill(checkout, &found, options, entry.cargo_lock.as_deref())?
+                prepare_skill(
+                    installer,
+                    checkout,
+                    &found,
+                    options,
+                    entry.cargo_lock.as_deref(),
+                )?
             }
             other => {
                 return Err(GitError::CannotSync {
                     key: key.clone(),
                     source_kind: format!("a {other} ({})", entry.url),
-                });
+                }
+                .into());
             }
         };
         check_against(key, entry, &plan)?;
@@ -351,7 +412,7 @@ pub fn sync(
         .filter(|k| !lock.skills.contains_key(*k))
         .cloned()
         .collect();
-    report.installed = install::commit_all(store, planned, options, executor)?;
+    report.installed = installer.commit(planned, options)?;
     drop(checkouts);
     Ok(report)
 }
@@ -368,12 +429,15 @@ fn same_install(current: &LockedSkill, locked: &LockedSkill) -> bool {
 }
 
 /// Fails on any hash that differs from the lock.
-fn check_against(key: &str, entry: &LockedSkill, plan: &Planned) -> Result<(), GitError> {
-    let mismatch = |what: &str, expected: &str, actual: &str| GitError::LockMismatch {
-        key: key.into(),
-        what: what.into(),
-        expected: expected.into(),
-        actual: actual.into(),
+fn check_against(key: &str, entry: &LockedSkill, plan: &Planned) -> Result<(), InstallError> {
+    let mismatch = |what: &str, expected: &str, actual: &str| -> InstallError {
+        GitError::LockMismatch {
+            key: key.into(),
+            what: what.into(),
+            expected: expected.into(),
+            actual: actual.into(),
+        }
+        .into()
     };
     let p = &plan.prepared;
     if p.source_sha256 != entry.source_sha256 {
@@ -393,12 +457,12 @@ fn check_against(key: &str, entry: &LockedSkill, plan: &Planned) -> Result<(), G
     }
     let mut files = BTreeMap::new();
     for f in p.folder.installed_files() {
-        let bytes = crate::skill::files::read_one(f).map_err(|e| GitError::Install {
-            skill: key.into(),
-            url: entry.url.clone(),
-            source: Box::new(crate::store::install::InstallError::Pipeline(
-                crate::skill::source::SourceError::Files(e).into(),
-            )),
+        let bytes = crate::skill::files::read_one(f).map_err(|e| {
+            InstallError::for_skill(
+                key,
+                &entry.url,
+                crate::pipeline::PipelineError::from(crate::skill::source::SourceError::Files(e)),
+            )
         })?;
         files.insert(f.rel.clone(), sha256_hex(&bytes));
     }

@@ -1,0 +1,118 @@
+//! The one place that reads the process environment: the library's
+//! [`Context`] (folders, host environment, transport, git settings) built
+//! from boternity's variables and the standard ones, and the few variables
+//! the CLI itself honours. The library reads none (tests/tidy.rs checks).
+//!
+//! | Variable | What it sets |
+//! |---|---|
+//! | `BOTERNITY_DATA_DIR` | the data folder (the store), else `~/.boternity` |
+//! | `BOTERNITY_CACHE_DIR` | the cache folder, else `$XDG_CACHE_HOME/boternity`, else `~/.cache/boternity` |
+//! | `BOTERNITY_HTTP_TIMEOUT`, `_RETRIES`, `_DEADLINE`, `_INSTALL_DEADLINE` | registry downloads |
+//! | `BOTERNITY_GIT_DEADLINE` | the longest one git call may take (seconds) |
+//! | `GIT_SSH_COMMAND` | the ssh git uses (boternity adds `-o BatchMode=yes`) |
+//! | `BOTERNITY_SECRET_<NAME>` | secrets a skill was granted (`get-secret`) |
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use boternity_skills::context::{Context, GitSettings, HostEnv};
+use boternity_skills::paths::Folders;
+use boternity_skills::registry::client::TransportOptions;
+
+/// The context of this process: `store` (a `--store` flag) wins over the
+/// environment's data folder.
+pub fn from_env(store: Option<&Path>) -> Context {
+    let folders = Folders::new(
+        store
+            .map(Path::to_path_buf)
+            .or_else(data_dir)
+            .unwrap_or_default(),
+        cache_dir(),
+    );
+    let mut context = Context::new(folders).with_host(HostEnv::from_vars(std::env::vars_os()));
+    context.transport = transport();
+    context.git = GitSettings {
+        deadline: secs("BOTERNITY_GIT_DEADLINE").unwrap_or(boternity_skills::context::GIT_DEADLINE),
+        ssh_command: var("GIT_SSH_COMMAND"),
+    };
+    context
+}
+
+/// The data folder: `$BOTERNITY_DATA_DIR`, else `~/.boternity`; `None`
+/// when neither is set.
+pub fn data_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("BOTERNITY_DATA_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".boternity"))
+}
+
+/// The cache folder: `$BOTERNITY_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/boternity`, else `~/.cache/boternity`, else a folder in
+/// the temporary directory. Everything in it can be rebuilt.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("BOTERNITY_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("boternity");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".cache/boternity"),
+        None => std::env::temp_dir().join("boternity-cache"),
+    }
+}
+
+/// The defaults, with `BOTERNITY_HTTP_TIMEOUT`, `BOTERNITY_HTTP_RETRIES`,
+/// `BOTERNITY_HTTP_DEADLINE` and `BOTERNITY_HTTP_INSTALL_DEADLINE` applied
+/// when set to a number.
+fn transport() -> TransportOptions {
+    let mut options = TransportOptions::default();
+    if let Some(timeout) = secs("BOTERNITY_HTTP_TIMEOUT") {
+        options.connect_timeout = timeout;
+        options.read_timeout = timeout;
+    }
+    if let Some(deadline) = secs("BOTERNITY_HTTP_DEADLINE") {
+        options.deadline = deadline;
+    }
+    if let Some(deadline) = secs("BOTERNITY_HTTP_INSTALL_DEADLINE") {
+        options.install_deadline = deadline;
+    }
+    if let Some(retries) = var("BOTERNITY_HTTP_RETRIES").and_then(|v| v.trim().parse().ok()) {
+        options.retries = retries;
+    }
+    options
+}
+
+/// The variable `name`, if set (to valid UTF-8) and not blank.
+pub fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A positive, finite number of seconds in the variable `name`.
+fn secs(name: &str) -> Option<Duration> {
+    var(name)
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+        .map(Duration::from_secs_f64)
+}
+
+/// The password held in the variable `name` (a `--password-env` flag).
+pub fn password(
+    name: Option<&str>,
+) -> Result<
+    Option<boternity_skills::registry::sign::Password>,
+    boternity_skills::registry::sign::SignError,
+> {
+    use boternity_skills::registry::sign::{Password, SignError};
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    match std::env::var(name) {
+        Ok(value) => Ok(Some(Password {
+            value,
+            from: format!("the variable `{name}` (--password-env)"),
+        })),
+        Err(_) => Err(SignError::PasswordUnset { var: name.into() }),
+    }
+}
