@@ -25,9 +25,17 @@ struct Cli {
 fn main() -> ExitCode {
     // Re-executed as the build sandbox's helper: confine, then exec cargo.
     // Checked before anything else runs, so the helper stays single-threaded.
+    // Its policy and jobserver variables are read here: the library reads no
+    // environment variable of its own.
     #[cfg(target_os = "linux")]
-    if let Some(code) = boternity_skills::build::sandbox::helper_main() {
-        return code;
+    {
+        use boternity_skills::build::sandbox;
+        let env = sandbox::HELPER_ENV
+            .iter()
+            .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)));
+        if let Some(code) = sandbox::helper_main(std::env::args_os(), env) {
+            return code;
+        }
     }
     // First, before anything opens a descriptor or spawns a process (as rustc
     // does): the inherited jobserver's descriptors are only known to be its

@@ -20,6 +20,15 @@ pub const HELPER_MARKER: &str = "__boternity-sandbox-exec";
 const POLICY_ENV: &str = "BOTERNITY_SANDBOX_POLICY";
 /// Variables a jobserver client sets on the helper, passed on to the program.
 const JOBSERVER_ENV: [&str; 3] = ["CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"];
+/// The environment variables the helper needs: its policy and the jobserver's.
+/// The binary's `main` looks them up and hands those that are set to
+/// [`helper_main`], so the library itself reads no environment variable.
+pub const HELPER_ENV: [&str; 4] = [
+    POLICY_ENV,
+    JOBSERVER_ENV[0],
+    JOBSERVER_ENV[1],
+    JOBSERVER_ENV[2],
+];
 /// Exit code of the helper when it could not set up the sandbox.
 pub const HELPER_FAILURE: u8 = 125;
 
@@ -54,18 +63,26 @@ pub fn command(
 // ---------------------------------------------------------------------------------------
 // Helper side
 
-/// Call first thing in `main()`. If `argv[1]` is [`HELPER_MARKER`], applies the policy and
-/// execs the program (never returns on success; on failure prints `boternity-sandbox:
-/// error: ...` and returns exit code 125); with namespaces it returns the program's exit
-/// status (128+signal if killed). Otherwise returns `None`.
-pub fn helper_main() -> Option<ExitCode> {
-    let mut args = std::env::args_os();
+/// Call first thing in `main()`, with the process's arguments (`argv[0]`
+/// first) and the variables of [`HELPER_ENV`] that are set (others are
+/// ignored). If `argv[1]` is [`HELPER_MARKER`], applies the policy and execs the
+/// program (never returns on success; on failure prints `boternity-sandbox:
+/// error: ...` and returns exit code 125); with namespaces it returns the
+/// program's exit status (128+signal if killed). Otherwise returns `None`.
+///
+/// The caller looks the variables up (as `src/main.rs` and `examples/embed.rs`
+/// do): the library reads none of its own.
+pub fn helper_main(
+    args: impl IntoIterator<Item = OsString>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Option<ExitCode> {
+    let mut args = args.into_iter();
     args.next();
     if args.next().as_deref() != Some(OsStr::new(HELPER_MARKER)) {
         return None;
     }
     let rest: Vec<OsString> = args.collect();
-    Some(match run_helper(rest) {
+    Some(match run_helper(rest, env.into_iter().collect()) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             to_parent(&format!("error: {e}"));
@@ -74,11 +91,15 @@ pub fn helper_main() -> Option<ExitCode> {
     })
 }
 
-fn run_helper(rest: Vec<OsString>) -> Result<u8, SandboxError> {
-    let json = std::env::var(POLICY_ENV)
-        .map_err(|_| SandboxError::Policy(format!("{POLICY_ENV} not set")))?;
+/// `rest`: the program and its arguments; `env`: the caller's [`HELPER_ENV`].
+fn run_helper(rest: Vec<OsString>, env: Vec<(String, String)>) -> Result<u8, SandboxError> {
+    let json = env
+        .iter()
+        .find(|(name, _)| name == POLICY_ENV)
+        .map(|(_, value)| value)
+        .ok_or_else(|| SandboxError::Policy(format!("{POLICY_ENV} not set")))?;
     let policy: Policy =
-        serde_json::from_str(&json).map_err(|e| SandboxError::Policy(e.to_string()))?;
+        serde_json::from_str(json).map_err(|e| SandboxError::Policy(e.to_string()))?;
     let (program, args) = rest
         .split_first()
         .ok_or_else(|| SandboxError::Policy("no program".into()))?;
@@ -88,15 +109,15 @@ fn run_helper(rest: Vec<OsString>) -> Result<u8, SandboxError> {
         argv.push(cstring(a)?);
     }
     // The program's environment is the policy's, plus the jobserver variables
-    // the caller set on the helper (their descriptors are inherited).
-    let mut env = policy.env.clone();
-    for name in JOBSERVER_ENV {
-        if let Ok(value) = std::env::var(name) {
-            env.push((name.to_string(), value));
-        }
-    }
-    let envp: Vec<CString> = env
+    // the caller set on the helper (their descriptors are inherited); only
+    // those, so nothing else a caller hands in reaches the program.
+    let jobserver = env
         .iter()
+        .filter(|(name, _)| JOBSERVER_ENV.contains(&name.as_str()));
+    let envp: Vec<CString> = policy
+        .env
+        .iter()
+        .chain(jobserver)
         .map(|(k, v)| cstring(OsStr::new(&format!("{k}={v}"))))
         .collect::<Result<_, _>>()?;
 
@@ -279,4 +300,30 @@ fn cstring(s: &OsStr) -> Result<CString, SandboxError> {
 
 fn write_file(path: &str, content: &str) -> Result<(), SandboxError> {
     std::fs::write(path, content).map_err(|e| SandboxError::Sys("write uid/gid map", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn the_helper_runs_only_when_called_and_reads_its_policy_from_its_arguments() {
+        // Not the helper: the program goes on.
+        let env = vec![(POLICY_ENV.to_string(), "{}".to_string())];
+        assert!(helper_main(args(&["boternity", "list"]), env).is_none());
+        assert!(helper_main(args(&["boternity"]), Vec::new()).is_none());
+        // The helper, without the policy it is handed (the process's own
+        // environment is never read): it refuses before anything runs.
+        let code = helper_main(args(&["boternity", HELPER_MARKER, "/bin/true"]), Vec::new());
+        assert_eq!(code, Some(ExitCode::from(HELPER_FAILURE)));
+        let err = run_helper(args(&["/bin/true"]), Vec::new()).unwrap_err();
+        assert!(err.to_string().contains(POLICY_ENV), "{err}");
+        let bad = vec![(POLICY_ENV.to_string(), "not json".to_string())];
+        let err = run_helper(args(&["/bin/true"]), bad).unwrap_err();
+        assert!(matches!(err, SandboxError::Policy(_)), "{err}");
+    }
 }

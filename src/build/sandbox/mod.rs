@@ -30,7 +30,7 @@ mod policy;
 mod probe;
 mod report;
 
-pub use helper::{HELPER_FAILURE, HELPER_MARKER, command, helper_main};
+pub use helper::{HELPER_ENV, HELPER_FAILURE, HELPER_MARKER, command, helper_main};
 pub use policy::{
     CARGO_HOME_WRITABLE, Layout, Limits, Policy, SYSTEM_READ_ONLY, build_policy, fetch_policy,
 };
