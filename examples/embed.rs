@@ -15,6 +15,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use boternity_skills::build::sandbox;
 use boternity_skills::{
     Executor, InstallOptions, Invocation, SkillStore, install, skill::scaffold,
 };
@@ -22,15 +23,11 @@ use boternity_skills::{
 fn main() -> ExitCode {
     // The build sandbox's helper (this binary re-executed to confine cargo):
     // first, with the variables it needs, which the library never reads itself.
-    #[cfg(target_os = "linux")]
-    {
-        use boternity_skills::build::sandbox;
-        let env = sandbox::HELPER_ENV
-            .iter()
-            .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)));
-        if let Some(code) = sandbox::helper_main(std::env::args_os(), env) {
-            return code;
-        }
+    let env = sandbox::HELPER_ENV
+        .iter()
+        .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)));
+    if let Some(code) = sandbox::helper_main(std::env::args_os(), env) {
+        return code;
     }
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     match runtime.block_on(serve()) {

@@ -7,6 +7,7 @@ mod cli;
 
 use std::process::ExitCode;
 
+use boternity_skills::build::sandbox;
 use clap::Parser;
 
 /// Build, validate, install and run boternity Tool skills as sandboxed
@@ -27,15 +28,11 @@ fn main() -> ExitCode {
     // Checked before anything else runs, so the helper stays single-threaded.
     // Its policy and jobserver variables are read here: the library reads no
     // environment variable of its own.
-    #[cfg(target_os = "linux")]
-    {
-        use boternity_skills::build::sandbox;
-        let env = sandbox::HELPER_ENV
-            .iter()
-            .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)));
-        if let Some(code) = sandbox::helper_main(std::env::args_os(), env) {
-            return code;
-        }
+    let env = sandbox::HELPER_ENV
+        .iter()
+        .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)));
+    if let Some(code) = sandbox::helper_main(std::env::args_os(), env) {
+        return code;
     }
     // First, before anything opens a descriptor or spawns a process (as rustc
     // does): the inherited jobserver's descriptors are only known to be its
