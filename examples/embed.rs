@@ -15,14 +15,19 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use boternity_skills::build::sandbox;
 use boternity_skills::{
     Context, Executor, Folders, HostEnv, InstallOptions, Invocation, SkillStore, install,
     skill::scaffold,
 };
 
 fn main() -> ExitCode {
-    #[cfg(target_os = "linux")]
-    if let Some(code) = boternity_skills::build::sandbox::helper_main() {
+    // The build sandbox's helper (this binary re-executed to confine cargo):
+    // first, with the variables it needs, which the library never reads itself.
+    let env = sandbox::HELPER_ENV
+        .iter()
+        .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)));
+    if let Some(code) = sandbox::helper_main(std::env::args_os(), env) {
         return code;
     }
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");

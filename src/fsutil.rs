@@ -722,43 +722,39 @@ enum AtomicRename {
     Exchange,
 }
 
-/// `renameat2` on Linux: `Some(result)`, or `None` where the OS or file
-/// system does not support the rename asked for (the caller then falls back
-/// to plain renames).
+/// `renameat2`: `Some(result)`, or `None` where the kernel or file system
+/// does not support the rename asked for (the caller then falls back to plain
+/// renames).
 fn renameat2(from: &Path, to: &Path, how: AtomicRename) -> Option<std::io::Result<()>> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt;
-        let paths = CString::new(from.as_os_str().as_bytes())
-            .and_then(|f| Ok((f, CString::new(to.as_os_str().as_bytes())?)));
-        let (from_c, to_c) = match paths {
-            Ok(paths) => paths,
-            Err(e) => return Some(Err(e.into())),
-        };
-        let flags = match how {
-            AtomicRename::NoReplace => libc::RENAME_NOREPLACE,
-            AtomicRename::Exchange => libc::RENAME_EXCHANGE,
-        };
-        // SAFETY: two valid NUL-terminated paths; renameat2 touches no memory of ours.
-        let rc = unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                from_c.as_ptr(),
-                libc::AT_FDCWD,
-                to_c.as_ptr(),
-                flags,
-            )
-        };
-        if rc == 0 {
-            return Some(Ok(()));
-        }
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINVAL) && err.raw_os_error() != Some(libc::ENOSYS) {
-            return Some(Err(err));
-        }
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let paths = CString::new(from.as_os_str().as_bytes())
+        .and_then(|f| Ok((f, CString::new(to.as_os_str().as_bytes())?)));
+    let (from_c, to_c) = match paths {
+        Ok(paths) => paths,
+        Err(e) => return Some(Err(e.into())),
+    };
+    let flags = match how {
+        AtomicRename::NoReplace => libc::RENAME_NOREPLACE,
+        AtomicRename::Exchange => libc::RENAME_EXCHANGE,
+    };
+    // SAFETY: two valid NUL-terminated paths; renameat2 touches no memory of ours.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from_c.as_ptr(),
+            libc::AT_FDCWD,
+            to_c.as_ptr(),
+            flags,
+        )
+    };
+    if rc == 0 {
+        return Some(Ok(()));
     }
-    let _ = (from, to, how);
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::EINVAL) && err.raw_os_error() != Some(libc::ENOSYS) {
+        return Some(Err(err));
+    }
     None
 }
 

@@ -85,6 +85,14 @@
 //! # }
 //! ```
 
+// Linux only, said at once rather than by a wall of missing-symbol errors:
+// the build sandbox that untrusted skill source is compiled in is made of
+// Landlock, seccomp and namespaces, which only Linux has.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "boternity-skills builds only on Linux: its build sandbox confines untrusted skill source with Landlock, seccomp and Linux namespaces"
+);
+
 pub mod address;
 pub mod build;
 pub mod context;

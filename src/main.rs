@@ -7,6 +7,7 @@ mod cli;
 
 use std::process::ExitCode;
 
+use boternity_skills::build::sandbox;
 use clap::Parser;
 
 /// Build, validate, install and run boternity Tool skills as sandboxed
@@ -25,8 +26,12 @@ struct Cli {
 fn main() -> ExitCode {
     // Re-executed as the build sandbox's helper: confine, then exec cargo.
     // Checked before anything else runs, so the helper stays single-threaded.
-    #[cfg(target_os = "linux")]
-    if let Some(code) = boternity_skills::build::sandbox::helper_main() {
+    // Its policy and jobserver variables are read here: the library reads no
+    // environment variable of its own.
+    let env = sandbox::HELPER_ENV
+        .iter()
+        .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)));
+    if let Some(code) = sandbox::helper_main(std::env::args_os(), env) {
         return code;
     }
     // First, before anything opens a descriptor or spawns a process (as rustc

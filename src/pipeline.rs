@@ -321,16 +321,11 @@ pub fn prepare(
 
 /// Why this machine cannot run a confined build, if it cannot.
 fn cannot_confine() -> Option<String> {
-    #[cfg(target_os = "linux")]
-    {
-        let support = crate::build::sandbox::probe();
-        if support.can_confine() {
-            return None;
-        }
-        Some(support.why_missing.join("; "))
+    let support = crate::build::sandbox::probe();
+    if support.can_confine() {
+        return None;
     }
-    #[cfg(not(target_os = "linux"))]
-    Some("the build sandbox needs Linux (Landlock and seccomp)".into())
+    Some(support.why_missing.join("; "))
 }
 
 fn build_source(

@@ -8,7 +8,6 @@
 pub mod cargo;
 pub mod componentize;
 pub mod fetch_proxy;
-#[cfg(target_os = "linux")]
 pub mod sandbox;
 pub mod sources;
 pub mod toolchain;

@@ -192,7 +192,6 @@ fn toolchain_checks(checks: &mut Vec<Check>) {
 }
 
 /// Reports each sandbox layer; returns whether builds can be confined.
-#[cfg(target_os = "linux")]
 fn sandbox_checks(checks: &mut Vec<Check>) -> bool {
     use boternity_skills::build::sandbox;
     let s = sandbox::probe();
@@ -306,15 +305,4 @@ fn sandbox_checks(checks: &mut Vec<Check>) -> bool {
         )
     });
     s.can_confine()
-}
-
-#[cfg(not(target_os = "linux"))]
-fn sandbox_checks(checks: &mut Vec<Check>) -> bool {
-    checks.push(check(
-        "build sandbox",
-        Status::Error,
-        "unavailable: it needs Linux (Landlock, seccomp, namespaces)",
-        Some("untrusted Rust source is not built here; --allow-unconfined-build builds it with your rights"),
-    ));
-    false
 }

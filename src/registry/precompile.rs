@@ -498,12 +498,9 @@ fn published_files(entry_dir: &Path, provenance: &Provenance) -> Option<Vec<Inde
             if sha256_hex(&bytes) != digest.sha256 {
                 return None;
             }
-            #[cfg(unix)]
             let executable = std::fs::metadata(&path).ok().is_some_and(|m| {
                 std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
             });
-            #[cfg(not(unix))]
-            let executable = false;
             Some(IndexFile {
                 path: rel.clone(),
                 size: digest.size,

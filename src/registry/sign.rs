@@ -229,10 +229,7 @@ pub fn signature_path(file: &Path) -> PathBuf {
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), IoError> {
     let mut open = std::fs::OpenOptions::new();
     open.write(true).create_new(true);
-    #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut open, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
     let mut file = open.open(path).on(IoOp::Create, path)?;
     std::io::Write::write_all(&mut file, bytes).on(IoOp::Write, path)?;
     file.sync_all().on(IoOp::Sync, path)

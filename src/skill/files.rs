@@ -175,14 +175,8 @@ pub fn rel_path(root: &Path, path: &Path) -> String {
         .join("/")
 }
 
-#[cfg(unix)]
 fn is_executable(meta: &std::fs::Metadata) -> bool {
     std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_: &std::fs::Metadata) -> bool {
-    false
 }
 
 /// A file's bytes, read once: what is installed, hashed and recorded are the
