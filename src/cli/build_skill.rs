@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use boternity_skills::executor::Executor;
 use boternity_skills::executor::cwasm::sidecar_paths;
 use boternity_skills::fsutil::write_atomically;
 use boternity_skills::pipeline::{self, PipelineOptions, Prepared};
@@ -79,7 +78,7 @@ impl Opts {
             .unwrap_or_else(|| prepared.folder.dir.join(WASM_FILE));
         write_atomically(&output, binary)?;
         if self.cwasm && prepared.component.is_some() {
-            let executor = Executor::new()?;
+            let executor = super::executor()?;
             let (cwasm, record) = executor.precompile(binary)?;
             let (cwasm_path, record_path) = sidecar_paths(&output);
             write_atomically(&cwasm_path, &cwasm)?;

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use boternity_skills::executor::Executor;
 use boternity_skills::registry::client::install_from_registry;
 use boternity_skills::{Grants, InstallOptions, Installed, PathTaken, SkillStore, install};
 
@@ -84,7 +83,7 @@ impl Opts {
     }
 
     fn install(&self, store: &SkillStore, options: &InstallOptions) -> anyhow::Result<Installed> {
-        let executor = Executor::new()?;
+        let executor = super::executor()?;
         let registry = self.registry.client(self.format.json())?;
         Ok(match registry {
             // A name: from the registry.

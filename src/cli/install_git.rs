@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use boternity_skills::executor::Executor;
 use boternity_skills::git::install as git_install;
 use boternity_skills::git::spec;
 use boternity_skills::{InstallOptions, SkillStore};
@@ -138,7 +137,7 @@ fn install(
     for f in &chosen {
         store.check_replace(&f.key, Some(&checkout.origin(&f.rel)), options.force)?;
     }
-    let executor = Executor::new()?;
+    let executor = super::executor()?;
     let planned = chosen
         .iter()
         .map(|f| git_install::prepare_skill(&checkout, f, options, None))

@@ -7,6 +7,7 @@ mod bench;
 mod build_skill;
 mod check;
 mod doctor;
+mod host_env;
 mod index;
 mod install;
 mod install_git;
@@ -26,6 +27,7 @@ mod verify;
 
 use std::process::ExitCode;
 
+use boternity_skills::executor::{Executor, ExecutorConfig};
 use clap::Subcommand;
 
 // `defer`: a subcommand's arguments are built only when it runs (or shows its
@@ -95,6 +97,25 @@ impl Command {
             Command::Sync(o) => o.run(),
         }
     }
+}
+
+/// The executor configuration of every subcommand: the `.cwasm` signing key
+/// and the compile cache in boternity's cache folder. The one place the CLI
+/// tells the executor where that folder is.
+pub fn executor_config() -> ExecutorConfig {
+    ExecutorConfig::default().with_cache_dir(&boternity_skills::paths::cache_dir())
+}
+
+/// An executor with `config` and the CLI's host services (secrets and
+/// `read-env` from the environment, see [`host_env`]).
+pub fn executor_with(config: ExecutorConfig) -> anyhow::Result<Executor> {
+    Ok(Executor::with_config(config, host_env::services())?)
+}
+
+/// The executor of a subcommand that installs or precompiles:
+/// [`executor_config`] as it is.
+pub fn executor() -> anyhow::Result<Executor> {
+    executor_with(executor_config())
 }
 
 /// Prints an error as `error: …` and then each cause once, on its own

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use boternity_skills::executor::Executor;
 use boternity_skills::git::sync;
 use boternity_skills::store::lock::{self, LockFile};
 
@@ -40,7 +39,7 @@ impl Opts {
         let path = self.lock.clone().unwrap_or_else(|| lock::lock_path(&store));
         let locked = LockFile::read(&path)?;
         let options = self.install.options();
-        let executor = Executor::new()?;
+        let executor = super::executor()?;
         let report = sync::sync(&store, &locked, &options, Some(&executor), self.offline)?;
         for installed in &report.installed {
             super::install::report(installed, MessageFormat::Human);

@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use boternity_skills::executor::Executor;
 use boternity_skills::git::sync::{self, Updated};
 
 use super::args::{InstallArgs, MessageFormat, StoreArgs};
@@ -38,7 +37,7 @@ impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let store = self.store.open()?;
         let options = self.install.options();
-        let executor = Executor::new()?;
+        let executor = super::executor()?;
         let outcomes = sync::update(&store, &self.names, &options, Some(&executor), self.offline)?;
         let mut failed = false;
         if outcomes.is_empty() {
