@@ -937,7 +937,20 @@ fn fifty_concurrent_invocations_on_two_threads_are_not_blocked_by_a_loop() {
 async fn a_cwasm_is_used_only_when_its_record_matches() {
     let tmp = tempfile::tempdir().unwrap();
     let store = SkillStore::new(tmp.path().join("store"));
-    let ex = executor();
+    // Executors of one machine: they share its signing key (an executor's
+    // own random key would trust none of the others' records).
+    let key = boternity_skills::executor::CwasmKey::random().unwrap();
+    let on_this_machine = || {
+        Executor::with_config(
+            ExecutorConfig {
+                cwasm_key: Some(key.clone()),
+                ..ExecutorConfig::default()
+            },
+            HostServices::default(),
+        )
+        .unwrap()
+    };
+    let ex = on_this_machine();
     let options = InstallOptions {
         pipeline: pipeline_options(),
         ..InstallOptions::default()
@@ -952,7 +965,7 @@ async fn a_cwasm_is_used_only_when_its_record_matches() {
     .unwrap();
     let installed = store.get("echo-skill").unwrap();
 
-    let fresh = Executor::new().unwrap();
+    let fresh = on_this_machine();
     let skill = installed.load(&fresh).unwrap();
     assert_eq!(skill.origin(), Some(Origin::Precompiled));
     let out = fresh
@@ -967,7 +980,7 @@ async fn a_cwasm_is_used_only_when_its_record_matches() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(&cwasm, &bytes).unwrap();
-    let fresh = Executor::new().unwrap();
+    let fresh = on_this_machine();
     let skill = installed.load(&fresh).unwrap();
     assert_eq!(skill.origin(), Some(Origin::Compiled));
     let out = fresh
@@ -998,13 +1011,13 @@ async fn a_cwasm_is_used_only_when_its_record_matches() {
             original.engine.clone(),
             original.wasm_sha256.clone(),
         );
-    let fresh = Executor::new().unwrap();
+    let fresh = on_this_machine();
     let skill = fresh
         .load_precompiled(&installed.dir.join("skill.wasm"), &cwasm, &foreign)
         .unwrap();
     assert_eq!(skill.origin(), Some(Origin::Compiled));
     // The genuine record still works with the restored file.
-    let fresh = Executor::new().unwrap();
+    let fresh = on_this_machine();
     let skill = fresh
         .load_precompiled(&installed.dir.join("skill.wasm"), &cwasm, &original)
         .unwrap();
@@ -1020,7 +1033,7 @@ async fn a_cwasm_is_used_only_when_its_record_matches() {
         .unwrap();
     record.sha256 = boternity_skills::digest::sha256_hex(&bytes);
     record.engine = "another-engine".into();
-    let fresh = Executor::new().unwrap();
+    let fresh = on_this_machine();
     let skill = fresh
         .load_precompiled(&installed.dir.join("skill.wasm"), &cwasm, &record)
         .unwrap();

@@ -10,7 +10,7 @@ use anyhow::Context;
 use boternity_skills::build::fetch_proxy::RegistryHosts;
 use boternity_skills::build::{BuildOptions, Confinement};
 use boternity_skills::executor::grants::{Missing, Requested};
-use boternity_skills::executor::{CompileCache, Executor, ExecutorConfig, HostServices};
+use boternity_skills::executor::{Executor, ExecutorConfig};
 use boternity_skills::skill::manifest::{Capability, TrustTier};
 use boternity_skills::store::InstalledSkill;
 use boternity_skills::{Grants, Limits, SkillStore};
@@ -228,14 +228,15 @@ impl LimitArgs {
     }
 
     /// The executor for these settings (the stack size is engine-wide),
-    /// sized for one call, with `cache` as its compile cache.
+    /// sized for one call (no instance pool), with the compile cache unless
+    /// `cache` says not to.
     pub fn executor(&self, cache: &CacheArgs) -> anyhow::Result<Executor> {
-        let mut config = ExecutorConfig::for_one_call();
-        config.compile_cache = cache.compile_cache();
+        let mut config = cache.config();
+        config.pooling = ExecutorConfig::for_one_call().pooling;
         if let Some(kib) = self.stack_kib {
             config.max_wasm_stack = kib * 1024;
         }
-        Ok(Executor::with_config(config, HostServices::default())?)
+        super::executor_with(config)
     }
 }
 
@@ -250,8 +251,14 @@ pub struct CacheArgs {
 }
 
 impl CacheArgs {
-    pub fn compile_cache(&self) -> Option<CompileCache> {
-        (!self.no_cache).then(CompileCache::default_location)
+    /// [`super::executor_config`], without its compile cache under `--no-cache`
+    /// (the signing key stays: installed `.cwasm`s are still checked with it).
+    pub fn config(&self) -> ExecutorConfig {
+        let mut config = super::executor_config();
+        if self.no_cache {
+            config.compile_cache = None;
+        }
+        config
     }
 }
 

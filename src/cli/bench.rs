@@ -58,7 +58,8 @@ impl Opts {
             iterations: self.iterations.max(1),
             compile_per_call_iterations: self.compile_iterations.max(1),
             invocation: Invocation::new("bench", self.input.clone()),
-            compile_cache: self.cache.compile_cache(),
+            config: self.cache.config(),
+            services: super::host_env::services(),
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

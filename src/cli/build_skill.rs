@@ -80,7 +80,7 @@ impl Opts {
             .unwrap_or_else(|| prepared.folder.dir.join(WASM_FILE));
         write_atomically(&output, binary)?;
         if self.cwasm && prepared.component.is_some() {
-            let executor = super::executor(&super::context::from_env(None))?;
+            let executor = super::executor()?;
             let (cwasm, record) = executor.precompile(binary)?;
             let (cwasm_path, record_path) = sidecar_paths(&output);
             write_atomically(&cwasm_path, &cwasm)?;

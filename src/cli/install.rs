@@ -93,7 +93,7 @@ impl Opts {
         store: &SkillStore,
         options: &InstallOptions,
     ) -> anyhow::Result<Vec<Installed>> {
-        let executor = super::executor(context)?;
+        let executor = super::executor()?;
         let installer = Installer::new(context, store).with_executor(&executor);
         let registry = self.registry.client(context, self.format.json())?;
         let source = match registry {

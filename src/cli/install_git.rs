@@ -123,7 +123,7 @@ fn install(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let executor = super::executor(context)?;
+    let executor = super::executor()?;
     let installer = Installer::new(context, store).with_executor(&executor);
     let source = Source::Git {
         spec,

@@ -8,6 +8,7 @@ mod build_skill;
 mod check;
 mod context;
 mod doctor;
+mod host_env;
 mod index;
 mod install;
 mod install_git;
@@ -27,6 +28,7 @@ mod verify;
 
 use std::process::ExitCode;
 
+use boternity_skills::executor::{Executor, ExecutorConfig};
 use clap::Subcommand;
 
 // `defer`: a subcommand's arguments are built only when it runs (or shows its
@@ -98,12 +100,23 @@ impl Command {
     }
 }
 
-/// The executor the CLI runs and precompiles skills with, its compile cache
-/// in the context's cache folder.
-pub fn executor(
-    _context: &boternity_skills::Context,
-) -> anyhow::Result<boternity_skills::Executor> {
-    Ok(boternity_skills::Executor::new()?)
+/// The executor configuration of every subcommand: the `.cwasm` signing key
+/// and the compile cache in boternity's cache folder. The one place the CLI
+/// tells the executor where that folder is.
+pub fn executor_config() -> ExecutorConfig {
+    ExecutorConfig::default().with_cache_dir(&context::cache_dir())
+}
+
+/// An executor with `config` and the CLI's host services (secrets and
+/// `read-env` from the environment, see [`host_env`]).
+pub fn executor_with(config: ExecutorConfig) -> anyhow::Result<Executor> {
+    Ok(Executor::with_config(config, host_env::services())?)
+}
+
+/// The executor of a subcommand that installs or precompiles:
+/// [`executor_config`] as it is.
+pub fn executor() -> anyhow::Result<Executor> {
+    executor_with(executor_config())
 }
 
 /// Prints an error as `error: …` and then each cause once, on its own

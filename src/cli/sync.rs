@@ -41,7 +41,7 @@ impl Opts {
         let locked = LockFile::read(&path)?;
         let options = self.install.options();
         let context = self.store.context();
-        let executor = super::executor(&context)?;
+        let executor = super::executor()?;
         let installer = Installer::new(&context, &store).with_executor(&executor);
         let report = sync::sync(&installer, &locked, &options, self.offline)?;
         for installed in &report.installed {

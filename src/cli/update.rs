@@ -39,7 +39,7 @@ impl Opts {
         let store = self.store.open()?;
         let options = self.install.options();
         let context = self.store.context();
-        let executor = super::executor(&context)?;
+        let executor = super::executor()?;
         let installer = Installer::new(&context, &store).with_executor(&executor);
         let outcomes = sync::update(&installer, &self.names, &options, self.offline)?;
         let mut failed = false;

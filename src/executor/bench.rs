@@ -22,8 +22,11 @@ pub struct BenchOptions {
     /// Compile-per-call invocations measured (each takes milliseconds).
     pub compile_per_call_iterations: usize,
     pub invocation: Invocation,
-    /// Where the warm executor finds (or leaves) the compiled component.
-    pub compile_cache: Option<CompileCache>,
+    /// The warm executor's configuration: where it finds (or leaves) the
+    /// compiled component, and the signing key. The cold starts use its key
+    /// and engine settings, with a compile cache of their own.
+    pub config: ExecutorConfig,
+    pub services: HostServices,
 }
 
 /// The figures, in the units their names say. Each step of the cold start and
@@ -75,13 +78,7 @@ const COLD_ROUNDS: usize = 15;
 
 /// Runs the measurements for the component `wasm`.
 pub async fn bench(wasm: &[u8], options: &BenchOptions) -> Result<BenchReport, ExecError> {
-    let executor = Executor::with_config(
-        ExecutorConfig {
-            compile_cache: options.compile_cache.clone(),
-            ..ExecutorConfig::default()
-        },
-        HostServices::default(),
-    )?;
+    let executor = Executor::with_config(options.config.clone(), options.services.clone())?;
     // Validation once, outside every timing: it is not what is measured.
     crate::skill::validate::validate_component(wasm)?;
 
@@ -108,12 +105,13 @@ pub async fn bench(wasm: &[u8], options: &BenchOptions) -> Result<BenchReport, E
     std::fs::write(&wasm_path, wasm).map_err(io(&wasm_path))?;
     std::fs::write(&cwasm_path, &cwasm).map_err(io(&cwasm_path))?;
     let cold_config = ExecutorConfig {
-        compile_cache: options.compile_cache.as_ref().map(|_| CompileCache {
-            dir: dir.path().join("compiled"),
-            max_bytes: super::cache::DEFAULT_MAX_BYTES,
-        }),
+        compile_cache: options
+            .config
+            .compile_cache
+            .as_ref()
+            .map(|_| CompileCache::new(dir.path().join(super::COMPILE_CACHE_DIR))),
         cwasm_key: Some(executor.cwasm_key.clone()),
-        ..ExecutorConfig::default()
+        ..options.config.clone()
     };
     // A file timestamp and a stamp taken in one clock tick are never trusted
     // without hashing: let the clock move on.
@@ -121,7 +119,7 @@ pub async fn bench(wasm: &[u8], options: &BenchOptions) -> Result<BenchReport, E
     let mut first_verify = Duration::ZERO;
     let mut steps: [Vec<Duration>; 6] = Default::default();
     for round in 0..=COLD_ROUNDS + 1 {
-        let cold = Executor::with_config(cold_config.clone(), HostServices::default())?;
+        let cold = Executor::with_config(cold_config.clone(), options.services.clone())?;
         let started = Instant::now();
         let skill = cold.load_precompiled(&wasm_path, &cwasm_path, &record)?;
         let loaded = started.elapsed();

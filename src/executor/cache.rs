@@ -45,10 +45,10 @@ pub struct CompileCache {
 }
 
 impl CompileCache {
-    /// `$BOTERNITY_CACHE_DIR/compiled` (see [`crate::paths::compile_cache_dir`]), 512 MiB.
-    pub fn default_location() -> CompileCache {
+    /// The cache in `dir`, bounded by [`DEFAULT_MAX_BYTES`].
+    pub fn new(dir: PathBuf) -> CompileCache {
         CompileCache {
-            dir: std::env::temp_dir().join("boternity-compiled"), // MERGE: executor config
+            dir,
             max_bytes: DEFAULT_MAX_BYTES,
         }
     }

@@ -35,11 +35,6 @@ impl std::fmt::Debug for CwasmKey {
 }
 
 impl CwasmKey {
-    /// Where the key lives ([`crate::paths::cwasm_key`]).
-    pub fn default_path() -> PathBuf {
-        std::env::temp_dir().join("boternity-cwasm-key") // MERGE: executor config
-    }
-
     /// Reads the key at `path`, creating it (mode 0600) on first use.
     pub fn load_or_create(path: &Path) -> std::io::Result<CwasmKey> {
         if let Ok(bytes) = std::fs::read(path)

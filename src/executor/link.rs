@@ -1,6 +1,7 @@
 //! Linking: the host functions a component is instantiated against. An
 //! executor keeps one linker per set of imported WASI interfaces, holding the
-//! skill world's host interface and only those WASI 0.2 interfaces. Defining
+//! skill world's host interface and only those WASI 0.2 interfaces (named in
+//! [`crate::skill::world::WASI_INTERFACES`], the table validation reads too). Defining
 //! all 27 up front took a one-call process ~0.13 ms, most of it for the
 //! filesystem and sockets interfaces, which the template skill (13 of the 27)
 //! does not import.
@@ -23,6 +24,7 @@ use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
 
 use super::bindings::SkillPlugin;
 use super::host::HostState;
+use crate::skill::world::wasi_interface;
 
 /// The linkers of one executor, by the WASI interfaces they define.
 pub(super) struct Linkers {
@@ -62,48 +64,6 @@ impl Linkers {
         linkers.insert(interfaces, linker.clone());
         Ok(linker)
     }
-}
-
-/// The WASI 0.2 interfaces boternity defines (wasmtime-wasi's, as
-/// `wasmtime_wasi::p2::add_to_linker_async` adds them).
-const WASI_INTERFACES: &[&str] = &[
-    "wasi:cli/environment",
-    "wasi:cli/exit",
-    "wasi:cli/stderr",
-    "wasi:cli/stdin",
-    "wasi:cli/stdout",
-    "wasi:cli/terminal-input",
-    "wasi:cli/terminal-output",
-    "wasi:cli/terminal-stderr",
-    "wasi:cli/terminal-stdin",
-    "wasi:cli/terminal-stdout",
-    "wasi:clocks/monotonic-clock",
-    "wasi:clocks/wall-clock",
-    "wasi:filesystem/preopens",
-    "wasi:filesystem/types",
-    "wasi:io/error",
-    "wasi:io/poll",
-    "wasi:io/streams",
-    "wasi:random/insecure",
-    "wasi:random/insecure-seed",
-    "wasi:random/random",
-    "wasi:sockets/instance-network",
-    "wasi:sockets/ip-name-lookup",
-    "wasi:sockets/network",
-    "wasi:sockets/tcp",
-    "wasi:sockets/tcp-create-socket",
-    "wasi:sockets/udp",
-    "wasi:sockets/udp-create-socket",
-];
-
-/// `wasi:cli/stdout@0.2.6` -> `wasi:cli/stdout`, for the interfaces above
-/// (the linker matches semver-compatible versions itself).
-fn wasi_interface(import: &str) -> Option<&'static str> {
-    let unversioned = import.split_once('@').map_or(import, |(name, _)| name);
-    WASI_INTERFACES
-        .iter()
-        .copied()
-        .find(|known| *known == unversioned)
 }
 
 /// The resource table, for the `wasi:io` interfaces.
@@ -178,26 +138,178 @@ fn define_wasi(l: &mut Linker<HostState>, interface: &str) -> wasmtime::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::skill::world::WASI_INTERFACES;
 
-    #[test]
-    fn versions_are_dropped_and_unknown_interfaces_ignored() {
-        assert_eq!(
-            wasi_interface("wasi:cli/stdout@0.2.6"),
-            Some("wasi:cli/stdout")
-        );
-        assert_eq!(wasi_interface("wasi:io/streams"), Some("wasi:io/streams"));
-        assert_eq!(wasi_interface("wasi:http/types@0.2.6"), None);
-        assert_eq!(wasi_interface("boternity:skill/host"), None);
+    /// One item of each WASI interface in the table, typed exactly as
+    /// wasmtime-wasi defines it (an import may name fewer items than the
+    /// interface has, never other ones). Rust's std and WASI SDKs import
+    /// whole interfaces; one item is enough to need the instance.
+    const WIT: &str = r#"
+package test:wasi-table;
+
+package wasi:io@0.2.12 {
+    interface error { resource error; }
+    interface poll { resource pollable; }
+    interface streams { resource input-stream; resource output-stream; }
+}
+package wasi:cli@0.2.12 {
+    interface environment { initial-cwd: func() -> option<string>; }
+    interface exit { exit: func(status: result); }
+    interface stdin { use wasi:io/streams@0.2.12.{input-stream}; get-stdin: func() -> input-stream; }
+    interface stdout { use wasi:io/streams@0.2.12.{output-stream}; get-stdout: func() -> output-stream; }
+    interface stderr { use wasi:io/streams@0.2.12.{output-stream}; get-stderr: func() -> output-stream; }
+    interface terminal-input { resource terminal-input; }
+    interface terminal-output { resource terminal-output; }
+    interface terminal-stdin { use terminal-input.{terminal-input}; get-terminal-stdin: func() -> option<terminal-input>; }
+    interface terminal-stdout { use terminal-output.{terminal-output}; get-terminal-stdout: func() -> option<terminal-output>; }
+    interface terminal-stderr { use terminal-output.{terminal-output}; get-terminal-stderr: func() -> option<terminal-output>; }
+}
+package wasi:clocks@0.2.12 {
+    interface monotonic-clock { now: func() -> u64; }
+    interface wall-clock { record datetime { seconds: u64, nanoseconds: u32 } now: func() -> datetime; }
+}
+package wasi:filesystem@0.2.12 {
+    interface types { resource descriptor; }
+    interface preopens { use types.{descriptor}; get-directories: func() -> list<tuple<descriptor, string>>; }
+}
+package wasi:random@0.2.12 {
+    interface random { get-random-u64: func() -> u64; }
+    interface insecure { get-insecure-random-u64: func() -> u64; }
+    interface insecure-seed { insecure-seed: func() -> tuple<u64, u64>; }
+}
+package wasi:sockets@0.2.12 {
+    interface network {
+        resource network;
+        enum error-code {
+            unknown, access-denied, not-supported, invalid-argument, out-of-memory, timeout,
+            concurrency-conflict, not-in-progress, would-block, invalid-state, new-socket-limit,
+            address-not-bindable, address-in-use, remote-unreachable, connection-refused,
+            connection-reset, connection-aborted, datagram-too-large, name-unresolvable,
+            temporary-resolver-failure, permanent-resolver-failure,
+        }
+        enum ip-address-family { ipv4, ipv6 }
+    }
+    interface instance-network { use network.{network}; instance-network: func() -> network; }
+    interface ip-name-lookup { resource resolve-address-stream; }
+    interface tcp { resource tcp-socket; }
+    interface tcp-create-socket {
+        use network.{error-code, ip-address-family};
+        use tcp.{tcp-socket};
+        create-tcp-socket: func(address-family: ip-address-family) -> result<tcp-socket, error-code>;
+    }
+    interface udp { resource udp-socket; }
+    interface udp-create-socket {
+        use network.{error-code, ip-address-family};
+        use udp.{udp-socket};
+        create-udp-socket: func(address-family: ip-address-family) -> result<udp-socket, error-code>;
+    }
+}
+"#;
+
+    /// The core import that uses the item of `interface` in [`WIT`], in the
+    /// canonical ABI (a result of more than one value goes through memory).
+    fn core_import(interface: &str) -> (&'static str, &'static str) {
+        let name = interface.rsplit('/').next().unwrap_or_default();
+        match name {
+            "error" => ("[resource-drop]error", "(param i32)"),
+            "poll" => ("[resource-drop]pollable", "(param i32)"),
+            "streams" => ("[resource-drop]input-stream", "(param i32)"),
+            "environment" => ("initial-cwd", "(param i32)"),
+            "exit" => ("exit", "(param i32)"),
+            "stdin" => ("get-stdin", "(result i32)"),
+            "stdout" => ("get-stdout", "(result i32)"),
+            "stderr" => ("get-stderr", "(result i32)"),
+            "terminal-input" => ("[resource-drop]terminal-input", "(param i32)"),
+            "terminal-output" => ("[resource-drop]terminal-output", "(param i32)"),
+            "terminal-stdin" => ("get-terminal-stdin", "(param i32)"),
+            "terminal-stdout" => ("get-terminal-stdout", "(param i32)"),
+            "terminal-stderr" => ("get-terminal-stderr", "(param i32)"),
+            "monotonic-clock" => ("now", "(result i64)"),
+            "wall-clock" => ("now", "(param i32)"),
+            "types" => ("[resource-drop]descriptor", "(param i32)"),
+            "preopens" => ("get-directories", "(param i32)"),
+            "random" => ("get-random-u64", "(result i64)"),
+            "insecure" => ("get-insecure-random-u64", "(result i64)"),
+            "insecure-seed" => ("insecure-seed", "(param i32)"),
+            "network" => ("[resource-drop]network", "(param i32)"),
+            "instance-network" => ("instance-network", "(result i32)"),
+            "ip-name-lookup" => ("[resource-drop]resolve-address-stream", "(param i32)"),
+            "tcp" => ("[resource-drop]tcp-socket", "(param i32)"),
+            "tcp-create-socket" => ("create-tcp-socket", "(param i32 i32)"),
+            "udp" => ("[resource-drop]udp-socket", "(param i32)"),
+            "udp-create-socket" => ("create-udp-socket", "(param i32 i32)"),
+            other => panic!("no item of `{interface}` ({other}) in the test's WIT"),
+        }
     }
 
-    /// The table and `define_wasi` agree: every interface named is defined.
-    #[test]
-    fn every_listed_interface_is_defined() {
-        let engine = Engine::default();
-        let mut linker = Linker::<HostState>::new(&engine);
-        for interface in WASI_INTERFACES {
-            define_wasi(&mut linker, interface).unwrap();
+    /// A component importing `interfaces` (at WASI 0.2.12, the newest
+    /// release validation accepts), each through one item it really uses.
+    fn importing(interfaces: &[&str]) -> Vec<u8> {
+        let mut resolve = wit_parser::Resolve::default();
+        let mut world = String::from("world imports {\n");
+        let mut imports = String::new();
+        for interface in interfaces {
+            world.push_str(&format!("    import {interface}@0.2.12;\n"));
+            let (item, signature) = core_import(interface);
+            imports.push_str(&format!(
+                "(import \"{interface}@0.2.12\" \"{item}\" (func {signature}))\n"
+            ));
         }
-        assert!(define_wasi(&mut linker, "wasi:http/types").is_err());
+        world.push_str("}\n");
+        let package = resolve
+            .push_str("wasi-table.wit", &format!("{WIT}\n{world}"))
+            .unwrap();
+        let world = resolve.select_world(&[package], Some("imports")).unwrap();
+        let mut module = wat::parse_str(format!(
+            "(module {imports} (memory (export \"memory\") 1) \
+             (func (export \"cabi_realloc\") (param i32 i32 i32 i32) (result i32) unreachable))"
+        ))
+        .unwrap();
+        wit_component::embed_component_metadata(
+            &mut module,
+            &resolve,
+            world,
+            wit_component::StringEncoding::UTF8,
+        )
+        .unwrap();
+        wit_component::ComponentEncoder::default()
+            .validate(true)
+            .module(&module)
+            .unwrap()
+            .encode()
+            .unwrap()
+    }
+
+    /// The table validation accepts is the table the executor links: every
+    /// interface in it is really defined, by the linker a skill gets.
+    #[test]
+    fn the_linker_defines_every_interface_of_the_table() {
+        let engine = Engine::default();
+        let linkers = Linkers::new();
+        let component = Component::new(&engine, importing(WASI_INTERFACES)).unwrap();
+        let imported = component.component_type().imports(&engine).count();
+        assert_eq!(imported, WASI_INTERFACES.len());
+        let linker = linkers.for_component(&engine, &component).unwrap();
+        linker.instantiate_pre(&component).unwrap();
+        // One at a time too: each is defined on its own, not by a neighbour.
+        for interface in WASI_INTERFACES {
+            let component = Component::new(&engine, importing(&[interface])).unwrap();
+            let linker = linkers.for_component(&engine, &component).unwrap();
+            linker
+                .instantiate_pre(&component)
+                .unwrap_or_else(|e| panic!("{interface}: {e:#}"));
+        }
+    }
+
+    /// A test of the test: what a linker does not define does not link.
+    #[test]
+    fn an_interface_left_out_does_not_link() {
+        let engine = Engine::default();
+        let component = Component::new(&engine, importing(&["wasi:io/error"])).unwrap();
+        let mut bare = Linker::<HostState>::new(&engine);
+        assert!(bare.instantiate_pre(&component).is_err());
+        define_wasi(&mut bare, "wasi:io/error").unwrap();
+        bare.instantiate_pre(&component).unwrap();
+        assert!(define_wasi(&mut bare, "wasi:http/types").is_err());
     }
 }

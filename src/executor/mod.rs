@@ -30,7 +30,7 @@ use engine::{engine_config, fingerprint, spawn_epoch_ticker};
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -46,7 +46,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 pub use cache::CompileCache;
 pub use cwasm::{CwasmKey, CwasmRecord};
 pub use grants::Grants;
-pub use host::{EnvSecrets, HostServices, LogEntry, MemoryProvider, NoMemory, SecretsProvider};
+pub use host::{HostServices, LogEntry, MemoryProvider, NoMemory, NoSecrets, SecretsProvider};
 pub use limits::Limits;
 pub use load::{LoadTimings, LoadedSkill, Origin};
 pub use run::{Invocation, Outcome};
@@ -72,7 +72,15 @@ use bindings::SkillPluginPre;
 /// running skill yields to the async runtime.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// Engine-wide settings (one executor per policy).
+/// The `.cwasm` signing key's file in a cache folder (see
+/// [`ExecutorConfig::with_cache_dir`]).
+pub const CWASM_KEY_FILE: &str = "cwasm-key";
+/// The compile cache's folder in a cache folder.
+pub const COMPILE_CACHE_DIR: &str = "compiled";
+
+/// Engine-wide settings (one executor per policy). The executor reads no
+/// environment and knows no default folder: whatever it keeps on disk is
+/// named here. The default keeps nothing on disk.
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
     /// Largest wasm stack; deeper recursion traps with "stack overflow".
@@ -81,9 +89,17 @@ pub struct ExecutorConfig {
     pub pooling: bool,
     /// Concurrent instances the pool holds.
     pub pool_instances: u32,
-    /// The key `.cwasm` records are signed with (default: created on first
-    /// use at [`CwasmKey::default_path`]; if that fails, a per-process key).
+    /// The key `.cwasm` records are signed and checked with. `None`: the key
+    /// in [`cwasm_key_file`](Self::cwasm_key_file), else a fresh random key
+    /// of this executor's own (so the records it signs, e.g. an install's
+    /// `skill.cwasm`, are trusted by no other executor: they are compiled
+    /// again there, never deserialized).
     pub cwasm_key: Option<CwasmKey>,
+    /// Where the key lives when [`cwasm_key`](Self::cwasm_key) is `None`:
+    /// read, or created (mode 0600) on first use; if that fails, a random
+    /// key (said at debug level). Sharing the file is what lets one process
+    /// load the `.cwasm`s another wrote.
+    pub cwasm_key_file: Option<PathBuf>,
     /// The on-disk compile cache: compiled components are kept there and
     /// installed `.cwasm`s, once verified, are loaded from this tool's own
     /// copy without hashing them again. `None` (the default): components are
@@ -94,12 +110,22 @@ pub struct ExecutorConfig {
 impl ExecutorConfig {
     /// For a process that makes one call (the CLI): no instance pool (a pool
     /// pays off from the second instantiation; setting one up costs more than
-    /// it saves on the first) and the compile cache in the cache folder.
+    /// it saves on the first).
     pub fn for_one_call() -> ExecutorConfig {
         ExecutorConfig {
             pooling: false,
-            compile_cache: Some(CompileCache::default_location()),
             ..ExecutorConfig::default()
+        }
+    }
+
+    /// Keeps the signing key ([`CWASM_KEY_FILE`]) and the compile cache
+    /// ([`COMPILE_CACHE_DIR`], [`cache::DEFAULT_MAX_BYTES`]) in `dir`, as
+    /// the CLI does in boternity's cache folder.
+    pub fn with_cache_dir(self, dir: &Path) -> ExecutorConfig {
+        ExecutorConfig {
+            cwasm_key_file: Some(dir.join(CWASM_KEY_FILE)),
+            compile_cache: Some(CompileCache::new(dir.join(COMPILE_CACHE_DIR))),
+            ..self
         }
     }
 }
@@ -111,6 +137,7 @@ impl Default for ExecutorConfig {
             pooling: true,
             pool_instances: 128,
             cwasm_key: None,
+            cwasm_key_file: None,
             compile_cache: None,
         }
     }
@@ -177,7 +204,9 @@ impl Drop for Executor {
 }
 
 impl Executor {
-    /// An executor with the default engine settings and host services.
+    /// An executor with the default engine settings and host services: it
+    /// keeps nothing on disk and signs `.cwasm` records with a random key of
+    /// its own (see [`ExecutorConfig`]).
     pub fn new() -> Result<Executor, ExecError> {
         Executor::with_config(ExecutorConfig::default(), HostServices::default())
     }
@@ -189,17 +218,25 @@ impl Executor {
         let engine = Engine::new(&engine_config(&config))
             .map_err(|e| ExecError::Compile(format!("{e:#}")))?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
-        let cwasm_key = match config.cwasm_key.clone() {
-            Some(key) => key,
-            None => CwasmKey::load_or_create(&CwasmKey::default_path())
-                .or_else(|e| {
-                    tracing::debug!("no shared .cwasm key ({e}); using one for this process only");
-                    CwasmKey::random()
-                })
-                .map_err(|source| ExecError::Io {
-                    path: CwasmKey::default_path(),
-                    source,
-                })?,
+        let random = || {
+            CwasmKey::random().map_err(|source| ExecError::Io {
+                path: PathBuf::from("(the system's random source)"),
+                source,
+            })
+        };
+        let cwasm_key = match (&config.cwasm_key, &config.cwasm_key_file) {
+            (Some(key), _) => key.clone(),
+            (None, Some(file)) => match CwasmKey::load_or_create(file) {
+                Ok(key) => key,
+                Err(e) => {
+                    tracing::debug!(
+                        "no shared .cwasm key at {} ({e}); using one for this executor only",
+                        file.display()
+                    );
+                    random()?
+                }
+            },
+            (None, None) => random()?,
         };
         let fingerprint = fingerprint(&engine);
         Ok(Executor {

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::build::cargo::BuildOptions;
 use crate::build::toolchain::{Toolchain, ToolchainError};
 use crate::digest::sha256_hex;
-use crate::executor::{Executor, Grants};
+use crate::executor::{Executor, ExecutorConfig, Grants, HostServices};
 use crate::fsutil::{IoError, IoOp, IoResultExt, StagedDir};
 use crate::pipeline::{self, PipelineOptions};
 use crate::registry::index::{INDEX_FILE, Index, IndexEntry, IndexFile, Status};
@@ -223,8 +223,15 @@ pub fn precompile(
     });
     std::fs::create_dir_all(&options.out).on(IoOp::Create, &options.out)?;
 
+    // Signed with the key in the cache folder: what `cwasm` promises.
     let executor = match options.cwasm {
-        true => Some(Executor::new()?),
+        true => Some(Executor::with_config(
+            ExecutorConfig {
+                cwasm_key_file: Some(context.folders.cwasm_key()),
+                ..ExecutorConfig::default()
+            },
+            HostServices::default(),
+        )?),
         false => None,
     };
     let job = Job {

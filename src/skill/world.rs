@@ -21,42 +21,53 @@ pub const WORLD_NAME: &str = "skill-plugin";
 /// The interface of host functions skills import.
 pub const HOST_INTERFACE: &str = "boternity:skill/host";
 
-/// WASI 0.2 packages the executor links (with `wasmtime-wasi`'s deny-by-default
-/// context), and the interfaces of each. Rust's std imports several of these
-/// even in a skill that never touches the outside world.
-const WASI_INTERFACES: &[(&str, &[&str])] = &[
-    (
-        "wasi:cli",
-        &[
-            "environment",
-            "exit",
-            "stdin",
-            "stdout",
-            "stderr",
-            "terminal-input",
-            "terminal-output",
-            "terminal-stdin",
-            "terminal-stdout",
-            "terminal-stderr",
-        ],
-    ),
-    ("wasi:clocks", &["monotonic-clock", "wall-clock"]),
-    ("wasi:filesystem", &["types", "preopens"]),
-    ("wasi:io", &["error", "poll", "streams"]),
-    ("wasi:random", &["random", "insecure", "insecure-seed"]),
-    (
-        "wasi:sockets",
-        &[
-            "network",
-            "instance-network",
-            "udp",
-            "udp-create-socket",
-            "tcp",
-            "tcp-create-socket",
-            "ip-name-lookup",
-        ],
-    ),
+/// The WASI 0.2 interfaces a skill may import, unversioned: the one table both
+/// the world check here and the executor's linker (`executor::link`, which
+/// defines exactly these, with `wasmtime-wasi`'s deny-by-default context) read,
+/// so what validation accepts is what the executor can link. Rust's std
+/// imports several of these even in a skill that never touches the outside
+/// world. A unit test in `executor::link` links a component importing every
+/// one of them.
+pub const WASI_INTERFACES: &[&str] = &[
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stderr",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stderr",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:filesystem/preopens",
+    "wasi:filesystem/types",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:random/random",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/ip-name-lookup",
+    "wasi:sockets/network",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
 ];
+
+/// The entry of [`WASI_INTERFACES`] an import names, whatever its version
+/// (`wasi:cli/stdout@0.2.6` -> `wasi:cli/stdout`); `None` for anything else.
+/// Whether the version is one the executor links is [`differences`]' question.
+pub fn wasi_interface(import: &str) -> Option<&'static str> {
+    let unversioned = import.split_once('@').map_or(import, |(name, _)| name);
+    WASI_INTERFACES
+        .iter()
+        .copied()
+        .find(|known| *known == unversioned)
+}
 
 /// The newest WASI 0.2 minor release the executor links (wasmtime-wasi 48).
 /// Imports of any 0.2.x up to this one are semver-compatible with it.
@@ -254,13 +265,7 @@ fn check_wasi_import(name: &str) -> Option<WorldMismatch> {
         Some((p, v)) => (p, v),
         None => return unknown(),
     };
-    let Some((package, interface)) = path.split_once('/') else {
-        return unknown();
-    };
-    let known = WASI_INTERFACES
-        .iter()
-        .any(|(pkg, ifaces)| *pkg == package && ifaces.contains(&interface));
-    if !known {
+    if wasi_interface(path).is_none() {
         return unknown();
     }
     let mut parts = version.split('.');
@@ -449,6 +454,17 @@ mod tests {
             "write-file".to_string(),
             "func(path: string, content: string) -> result<_, string>".to_string()
         )));
+    }
+
+    #[test]
+    fn wasi_interfaces_are_named_without_their_version() {
+        assert_eq!(
+            wasi_interface("wasi:cli/stdout@0.2.6"),
+            Some("wasi:cli/stdout")
+        );
+        assert_eq!(wasi_interface("wasi:io/streams"), Some("wasi:io/streams"));
+        assert_eq!(wasi_interface("wasi:http/types@0.2.6"), None);
+        assert_eq!(wasi_interface("boternity:skill/host"), None);
     }
 
     #[test]

@@ -34,17 +34,13 @@ pub trait SecretsProvider: Send + Sync {
     fn get(&self, name: &str) -> Option<String>;
 }
 
-/// Secrets from the environment: `BOTERNITY_SECRET_<NAME>` (upper-case, `-` as `_`).
+/// No secrets: every `get-secret` answers that the secret is not set.
 #[derive(Debug, Default, Clone)]
-pub struct EnvSecrets;
+pub struct NoSecrets;
 
-impl SecretsProvider for EnvSecrets {
-    fn get(&self, name: &str) -> Option<String> {
-        let var = format!(
-            "BOTERNITY_SECRET_{}",
-            name.to_ascii_uppercase().replace('-', "_")
-        );
-        std::env::var(var).ok()
+impl SecretsProvider for NoSecrets {
+    fn get(&self, _name: &str) -> Option<String> {
+        None
     }
 }
 
@@ -71,16 +67,19 @@ pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 pub struct HostServices {
     pub secrets: Arc<dyn SecretsProvider>,
     pub memory: Arc<dyn MemoryProvider>,
-    /// Where `read-env` reads variables (the process environment by default).
+    /// Where `read-env` reads variables (by default nowhere: every variable
+    /// is unset; the CLI installs the process environment).
     pub env: EnvLookup,
 }
 
+/// No secrets, no memory, no variables: the library reads nothing of the
+/// process it runs in; the embedder says where each comes from.
 impl Default for HostServices {
     fn default() -> Self {
         HostServices {
-            secrets: Arc::new(EnvSecrets),
+            secrets: Arc::new(NoSecrets),
             memory: Arc::new(NoMemory),
-            env: Arc::new(|name| std::env::var(name).ok()),
+            env: Arc::new(|_| None),
         }
     }
 }
