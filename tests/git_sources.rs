@@ -292,6 +292,84 @@ fn discovery_lists_exactly_the_skills_and_installs_by_name_and_all() {
     assert!(!lock.contains("created_at"), "no timestamps: {lock}");
 }
 
+/// `precompile` on a folder and `install --git` on a commit of it find the
+/// same skills: one discovery (`boternity_skills::skill::discover`).
+#[test]
+fn precompile_and_git_discovery_find_the_same_skills_in_one_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    // Shaped like anthropics/skills: skills/<name>/, a template at the root,
+    // a README and a spec folder, a marketplace listing some of the skills.
+    prompt_skill(&work.join("skills/pdf"), "pdf", "Read PDFs.");
+    prompt_skill(&work.join("skills/docx"), "docx", "Write Word files.");
+    // A SKILL.md among a skill's assets is one of its files, not a skill.
+    prompt_skill(
+        &work.join("skills/docx/assets/template"),
+        "docx-template",
+        "A template the docx skill copies.",
+    );
+    prompt_skill(&work.join("template"), "template-skill", "A template.");
+    write(&work.join("README.md"), "# skills\n");
+    write(&work.join("spec/agent-skills-spec.md"), "# spec\n");
+    write(
+        &work.join(".claude-plugin/marketplace.json"),
+        r#"{"plugins": [{"name": "docs", "source": "./", "skills": ["./skills/docx", "./skills/pdf"]}]}"#,
+    );
+    // Beside skills/ (git discovery used to look no further once skills/
+    // held some), and in an agent tool's hidden folder (precompile used to
+    // skip every hidden folder).
+    prompt_skill(&work.join("document-skills/xlsx"), "xlsx", "Spreadsheets.");
+    prompt_skill(&work.join(".claude/skills/review"), "review", "Review.");
+    // Never skills: build output, installed packages, other hidden folders.
+    prompt_skill(&work.join("target/package/built"), "built", "Build output.");
+    prompt_skill(&work.join("node_modules/pkg"), "pkg", "A package.");
+    prompt_skill(&work.join(".github/helper"), "helper", "CI's own.");
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "one"]);
+    let expected: BTreeSet<String> = [
+        ".claude/skills/review",
+        "document-skills/xlsx",
+        "skills/docx",
+        "skills/pdf",
+        "template",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+
+    let walked: BTreeSet<String> = boternity_skills::registry::precompile::discover(&work)
+        .unwrap()
+        .iter()
+        .map(|d| {
+            d.strip_prefix(&work)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(walked, expected, "precompile's walk");
+
+    let store = tmp.path().join("store");
+    let url = file_url(&work);
+    let listed = json_lines(&ok(cli(
+        &store,
+        &[
+            "install",
+            "--git",
+            &url,
+            "--list",
+            "--message-format",
+            "json",
+        ],
+    )));
+    let paths: BTreeSet<String> = listed
+        .iter()
+        .map(|l| l["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(paths, expected, "git discovery");
+}
+
 #[test]
 fn a_tag_a_branch_holding_a_slash_and_a_full_commit_are_installed_from_git_daemon() {
     let tmp = tempfile::tempdir().unwrap();

@@ -1,20 +1,13 @@
-//! Finding the skills in a checked-out tree, as the skill tools people use do:
-//! a `SKILL.md` at the start folder (`--path`, or the root) is the one skill;
-//! otherwise `skills/*/`, the start folder's own folders, the folders
-//! `.claude-plugin/marketplace.json` lists, `.agents/skills/*` and
-//! `.claude/skills/*`; when none of those holds a skill, every folder below
-//! (depth 5, skipping `.git`, `target`, `node_modules`). Names go through the
-//! same lenient reader and safe keys as a local install.
+//! Finding the skills in a checked-out tree: the start folder (`--path`, or
+//! the root) is resolved inside the tree, then [`crate::skill::discover`]
+//! finds the skill folders below it by the same rules as `precompile` on a
+//! plain folder. Names go through the same lenient reader and safe keys as a
+//! local install.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::GitError;
-use crate::skill::manifest::{self, MANIFEST_FILE, Manifest};
-
-/// How deep the fallback search goes below the start folder.
-pub const MAX_DEPTH: usize = 5;
-const SKIPPED: [&str; 3] = [".git", "target", "node_modules"];
+use crate::skill::manifest::{self, Manifest};
 
 /// A skill found in the tree.
 #[derive(Debug, Clone)]
@@ -98,54 +91,20 @@ pub fn discover(
         }
         None => root.clone(),
     };
-    if has_manifest(&base) {
-        return Ok(vec![found(&root, &base)]);
-    }
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    dirs.extend(children(&base.join("skills")));
-    dirs.extend(children(&base));
-    dirs.extend(marketplace(&root, &base));
-    dirs.extend(children(&base.join(".agents/skills")));
-    dirs.extend(children(&base.join(".claude/skills")));
-    let mut skills: BTreeMap<PathBuf, Found> = BTreeMap::new();
-    for dir in dirs {
-        let Ok(real) = dir.canonicalize() else {
-            continue;
-        };
-        if real.starts_with(&root) && has_manifest(&real) {
-            skills
-                .entry(real.clone())
-                .or_insert_with(|| found(&root, &real));
-        }
-    }
-    if skills.is_empty() {
-        let mut deep = Vec::new();
-        walk(&base, 0, &mut deep);
-        for real in deep {
-            skills
-                .entry(real.clone())
-                .or_insert_with(|| found(&root, &real));
-        }
-    }
-    if skills.is_empty() {
+    let dirs = crate::skill::discover::skill_folders(&base)?;
+    if dirs.is_empty() {
         return Err(GitError::NoSkill {
             url: url.into(),
             commit: commit.into(),
             path: start.map(str::to_string),
         });
     }
-    let mut list: Vec<Found> = skills.into_values().collect();
+    let mut list: Vec<Found> = dirs.iter().map(|dir| found(&root, dir)).collect();
     list.sort_by(|a, b| a.key.cmp(&b.key).then(a.rel.cmp(&b.rel)));
     Ok(list)
 }
 
-/// Whether `dir` holds a `SKILL.md`: a file, or a link (never followed
-/// here; reading it refuses it with the rule, so the listing says why).
-fn has_manifest(dir: &Path) -> bool {
-    std::fs::symlink_metadata(dir.join(MANIFEST_FILE))
-        .is_ok_and(|m| m.is_file() || m.file_type().is_symlink())
-}
-
+/// The skill at `dir`, keyed as a local install keys it.
 fn found(root: &Path, dir: &Path) -> Found {
     let rel = crate::skill::files::rel_path(root, dir);
     let manifest = Manifest::load(dir).map_err(|e| crate::error_chain(&e));
@@ -159,90 +118,4 @@ fn found(root: &Path, dir: &Path) -> Found {
         key,
         manifest,
     }
-}
-
-/// The folders directly in `dir` (not following symlinks to folders).
-fn children(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<PathBuf> = entries
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter(|e| !SKIPPED.iter().any(|s| e.file_name() == *s))
-        .map(|e| e.path())
-        .collect();
-    out.sort();
-    out
-}
-
-/// Skill folders below `dir`, depth-first, to [`MAX_DEPTH`].
-fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
-    if depth > MAX_DEPTH {
-        return;
-    }
-    for child in children(dir) {
-        if has_manifest(&child) {
-            out.push(child);
-        } else {
-            walk(&child, depth + 1, out);
-        }
-    }
-}
-
-/// The folders `.claude-plugin/marketplace.json` (at the start folder or the
-/// root) lists: each plugin's `skills` (relative to its `source`), else the
-/// skills below its `source`.
-fn marketplace(root: &Path, base: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for at in [base, root] {
-        let path = at.join(".claude-plugin/marketplace.json");
-        // Never through a link (`at` is a real path).
-        let Ok(bytes) = crate::fsutil::read_capped_no_follow(
-            &path,
-            1024 * 1024,
-            crate::fsutil::NoFollow::Anywhere,
-        ) else {
-            continue;
-        };
-        let Ok(json) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            tracing::warn!(path = %path.display(), "not valid JSON; ignored");
-            continue;
-        };
-        let plugins = json
-            .get("plugins")
-            .and_then(|p| p.as_array())
-            .cloned()
-            .unwrap_or_default();
-        for plugin in plugins {
-            let source = plugin
-                .get("source")
-                .and_then(|s| s.as_str())
-                .unwrap_or("./");
-            let Ok(source) = super::spec::normal_path(source) else {
-                continue;
-            };
-            let source_dir = match &source {
-                Some(s) => at.join(s),
-                None => at.to_path_buf(),
-            };
-            match plugin.get("skills").and_then(|s| s.as_array()) {
-                Some(skills) => {
-                    for skill in skills.iter().filter_map(|s| s.as_str()) {
-                        if let Ok(Some(rel)) = super::spec::normal_path(skill) {
-                            out.push(source_dir.join(rel));
-                        }
-                    }
-                }
-                None => {
-                    out.push(source_dir.clone());
-                    out.extend(children(&source_dir.join("skills")));
-                }
-            }
-        }
-        if at == root {
-            break;
-        }
-    }
-    out
 }

@@ -171,32 +171,13 @@ pub enum PrecompileError {
     Output(#[from] IoError),
 }
 
-/// Every skill folder (one holding SKILL.md) below `registry`, sorted. Skill
-/// folders are not searched further; build output and hidden folders are skipped.
+/// Every skill folder below `registry`, sorted: what `install --git` finds
+/// in the same tree ([`crate::skill::discover`] holds the rules).
 pub fn discover(registry: &Path) -> Result<Vec<PathBuf>, PrecompileError> {
-    let mut found = Vec::new();
-    walk(registry, &mut found).map_err(|source| PrecompileError::Registry {
-        path: registry.to_path_buf(),
-        source,
-    })?;
-    found.sort();
-    Ok(found)
-}
-
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if dir.join(manifest::MANIFEST_FILE).is_file() {
-        found.push(dir.to_path_buf());
-        return Ok(());
-    }
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if entry.file_type()?.is_dir() && !name.starts_with('.') && name != "target" {
-            walk(&entry.path(), found)?;
-        }
-    }
-    Ok(())
+    crate::skill::discover::skill_folders(registry).map_err(|e| PrecompileError::Registry {
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// Runs the job. `progress` is called once the run's skills are known, then

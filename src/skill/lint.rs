@@ -295,33 +295,11 @@ fn manifests(paths: &[PathBuf]) -> Result<Vec<PathBuf>, IoError> {
         } else if path.join(MANIFEST_FILE).is_file() {
             found.push(path.join(MANIFEST_FILE));
         } else {
-            walk(path, &mut found)?;
+            // The skills `precompile` and `install --git` would find there.
+            let dirs = crate::skill::discover::skill_folders(path)?;
+            found.extend(dirs.into_iter().map(|d| d.join(MANIFEST_FILE)));
         }
     }
     found.dedup();
     Ok(found)
-}
-
-/// Skill folders anywhere below `dir` (not below a skill folder; build output
-/// and hidden folders skipped).
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), IoError> {
-    let manifest = dir.join(MANIFEST_FILE);
-    if manifest.is_file() {
-        found.push(manifest);
-        return Ok(());
-    }
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .on(IoOp::List, dir)?
-        .collect::<Result<_, _>>()
-        .on(IoOp::List, dir)?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let is_dir = entry.file_type().on(IoOp::Inspect, &entry.path())?.is_dir();
-        if is_dir && !name.starts_with('.') && name != "target" && name != "node_modules" {
-            walk(&entry.path(), found)?;
-        }
-    }
-    Ok(())
 }
