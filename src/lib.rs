@@ -34,7 +34,7 @@
 //! 6. [`registry`] and [`git`]: where skills come from — a registry's
 //!    index, the batch job that builds one and its client; git repositories
 //!    resolved, fetched and checked.
-//! 7. [`install`]: the layer over them all — sources resolved, skills
+//! 7. [`mod@install`]: the layer over them all — sources resolved, skills
 //!    prepared and staged, then committed together; `update` and `sync`.
 //!
 //! [`context`] and [`paths`] (what the caller decides, where things live),

@@ -79,8 +79,11 @@ pub trait ComponentSource: std::fmt::Debug + Send + Sync {
         &self,
         name: &str,
         source_sha256: &str,
-    ) -> Result<Option<RegistryComponent>, String>;
+    ) -> Result<Option<RegistryComponent>, ComponentSourceError>;
 }
+
+/// Why a [`ComponentSource`] could not be used (its own error, kept whole).
+pub type ComponentSourceError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A component a [`ComponentSource`] found.
 #[derive(Debug, Clone)]
@@ -526,7 +529,10 @@ fn stub(
                     prepared.source_sha256
                 ));
             }
-            Err(why) => reason.push_str(&format!("; the registry could not be used: {why}")),
+            Err(why) => reason.push_str(&format!(
+                "; the registry could not be used: {}",
+                crate::error_chain(why.as_ref())
+            )),
         }
     }
     if options.no_stub {

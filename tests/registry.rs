@@ -1569,8 +1569,10 @@ fn a_registry_install_of_several_names_installs_all_or_none() {
     for name in ["alpha", "beta", "gamma"] {
         prompt_skill(&reg, name, name, "2.0.0");
     }
-    let dist2 = tmp.path().join("dist2");
-    precompile_signed(&reg, &dist2, &key, &[]);
+    // Published where version 1 was (the same registry, a newer index).
+    std::fs::remove_dir_all(&dist).unwrap();
+    precompile_signed(&reg, &dist, &key, &[]);
+    let dist2 = dist.clone();
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dist2.join("index.json")).unwrap()).unwrap();
     let gamma = index["skills"]

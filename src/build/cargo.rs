@@ -937,8 +937,8 @@ const CARGO_HOME_ENTRIES: [&str; 5] = [
     ".global-cache",
 ];
 
-/// Removes from boternity's cargo home what [`CARGO_HOME_ENTRIES`] does not
-/// name; what was removed, for a note.
+/// Removes from boternity's cargo home what is not a registry cache or
+/// cargo's own bookkeeping; what was removed, for a note.
 pub fn clean_cargo_home(cargo_home: &Path) -> Result<Vec<PathBuf>, IoError> {
     let mut removed = Vec::new();
     let entries = match std::fs::read_dir(cargo_home) {

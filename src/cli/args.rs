@@ -368,12 +368,30 @@ impl InstallArgs {
 /// the chain: the library says what is wrong in its own terms, the CLI says
 /// which flag changes it.
 pub fn flag_hint(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use boternity_skills::InstallError;
     use boternity_skills::git::GitError;
     use boternity_skills::registry::client::RegistryError;
     use boternity_skills::registry::sign::SignError;
     use boternity_skills::store::StoreError;
     let mut cause = Some(err);
-    while let Some(c) = cause {
+    while let Some(outer) = cause {
+        cause = outer.source();
+        // A transparent wrapper shows its inner error's text and source, not
+        // the inner error itself: look inside.
+        // (A boxed source is its own type in the chain.)
+        let install = outer
+            .downcast_ref::<InstallError>()
+            .or_else(|| outer.downcast_ref::<Box<InstallError>>().map(|b| &**b));
+        let c: &(dyn std::error::Error + 'static) = match install {
+            Some(InstallError::Store(e)) => e,
+            Some(InstallError::Git(e)) => e,
+            Some(InstallError::Registry(e)) => e,
+            _ => outer,
+        };
+        let c: &(dyn std::error::Error + 'static) = match c.downcast_ref::<RegistryError>() {
+            Some(RegistryError::Sign(e)) => e,
+            _ => c,
+        };
         if let Some(StoreError::OtherOrigin { .. }) = c.downcast_ref::<StoreError>() {
             return Some(
                 "pass --force to replace it (its data folder is deleted), or `boternity remove` it first",
@@ -415,7 +433,6 @@ pub fn flag_hint(err: &(dyn std::error::Error + 'static)) -> Option<&'static str
         if let Some(SignError::PasswordNeeded { .. }) = c.downcast_ref::<SignError>() {
             return Some("pass --password-env VAR naming the variable that holds the password");
         }
-        cause = c.source();
     }
     None
 }

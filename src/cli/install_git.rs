@@ -113,7 +113,11 @@ fn install(
                     path: &f.rel,
                     skill_type: f.manifest.as_ref().ok().map(|m| m.skill_type.to_string()),
                     description: f.manifest.as_ref().ok().map(|m| m.description.as_str()),
-                    manifest_error: f.manifest.as_ref().err().map(String::as_str),
+                    manifest_error: f
+                        .manifest
+                        .as_ref()
+                        .err()
+                        .map(|e| boternity_skills::error_chain(e.as_ref())),
                     url: &checkout.url,
                     commit: &checkout.commit,
                 });

@@ -60,7 +60,11 @@ impl Opts {
                     binary: skill.binary,
                     trust_tier: skill.trust_tier(),
                     path_taken: skill.provenance.as_ref().map(|p| p.path_taken),
-                    manifest_error: skill.manifest.as_ref().err().map(String::as_str),
+                    manifest_error: skill
+                        .manifest
+                        .as_ref()
+                        .err()
+                        .map(|e| boternity_skills::error_chain(e.as_ref())),
                     path: &skill.dir,
                     origin: skill.provenance.as_ref().and_then(|p| p.origin.as_ref()),
                 });

@@ -194,7 +194,7 @@ pub struct InstalledSkillLine<'a> {
     pub binary: Option<InstalledBinary>,
     pub trust_tier: TrustTier,
     pub path_taken: Option<PathTaken>,
-    pub manifest_error: Option<&'a str>,
+    pub manifest_error: Option<String>,
     pub path: &'a Path,
     /// Where it came from (`kind`: `folder`, `registry` or `git`, with
     /// `url`, `path`, `requested` and `commit` for git).
@@ -360,7 +360,7 @@ pub struct SkillFound<'a> {
     #[serde(rename = "type")]
     pub skill_type: Option<String>,
     pub description: Option<&'a str>,
-    pub manifest_error: Option<&'a str>,
+    pub manifest_error: Option<String>,
     pub url: &'a str,
     pub commit: &'a str,
 }

@@ -8,8 +8,7 @@
 //! allows, and checks every object it receives. It runs through
 //! [`crate::process::run`]: in a process group of its own (a helper it starts,
 //! `ssh` or a remote helper, dies with it), stopped after a time limit
-//! ([`deadline`]: `BOTERNITY_GIT_DEADLINE` seconds, else [`GIT_TIMEOUT`]), its
-//! stdout capped.
+//! (the context's [`GitSettings::deadline`]), its stdout capped.
 
 use std::ffi::{OsStr, OsString};
 use std::path::Path;

@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use super::GitError;
-use crate::skill::manifest::{self, Manifest};
+use crate::skill::manifest::{self, Manifest, ManifestError};
+use std::sync::Arc;
 
 /// A skill found in the tree.
 #[derive(Debug, Clone)]
@@ -20,7 +21,7 @@ pub struct Found {
     /// manifest cannot be read.
     pub key: String,
     /// The manifest, or why it cannot be read.
-    pub manifest: Result<Manifest, String>,
+    pub manifest: Result<Manifest, Arc<ManifestError>>,
 }
 
 impl Found {
@@ -107,7 +108,7 @@ pub fn discover(
 /// The skill at `dir`, keyed as a local install keys it.
 fn found(root: &Path, dir: &Path) -> Found {
     let rel = crate::skill::files::rel_path(root, dir);
-    let manifest = Manifest::load(dir).map_err(|e| crate::error_chain(&e));
+    let manifest = Manifest::load(dir).map_err(Arc::new);
     let key = match &manifest {
         Ok(m) => m.name.clone(),
         Err(_) => manifest::slug(&manifest::folder_name(dir)).unwrap_or_else(|| "skill".into()),

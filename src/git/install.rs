@@ -26,7 +26,7 @@ use crate::store::provenance::Origin;
 /// needed for one operation (removed on drop): at first the folders, links,
 /// every `SKILL.md` and `.claude-plugin/marketplace.json` (what discovery
 /// reads); a skill folder's other files once it is chosen
-/// ([`Checkout::materialize`], which [`prepare_skill`] calls).
+/// ([`Checkout::materialize`], which the install layer calls).
 #[derive(Debug)]
 pub struct Checkout {
     /// The URL as recorded (credentials stripped).

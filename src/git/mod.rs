@@ -3,7 +3,7 @@
 //! exactly that commit into a cache ([`fetch`]), checking its tree and
 //! writing out what is needed ([`tree`]), finding the skills in it
 //! ([`discover`]), and installing, updating and reproducing them through the
-//! same pipeline and store as a local folder ([`install`], [`sync`]).
+//! same pipeline and store as a local folder ([`mod@crate::install`]).
 //!
 //! Everything fetched is untrusted: the skills go through
 //! [`crate::pipeline::prepare`] under the installer's trust tier, and their

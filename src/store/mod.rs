@@ -79,7 +79,7 @@ pub struct InstalledSkill {
     pub name: String,
     pub dir: PathBuf,
     /// The manifest, or why it cannot be read.
-    pub manifest: Result<Manifest, String>,
+    pub manifest: Result<Manifest, Arc<ManifestError>>,
     /// What `skill.wasm` is, if there is one.
     pub binary: Option<InstalledBinary>,
     /// `None` for skills installed by boternity's old installer.
@@ -279,7 +279,7 @@ impl SkillStore {
     }
 
     fn read_skill(&self, name: &str, dir: PathBuf) -> Result<InstalledSkill, StoreError> {
-        let manifest = Manifest::load(&dir).map_err(|e| e.to_string());
+        let manifest = Manifest::load(&dir).map_err(Arc::new);
         let wasm_path = dir.join(WASM_FILE);
         let binary = if wasm_path.is_file() {
             Some(binary_kind(&wasm_path)?)

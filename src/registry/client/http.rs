@@ -12,10 +12,9 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-/// How downloads behave. [`TransportOptions::from_env`] reads the overrides
-/// `BOTERNITY_HTTP_TIMEOUT` (seconds, per connect and per read),
-/// `BOTERNITY_HTTP_RETRIES`, `BOTERNITY_HTTP_DEADLINE` (seconds, per request)
-/// and `BOTERNITY_HTTP_INSTALL_DEADLINE` (seconds, per install).
+/// How downloads behave: part of the caller's [`crate::Context`] (the CLI
+/// reads `BOTERNITY_HTTP_TIMEOUT`, `BOTERNITY_HTTP_RETRIES`,
+/// `BOTERNITY_HTTP_DEADLINE` and `BOTERNITY_HTTP_INSTALL_DEADLINE` into it).
 #[derive(Debug, Clone)]
 pub struct TransportOptions {
     pub connect_timeout: Duration,

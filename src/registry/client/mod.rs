@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use crate::context::Context;
 use crate::fsutil::{CappedReadError, IoError, IoOp};
-use crate::pipeline::{ComponentSource, RegistryComponent};
+use crate::pipeline::{ComponentSource, ComponentSourceError, RegistryComponent};
 use crate::registry::index::{self, INDEX_FILE, Index, IndexEntry, IndexError};
 use crate::registry::sign::{self, SIGNATURE_SUFFIX, SignError, TrustedKey};
 use crate::skill::manifest;
@@ -736,21 +736,17 @@ impl ComponentSource for RegistryClient {
         &self,
         name: &str,
         source_sha256: &str,
-    ) -> Result<Option<RegistryComponent>, String> {
+    ) -> Result<Option<RegistryComponent>, ComponentSourceError> {
         let budget = self.budget();
-        let fetched = self
-            .fetch_index_within(&budget)
-            .map_err(|e| crate::error_chain(&e))?;
+        let fetched = self.fetch_index_within(&budget)?;
         let Some(entry) = fetched.index.find_by_source(name, source_sha256) else {
             return Ok(None);
         };
-        let (_, binary) = wanted_files(entry)
-            .or_else(|e| match e {
-                // An older index without files still names its binary.
-                RegistryError::NoFiles { .. } => Ok((Vec::new(), None)),
-                e => Err(e),
-            })
-            .map_err(|e| crate::error_chain(&e))?;
+        let (_, binary) = wanted_files(entry).or_else(|e| match e {
+            // An older index without files still names its binary.
+            RegistryError::NoFiles { .. } => Ok((Vec::new(), None)),
+            e => Err(e),
+        })?;
         let (rel, size, sha) = match binary {
             Some(b) => b,
             None => match (&entry.path, entry.size, &entry.sha256) {
@@ -758,11 +754,9 @@ impl ComponentSource for RegistryClient {
                 _ => return Ok(None),
             },
         };
-        index::check_rel_path(name, &rel).map_err(|e| e.to_string())?;
+        index::check_rel_path(name, &rel)?;
         self.announce(&[(rel.clone(), size, sha.clone())]);
-        let bytes = self
-            .file(entry, &rel, (size, &sha), &budget)
-            .map_err(|e| crate::error_chain(&e))?;
+        let bytes = self.file(entry, &rel, (size, &sha), &budget)?;
         self.emit(DownloadEvent::Finish);
         Ok(Some(RegistryComponent {
             bytes,
