@@ -4,12 +4,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::Context;
 use boternity_skills::registry::client::parse_spec;
-use boternity_skills::registry::index::{Index, IndexError, parse_validity};
-use boternity_skills::registry::sign::{self, IndexSigner, SigningKey, TrustedKey};
+use boternity_skills::registry::index::{Index, IndexError};
+use boternity_skills::registry::sign::{self, IndexSigner, TrustedKey};
+
+use super::args::{AllowExpiredArgs, SigningArgs};
 
 /// Work with precompiled registry indexes.
 #[derive(clap::Args)]
@@ -65,9 +67,8 @@ enum IndexCommand {
         /// The public key: FILE.pub, or the base64 key itself.
         #[arg(long, value_name = "FILE.pub|KEY")]
         key: String,
-        /// Accept an expired index (still exit 0, with a warning).
-        #[arg(long)]
-        allow_expired: bool,
+        #[command(flatten)]
+        expired: AllowExpiredArgs,
     },
     /// Mark a version yanked (withdrawn), with a reason; re-sign with --key.
     ///
@@ -76,6 +77,7 @@ enum IndexCommand {
     /// installed at it. Without --key a stale INDEX.minisig is removed: sign
     /// the index afterwards.
     #[command(
+        group = SigningArgs::requires_key("key"),
         after_help = "Examples:\n  boternity index yank dist/index.json word-count@1.2.0 --reason \"leaks the input to the log\" --key registry.key\n  boternity index yank dist/index.json word-count@1.2.0 --undo --key registry.key"
     )]
     Yank {
@@ -93,18 +95,8 @@ enum IndexCommand {
         /// Sign the changed index with this secret key.
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
-        /// The environment variable holding the key's password.
-        #[arg(long, value_name = "VAR", requires = "key")]
-        password_env: Option<String>,
-        /// How long the signed index stays valid.
-        #[arg(
-            long,
-            value_name = "DURATION",
-            default_value = "30d",
-            value_parser = parse_validity,
-            requires = "key"
-        )]
-        expires_in: Duration,
+        #[command(flatten)]
+        signing: SigningArgs,
     },
 }
 
@@ -114,24 +106,8 @@ struct KeyArgs {
     /// The secret key (from `boternity keygen`).
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
-    /// The environment variable holding the key's password (an encrypted key).
-    #[arg(long, value_name = "VAR")]
-    password_env: Option<String>,
-    /// How long the signed index stays valid (`30d`, `12h`, `1y`; at most 10
-    /// years): installs refuse it after that unless --allow-expired.
-    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_validity)]
-    expires_in: Duration,
-}
-
-fn signer(
-    key: &Path,
-    password_env: Option<&str>,
-    validity: Duration,
-) -> anyhow::Result<IndexSigner> {
-    let password = super::context::password(password_env)?;
-    let key = SigningKey::load(key, password.as_ref())
-        .with_context(|| format!("cannot use the key {}", key.display()))?;
-    Ok(IndexSigner { key, validity })
+    #[command(flatten)]
+    signing: SigningArgs,
 }
 
 /// Signs `index` and says so.
@@ -212,14 +188,14 @@ impl Opts {
                 Ok(ExitCode::SUCCESS)
             }
             IndexCommand::Sign { index, key } => {
-                let signer = signer(&key.key, key.password_env.as_deref(), key.expires_in)?;
+                let signer = key.signing.signer(&key.key)?;
                 sign_and_report(&index, &signer)?;
                 Ok(ExitCode::SUCCESS)
             }
             IndexCommand::Verify {
                 index,
                 key,
-                allow_expired,
+                expired,
             } => {
                 let trusted = TrustedKey::parse(&key)?;
                 let bytes = std::fs::read(&index)
@@ -256,7 +232,7 @@ impl Opts {
                         index.display(),
                         parsed.expires.as_deref().unwrap_or_default()
                     );
-                    if !allow_expired {
+                    if !expired.allow_expired {
                         anyhow::bail!("expiry rule: {text}");
                     }
                     eprintln!("warning: {text}");
@@ -269,12 +245,11 @@ impl Opts {
                 reason,
                 undo,
                 key,
-                password_env,
-                expires_in,
+                signing,
             } => {
                 // The key first: a wrong password changes nothing.
                 let signer = match &key {
-                    Some(key) => Some(signer(key, password_env.as_deref(), expires_in)?),
+                    Some(key) => Some(signing.signer(key)?),
                     None => None,
                 };
                 let (name, version) = match parse_spec(&spec) {

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use boternity_skills::registry::sign;
 
+use super::args::PasswordArgs;
+
 /// Write a minisign key pair for signing a registry's index.json.
 ///
 /// The secret key goes to FILE (mode 0600), the public key to FILE.pub. The
@@ -20,14 +22,13 @@ pub struct Opts {
     /// Where to write the secret key (the public key goes to FILE.pub).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// Encrypt the secret key with the password held in this environment variable.
-    #[arg(long, value_name = "VAR")]
-    password_env: Option<String>,
+    #[command(flatten)]
+    password: PasswordArgs,
 }
 
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let password = super::context::password(self.password_env.as_deref())?.map(|p| p.value);
+        let password = self.password.password()?.map(|p| p.value);
         let encrypted = password.is_some();
         let public = sign::generate(&self.out, password)
             .with_context(|| format!("cannot write a key pair to {}", self.out.display()))?;

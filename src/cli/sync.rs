@@ -8,7 +8,7 @@ use boternity_skills::Installer;
 use boternity_skills::install::sync;
 use boternity_skills::store::lock::{self, LockFile};
 
-use super::args::{InstallArgs, MessageFormat, StoreArgs};
+use super::args::{InstallArgs, MessageFormat, OfflineArgs, StoreArgs};
 
 /// Install exactly what a skills.lock lists.
 ///
@@ -27,9 +27,8 @@ pub struct Opts {
     lock: Option<PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
-    /// Use only the cache; never the network.
-    #[arg(long)]
-    offline: bool,
+    #[command(flatten)]
+    offline: OfflineArgs,
     #[command(flatten)]
     install: InstallArgs,
 }
@@ -43,7 +42,7 @@ impl Opts {
         let context = self.store.context();
         let executor = super::executor()?;
         let installer = Installer::new(&context, &store).with_executor(&executor);
-        let report = sync::sync(&installer, &locked, &options, self.offline)?;
+        let report = sync::sync(&installer, &locked, &options, self.offline.offline)?;
         for installed in &report.installed {
             super::install::report(installed, MessageFormat::Human);
         }

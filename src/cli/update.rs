@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use boternity_skills::Installer;
 use boternity_skills::install::sync::{self, Updated};
 
-use super::args::{InstallArgs, MessageFormat, StoreArgs};
+use super::args::{InstallArgs, MessageFormat, OfflineArgs, StoreArgs};
 
 /// Update skills installed from git to the newest commit of their ref.
 ///
@@ -27,9 +27,8 @@ pub struct Opts {
     all: bool,
     #[command(flatten)]
     store: StoreArgs,
-    /// Use only the cache (refs and commits fetched before); never the network.
-    #[arg(long)]
-    offline: bool,
+    #[command(flatten)]
+    offline: OfflineArgs,
     #[command(flatten)]
     install: InstallArgs,
 }
@@ -41,7 +40,7 @@ impl Opts {
         let context = self.store.context();
         let executor = super::executor()?;
         let installer = Installer::new(&context, &store).with_executor(&executor);
-        let outcomes = sync::update(&installer, &self.names, &options, self.offline)?;
+        let outcomes = sync::update(&installer, &self.names, &options, self.offline.offline)?;
         let mut failed = false;
         if outcomes.is_empty() {
             eprintln!(
