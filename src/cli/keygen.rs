@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use boternity_skills::registry::sign;
 
-use super::args::PasswordArgs;
+use super::args::{OutputArgs, PasswordArgs};
+use super::message::{self, KeyWritten};
 
 /// Write a minisign key pair for signing a registry's index.json.
 ///
@@ -24,6 +25,8 @@ pub struct Opts {
     out: PathBuf,
     #[command(flatten)]
     password: PasswordArgs,
+    #[command(flatten)]
+    pub format: OutputArgs,
 }
 
 impl Opts {
@@ -33,6 +36,16 @@ impl Opts {
         let public = sign::generate(&self.out, password)
             .with_context(|| format!("cannot write a key pair to {}", self.out.display()))?;
         let pub_path = sign::public_key_path(&self.out);
+        if self.format.json() {
+            message::emit(&KeyWritten {
+                secret_key: &self.out,
+                public_key: &pub_path,
+                key_id: public.key_id(),
+                public_key_base64: public.to_base64(),
+                encrypted,
+            });
+            return Ok(ExitCode::SUCCESS);
+        }
         eprintln!(
             "{:>12} secret key {} ({}, mode 0600): keep it secret",
             "Wrote",

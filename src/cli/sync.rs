@@ -8,7 +8,8 @@ use boternity_skills::Installer;
 use boternity_skills::install::sync;
 use boternity_skills::store::lock::{self, LockFile};
 
-use super::args::{InstallArgs, MessageFormat, OfflineArgs, StoreArgs};
+use super::args::{InstallArgs, MessageFormat, OfflineArgs, OutputArgs, StoreArgs};
+use super::message::{self, SyncFinished};
 
 /// Install exactly what a skills.lock lists.
 ///
@@ -31,6 +32,8 @@ pub struct Opts {
     offline: OfflineArgs,
     #[command(flatten)]
     install: InstallArgs,
+    #[command(flatten)]
+    pub format: OutputArgs,
 }
 
 impl Opts {
@@ -43,6 +46,19 @@ impl Opts {
         let executor = super::executor()?;
         let installer = Installer::new(&context, &store).with_executor(&executor);
         let report = sync::sync(&installer, &locked, &options, self.offline.offline)?;
+        if self.format.json() {
+            for installed in &report.installed {
+                super::install::report(installed, MessageFormat::Json);
+            }
+            message::emit(&SyncFinished {
+                lock: &path,
+                skills: locked.skills.len(),
+                installed: report.installed.iter().map(|i| i.name.as_str()).collect(),
+                unchanged: &report.unchanged,
+                extra: &report.extra,
+            });
+            return Ok(ExitCode::SUCCESS);
+        }
         for installed in &report.installed {
             super::install::report(installed, MessageFormat::Human);
         }
