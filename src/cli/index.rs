@@ -147,6 +147,26 @@ fn sign_and_report(index: &Path, signer: &IndexSigner, json: bool) -> anyhow::Re
 }
 
 impl Opts {
+    /// The subcommand's name, as `command-failed` gives it.
+    pub fn name(&self) -> &'static str {
+        match self.command {
+            IndexCommand::Merge { .. } => "index merge",
+            IndexCommand::Sign { .. } => "index sign",
+            IndexCommand::Verify { .. } => "index verify",
+            IndexCommand::Yank { .. } => "index yank",
+        }
+    }
+
+    /// The subcommand's `--message-format`.
+    pub fn format(&self) -> OutputArgs {
+        match &self.command {
+            IndexCommand::Merge { format, .. }
+            | IndexCommand::Sign { format, .. }
+            | IndexCommand::Verify { format, .. }
+            | IndexCommand::Yank { format, .. } => *format,
+        }
+    }
+
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
             IndexCommand::Merge {

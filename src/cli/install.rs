@@ -47,7 +47,7 @@ pub struct Opts {
     #[command(flatten)]
     grants: GrantArgs,
     #[command(flatten)]
-    format: OutputArgs,
+    pub format: OutputArgs,
 }
 
 impl Opts {

@@ -35,6 +35,22 @@ pub fn error_text(err: &anyhow::Error) -> String {
     boternity_skills::error_chain(err.as_ref())
 }
 
+/// Any subcommand failed (an error it returned; `build-skill` and `install`
+/// report theirs as `build-failed` and `install-failed`).
+#[derive(Serialize)]
+pub struct CommandFailed {
+    /// The subcommand (`index sign` for `index`'s).
+    pub command: &'static str,
+    /// The error and each of its causes, once each.
+    pub error: String,
+    /// The flags that answer it.
+    pub hint: Option<&'static str>,
+}
+
+impl Message for CommandFailed {
+    const REASON: &'static str = "command-failed";
+}
+
 /// `build-skill` finished.
 #[derive(Serialize)]
 pub struct SkillBuilt<'a> {

@@ -32,7 +32,7 @@ pub struct Opts {
     #[command(flatten)]
     trust: TrustArgs,
     #[command(flatten)]
-    format: OutputArgs,
+    pub format: OutputArgs,
 }
 
 impl Opts {

@@ -59,7 +59,7 @@ pub struct Opts {
     #[command(flatten)]
     signing: SigningArgs,
     #[command(flatten)]
-    format: OutputArgs,
+    pub format: OutputArgs,
 }
 
 fn default_jobs() -> usize {
