@@ -453,16 +453,47 @@ impl InstallArgs {
     }
 }
 
+/// `err`, or the error it wraps with `#[error(transparent)]` (which shows
+/// that error's text, and hides it from the source chain), unwrapped until
+/// the error is no such wrapper.
+fn unwrap_transparent<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> &'a (dyn std::error::Error + 'static) {
+    use boternity_skills::InstallError;
+    use boternity_skills::git::GitError;
+    use boternity_skills::registry::client::RegistryError;
+    use boternity_skills::registry::precompile::PrecompileError;
+    if let Some(e) = err.downcast_ref::<InstallError>() {
+        match e {
+            InstallError::Git(e) => return unwrap_transparent(e),
+            InstallError::Registry(e) => return unwrap_transparent(e),
+            InstallError::Store(e) => return e,
+            _ => {}
+        }
+    }
+    if let Some(GitError::Store(e)) = err.downcast_ref::<GitError>() {
+        return e;
+    }
+    if let Some(RegistryError::Sign(e)) = err.downcast_ref::<RegistryError>() {
+        return e;
+    }
+    if let Some(PrecompileError::Sign(e)) = err.downcast_ref::<PrecompileError>() {
+        return e;
+    }
+    err
+}
+
 /// The flags that answer a library error, found by its type anywhere in
-/// the chain: the library says what is wrong in its own terms, the CLI says
-/// which flag changes it.
+/// the chain (inside transparent wrappers too): the library says what is
+/// wrong in its own terms, the CLI says which flag changes it.
 pub fn flag_hint(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     use boternity_skills::git::GitError;
     use boternity_skills::registry::client::RegistryError;
     use boternity_skills::registry::sign::SignError;
     use boternity_skills::store::StoreError;
     let mut cause = Some(err);
-    while let Some(c) = cause {
+    while let Some(outer) = cause {
+        let c = unwrap_transparent(outer);
         if let Some(StoreError::OtherOrigin { .. }) = c.downcast_ref::<StoreError>() {
             return Some(
                 "pass --force to replace it (its data folder is deleted), or `boternity remove` it first",
