@@ -42,11 +42,6 @@ fn main() -> ExitCode {
     let jobserver = unsafe { boternity_skills::registry::precompile::inherited_jobserver() };
     let cli = Cli::parse();
     cli::init_tracing(cli.verbose);
-    match cli.command.run(jobserver) {
-        Ok(code) => code,
-        Err(err) => {
-            cli::print_error(err.as_ref());
-            ExitCode::FAILURE
-        }
-    }
+    // An error is reported as the subcommand's --message-format asks.
+    cli.command.run(jobserver)
 }

@@ -1080,3 +1080,244 @@ fn an_upgrade_keeps_the_grants_and_an_install_states_them() {
     let err = run_cli(&store_dir, "notes", "read-file kept.txt").unwrap_err();
     assert!(err.contains("needs the `read_file` capability"), "{err}");
 }
+
+/// Every line a `--message-format json` run printed on stdout, each a JSON
+/// object with a `reason`.
+fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    stdout(out)
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            assert!(value["reason"].is_string(), "no reason: {line}");
+            value
+        })
+        .collect()
+}
+
+/// The one `command-failed` line of a failed run (exit 1).
+fn command_failed(out: &std::process::Output, command: &str) -> serde_json::Value {
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+    let lines = json_lines(out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = lines.into_iter().next().unwrap();
+    assert_eq!(line["reason"], "command-failed", "{line}");
+    assert_eq!(line["command"], command, "{line}");
+    assert!(
+        line["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{line}"
+    );
+    line
+}
+
+/// `boternity <args> --message-format json`, no store.
+fn json_cli(args: &[&str]) -> std::process::Output {
+    boternity()
+        .args(args)
+        .args(["--message-format", "json"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_subcommand_speaks_json_failures_included() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    // A prompt skill: installed without a build.
+    let src = tmp.path().join("src/notes");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("SKILL.md"),
+        "---\nname: notes\ndescription: Take notes.\n---\nTake notes.\n",
+    )
+    .unwrap();
+    let json = ["--message-format", "json"];
+    fn with_json<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        [args, &["--message-format", "json"][..]].concat()
+    }
+    let lines = json_lines(&cli_ok(&store, &with_json(&["install", &path(&src)])));
+    assert_eq!(lines[0]["reason"], "skill-installed");
+
+    // update: a folder install has nothing to follow.
+    let lines = json_lines(&cli_ok(&store, &with_json(&["update", "notes"])));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["reason"], "skill-updated");
+    assert_eq!(lines[0]["name"], "notes");
+    assert_eq!(lines[0]["outcome"], "not-git");
+    assert!(lines[0]["from"].is_null() && lines[0]["error"].is_null());
+    assert!(json_lines(&cli_ok(&store, &with_json(&["update", "--all"]))).is_empty());
+
+    // sync with the store's own lock: nothing to do.
+    let lines = json_lines(&cli_ok(&store, &with_json(&["sync"])));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let finished = &lines[0];
+    assert_eq!(finished["reason"], "sync-finished");
+    assert_eq!(finished["skills"], 1);
+    assert_eq!(finished["unchanged"], serde_json::json!(["notes"]));
+    assert_eq!(finished["installed"], serde_json::json!([]));
+    assert_eq!(finished["extra"], serde_json::json!([]));
+    assert!(finished["lock"].as_str().unwrap().ends_with("skills.lock"));
+    // Into another store: a folder is not fetched, so sync fails.
+    let lock = path(&store.join("skills.lock"));
+    let other = tmp.path().join("other");
+    command_failed(&cli(&other, &with_json(&["sync", "--lock", &lock])), "sync");
+
+    // remove, then remove again (and a bad name): one command-failed each.
+    let lines = json_lines(&cli_ok(&store, &with_json(&["remove", "notes"])));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["reason"], "skill-removed");
+    assert_eq!(lines[0]["name"], "notes");
+    assert_eq!(lines[0]["store"], path(&store));
+    assert_eq!(lines[0]["data"], "none");
+    let failed = command_failed(&cli(&store, &with_json(&["remove", "notes"])), "remove");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("no skill named `notes` is installed"),
+        "{failed}"
+    );
+    assert!(failed["hint"].is_null(), "{failed}");
+    command_failed(&cli(&store, &with_json(&["remove", "../etc"])), "remove");
+
+    // keygen: one unencrypted key, one encrypted; never over a key.
+    let key = tmp.path().join("registry.key");
+    let out = json_cli(&["keygen", "--out", &path(&key)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let written = &lines[0];
+    assert_eq!(written["reason"], "key-written");
+    assert_eq!(written["secret_key"], path(&key));
+    assert_eq!(written["public_key"], format!("{}.pub", path(&key)));
+    assert_eq!(written["encrypted"], false);
+    let key_id = written["key_id"].as_str().unwrap().to_string();
+    assert!(!key_id.is_empty());
+    assert!(
+        written["public_key_base64"]
+            .as_str()
+            .unwrap()
+            .starts_with("RW")
+    );
+    command_failed(&json_cli(&["keygen", "--out", &path(&key)]), "keygen");
+    let locked = tmp.path().join("locked.key");
+    let out = boternity()
+        .args(["keygen", "--out", &path(&locked), "--password-env", "PW"])
+        .args(json)
+        .env("PW", "hunter2")
+        .output()
+        .unwrap();
+    assert_eq!(json_lines(&out)[0]["encrypted"], true, "{}", stderr(&out));
+
+    // index merge, sign, verify, yank.
+    let shard = tmp.path().join("shard.json");
+    std::fs::write(
+        &shard,
+        r#"{"skills":[{"name":"notes","version":"1.0.0","status":"ok"}]}"#,
+    )
+    .unwrap();
+    let index = tmp.path().join("index.json");
+    let out = json_cli(&["index", "merge", &path(&shard), "-o", &path(&index)]);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?} {}", stderr(&out));
+    assert_eq!(lines[0]["reason"], "index-merged");
+    assert_eq!(lines[0]["output"], path(&index));
+    assert_eq!(
+        (lines[0]["inputs"].clone(), lines[0]["skills"].clone()),
+        (1.into(), 1.into())
+    );
+    assert!(lines[0]["index"].is_null());
+    // Without -o the merged index is the message's.
+    let lines = json_lines(&json_cli(&["index", "merge", &path(&shard)]));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["index"]["skills"][0]["name"], "notes");
+
+    let out = json_cli(&["index", "sign", &path(&index), "--key", &path(&key)]);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?} {}", stderr(&out));
+    let signed = &lines[0];
+    assert_eq!(signed["reason"], "index-signed");
+    assert_eq!(signed["key_id"], key_id.as_str());
+    assert!(Path::new(signed["signature"].as_str().unwrap()).is_file());
+    // An encrypted key without its password: the hint names the flag.
+    let failed = command_failed(
+        &json_cli(&["index", "sign", &path(&index), "--key", &path(&locked)]),
+        "index sign",
+    );
+    assert!(
+        failed["hint"].as_str().unwrap().contains("--password-env"),
+        "{failed}"
+    );
+
+    let public = format!("{}.pub", path(&key));
+    let lines = json_lines(&json_cli(&[
+        "index",
+        "verify",
+        &path(&index),
+        "--key",
+        &public,
+    ]));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["reason"], "index-verified");
+    assert_eq!(lines[0]["key_id"], key_id.as_str());
+    assert_eq!(lines[0]["serial"], signed["serial"]);
+    assert_eq!(lines[0]["expired"], false);
+    // The secret key is not a public key.
+    command_failed(
+        &json_cli(&["index", "verify", &path(&index), "--key", &path(&key)]),
+        "index verify",
+    );
+
+    let out = json_cli(&[
+        "index",
+        "yank",
+        &path(&index),
+        "notes@1.0.0",
+        "--reason",
+        "leaks",
+        "--key",
+        &path(&key),
+    ]);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2, "{lines:?} {}", stderr(&out));
+    assert_eq!(lines[0]["reason"], "index-yanked");
+    assert_eq!(lines[0]["name"], "notes");
+    assert_eq!(lines[0]["version"], "1.0.0");
+    assert_eq!(lines[0]["yanked"], "leaks");
+    assert_eq!(lines[0]["signed"], true);
+    assert_eq!(lines[1]["reason"], "index-signed");
+    let lines = json_lines(&json_cli(&[
+        "index",
+        "yank",
+        &path(&index),
+        "notes@1.0.0",
+        "--undo",
+    ]));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0]["yanked"].is_null());
+    assert_eq!(lines[0]["signed"], false);
+    assert_eq!(
+        lines[0]["removed_signature"],
+        format!("{}.minisig", path(&index))
+    );
+    command_failed(
+        &json_cli(&["index", "yank", &path(&index), "nobody@1.0.0", "--undo"]),
+        "index yank",
+    );
+
+    // new-skill.
+    let lines = json_lines(&json_cli(&[
+        "new-skill",
+        "demo",
+        "--path",
+        &path(tmp.path()),
+    ]));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["reason"], "skill-created");
+    assert_eq!(lines[0]["path"], path(&tmp.path().join("demo")));
+    command_failed(
+        &json_cli(&["new-skill", "demo", "--path", &path(tmp.path())]),
+        "new-skill",
+    );
+}

@@ -1,7 +1,8 @@
-//! Flag groups that more than one subcommand takes, each parsed once, with
-//! clap's `value_parser` over the types' own `FromStr`: where the store is,
-//! the output format, a "file or installed skill" argument, grants, run
-//! limits and build settings.
+//! Flag groups that more than one subcommand takes, each declared (and its
+//! help written) once, with clap's `value_parser` over the types' own
+//! `FromStr`: where the store is, the output format, `--offline`, a "file or
+//! installed skill" argument, grants, run limits, build settings, the stub
+//! policy, and signing (`--password-env`, `--expires-in`, `--allow-expired`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,6 +12,8 @@ use boternity_skills::build::fetch_proxy::RegistryHosts;
 use boternity_skills::build::{BuildOptions, Confinement};
 use boternity_skills::executor::grants::{Missing, Requested};
 use boternity_skills::executor::{Executor, ExecutorConfig};
+use boternity_skills::registry::index::parse_validity;
+use boternity_skills::registry::sign::{IndexSigner, Password, SignError, SigningKey};
 use boternity_skills::skill::manifest::{Capability, TrustTier};
 use boternity_skills::store::InstalledSkill;
 use boternity_skills::{Grants, Limits, SkillStore};
@@ -64,6 +67,83 @@ impl StoreArgs {
             })?,
         };
         Ok(SkillStore::new(root))
+    }
+}
+
+/// `--offline`, shared by every command that may fetch (git, a registry).
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
+pub struct OfflineArgs {
+    /// Never use the network: only what was fetched before (the git cache's
+    /// refs and commits, the download cache's indexes and files).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// `--allow-expired`: whether a signed index past its `expires` time may be
+/// used (installs, `outdated`, `verify`) or accepted (`index verify`).
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
+pub struct AllowExpiredArgs {
+    /// Use a signed index past its `expires` time (with a warning). An
+    /// expired index may be an old one replayed to hide newer versions and
+    /// yanks.
+    #[arg(
+        long,
+        env = "BOTERNITY_ALLOW_EXPIRED",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub allow_expired: bool,
+}
+
+/// `--password-env VAR`: the password of a minisign secret key (`keygen`
+/// encrypts with it, signing decrypts with it), never prompted for.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct PasswordArgs {
+    /// The environment variable holding the secret key's password (keygen
+    /// encrypts the key with it; signing reads it). Never prompted for.
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+}
+
+impl PasswordArgs {
+    /// The password the variable holds, if one was named.
+    pub fn password(&self) -> Result<Option<Password>, SignError> {
+        super::context::password(self.password_env.as_deref())
+    }
+}
+
+/// How an index is signed, besides the key (whose flag is the command's
+/// own: `--key`, `--sign-key`): its password and how long the signature
+/// holds. A command whose key is optional requires it with
+/// [`SigningArgs::requires_key`].
+#[derive(clap::Args, Clone, Debug)]
+pub struct SigningArgs {
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// How long the signed index stays valid (`30d`, `12h`, `1y`; at most 10
+    /// years): installs refuse it after that unless --allow-expired.
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_validity)]
+    pub expires_in: Duration,
+}
+
+impl SigningArgs {
+    /// A group making these flags require the key flag `key` (its id), for
+    /// a command that signs only when given a key.
+    pub fn requires_key(key: &'static str) -> clap::ArgGroup {
+        clap::ArgGroup::new("signing")
+            .args(["password_env", "expires_in"])
+            .multiple(true)
+            .requires(key)
+    }
+
+    /// The signer of `key` with these settings; a wrong password fails here.
+    pub fn signer(&self, key: &Path) -> anyhow::Result<IndexSigner> {
+        let password = self.password.password()?;
+        let key = SigningKey::load(key, password.as_ref())
+            .with_context(|| format!("cannot use the key {}", key.display()))?;
+        Ok(IndexSigner {
+            key,
+            validity: self.expires_in,
+        })
     }
 }
 
@@ -329,14 +409,23 @@ impl BuildArgs {
     }
 }
 
+/// `--no-stub`: a skill that can be neither built nor validated fails
+/// instead of becoming a JSON stub (`install`, `update`, `sync`, `precompile`).
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
+pub struct NoStubArgs {
+    /// Refuse JSON stubs (for CI): a skill that cannot be built or
+    /// validated fails instead of being written as one.
+    #[arg(long)]
+    pub no_stub: bool,
+}
+
 /// How a skill is installed, shared by `install`, `update` and `sync`: the
 /// stub policy, the trust tier, replacing another origin's skill, and the
 /// build.
 #[derive(clap::Args, Clone, Debug)]
 pub struct InstallArgs {
-    /// Refuse to install a JSON stub (for CI).
-    #[arg(long)]
-    pub no_stub: bool,
+    #[command(flatten)]
+    pub stub: NoStubArgs,
     /// Replace a skill of the same name installed from another origin (another
     /// folder, repository, path or registry), deleting its data folder.
     #[arg(long)]
@@ -354,7 +443,7 @@ impl InstallArgs {
         boternity_skills::InstallOptions {
             pipeline: boternity_skills::PipelineOptions {
                 build: self.build.options(),
-                no_stub: self.no_stub,
+                no_stub: self.stub.no_stub,
                 ..Default::default()
             },
             trust_tier: self.trust_tier,
@@ -364,11 +453,44 @@ impl InstallArgs {
     }
 }
 
-/// The flags that answer a library error, found by its type anywhere in
-/// the chain: the library says what is wrong in its own terms, the CLI says
-/// which flag changes it.
-pub fn flag_hint(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+/// `err`, or the error it wraps with `#[error(transparent)]` (which shows
+/// that error's text, and hides it from the source chain), unwrapped until
+/// the error is no such wrapper.
+fn unwrap_transparent<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> &'a (dyn std::error::Error + 'static) {
     use boternity_skills::InstallError;
+    use boternity_skills::git::GitError;
+    use boternity_skills::registry::client::RegistryError;
+    use boternity_skills::registry::precompile::PrecompileError;
+    // A boxed source is its own type in the chain.
+    let install = err
+        .downcast_ref::<InstallError>()
+        .or_else(|| err.downcast_ref::<Box<InstallError>>().map(|b| &**b));
+    if let Some(e) = install {
+        match e {
+            InstallError::Git(e) => return unwrap_transparent(e),
+            InstallError::Registry(e) => return unwrap_transparent(e),
+            InstallError::Store(e) => return e,
+            _ => {}
+        }
+    }
+    if let Some(GitError::Store(e)) = err.downcast_ref::<GitError>() {
+        return e;
+    }
+    if let Some(RegistryError::Sign(e)) = err.downcast_ref::<RegistryError>() {
+        return e;
+    }
+    if let Some(PrecompileError::Sign(e)) = err.downcast_ref::<PrecompileError>() {
+        return e;
+    }
+    err
+}
+
+/// The flags that answer a library error, found by its type anywhere in
+/// the chain (inside transparent wrappers too): the library says what is
+/// wrong in its own terms, the CLI says which flag changes it.
+pub fn flag_hint(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     use boternity_skills::git::GitError;
     use boternity_skills::registry::client::RegistryError;
     use boternity_skills::registry::sign::SignError;
@@ -376,22 +498,7 @@ pub fn flag_hint(err: &(dyn std::error::Error + 'static)) -> Option<&'static str
     let mut cause = Some(err);
     while let Some(outer) = cause {
         cause = outer.source();
-        // A transparent wrapper shows its inner error's text and source, not
-        // the inner error itself: look inside.
-        // (A boxed source is its own type in the chain.)
-        let install = outer
-            .downcast_ref::<InstallError>()
-            .or_else(|| outer.downcast_ref::<Box<InstallError>>().map(|b| &**b));
-        let c: &(dyn std::error::Error + 'static) = match install {
-            Some(InstallError::Store(e)) => e,
-            Some(InstallError::Git(e)) => e,
-            Some(InstallError::Registry(e)) => e,
-            _ => outer,
-        };
-        let c: &(dyn std::error::Error + 'static) = match c.downcast_ref::<RegistryError>() {
-            Some(RegistryError::Sign(e)) => e,
-            _ => c,
-        };
+        let c = unwrap_transparent(outer);
         if let Some(StoreError::OtherOrigin { .. }) = c.downcast_ref::<StoreError>() {
             return Some(
                 "pass --force to replace it (its data folder is deleted), or `boternity remove` it first",

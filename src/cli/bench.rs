@@ -43,7 +43,7 @@ pub struct Opts {
     #[command(flatten)]
     cache: CacheArgs,
     #[command(flatten)]
-    output: OutputArgs,
+    pub format: OutputArgs,
 }
 
 impl Opts {
@@ -70,7 +70,7 @@ impl Opts {
         } else {
             "release"
         };
-        if self.output.json() {
+        if self.format.json() {
             message::emit(&Bench {
                 report: &report,
                 profile,

@@ -37,7 +37,7 @@ pub struct Opts {
     #[arg(long)]
     cwasm: bool,
     #[command(flatten)]
-    format: OutputArgs,
+    pub format: OutputArgs,
 }
 
 impl Opts {

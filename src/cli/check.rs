@@ -32,7 +32,7 @@ pub struct Opts {
     #[arg(long)]
     fix: bool,
     #[command(flatten)]
-    format: OutputArgs,
+    pub format: OutputArgs,
 }
 
 impl Opts {

@@ -22,7 +22,7 @@ pub struct Opts {
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
-    format: OutputArgs,
+    pub format: OutputArgs,
 }
 
 fn check(check: &str, status: Status, detail: impl Into<String>, hint: Option<&str>) -> Check {

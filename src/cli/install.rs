@@ -47,7 +47,7 @@ pub struct Opts {
     #[command(flatten)]
     grants: GrantArgs,
     #[command(flatten)]
-    format: OutputArgs,
+    pub format: OutputArgs,
 }
 
 impl Opts {
@@ -62,7 +62,7 @@ impl Opts {
             ..self.install.options()
         };
         if self.git.git.is_some() {
-            let offline = self.registry.offline;
+            let offline = self.registry.offline.offline;
             return super::install_git::run(
                 &context,
                 &self.git,

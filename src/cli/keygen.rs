@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use boternity_skills::registry::sign;
 
+use super::args::{OutputArgs, PasswordArgs};
+use super::message::{self, KeyWritten};
+
 /// Write a minisign key pair for signing a registry's index.json.
 ///
 /// The secret key goes to FILE (mode 0600), the public key to FILE.pub. The
@@ -20,18 +23,29 @@ pub struct Opts {
     /// Where to write the secret key (the public key goes to FILE.pub).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// Encrypt the secret key with the password held in this environment variable.
-    #[arg(long, value_name = "VAR")]
-    password_env: Option<String>,
+    #[command(flatten)]
+    password: PasswordArgs,
+    #[command(flatten)]
+    pub format: OutputArgs,
 }
 
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let password = super::context::password(self.password_env.as_deref())?.map(|p| p.value);
+        let password = self.password.password()?.map(|p| p.value);
         let encrypted = password.is_some();
         let public = sign::generate(&self.out, password)
             .with_context(|| format!("cannot write a key pair to {}", self.out.display()))?;
         let pub_path = sign::public_key_path(&self.out);
+        if self.format.json() {
+            message::emit(&KeyWritten {
+                secret_key: &self.out,
+                public_key: &pub_path,
+                key_id: public.key_id(),
+                public_key_base64: public.to_base64(),
+                encrypted,
+            });
+            return Ok(ExitCode::SUCCESS);
+        }
         eprintln!(
             "{:>12} secret key {} ({}, mode 0600): keep it secret",
             "Wrote",

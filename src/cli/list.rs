@@ -15,7 +15,7 @@ pub struct Opts {
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
-    format: OutputArgs,
+    pub format: OutputArgs,
 }
 
 impl Opts {

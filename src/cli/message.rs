@@ -24,7 +24,8 @@ pub trait Message: Serialize {
 pub fn emit<M: Message>(message: &M) {
     let mut value = serde_json::to_value(message).unwrap_or_default();
     if let Some(object) = value.as_object_mut() {
-        object.insert("reason".into(), M::REASON.into());
+        let field = object.insert("reason".into(), M::REASON.into());
+        debug_assert!(field.is_none(), "{} has a field named `reason`", M::REASON);
     }
     println!("{value}");
 }
@@ -32,6 +33,22 @@ pub fn emit<M: Message>(message: &M) {
 /// The text of an error and each of its causes, once each.
 pub fn error_text(err: &anyhow::Error) -> String {
     boternity_skills::error_chain(err.as_ref())
+}
+
+/// Any subcommand failed (an error it returned; `build-skill` and `install`
+/// report theirs as `build-failed` and `install-failed`).
+#[derive(Serialize)]
+pub struct CommandFailed {
+    /// The subcommand (`index sign` for `index`'s).
+    pub command: &'static str,
+    /// The error and each of its causes, once each.
+    pub error: String,
+    /// The flags that answer it.
+    pub hint: Option<&'static str>,
+}
+
+impl Message for CommandFailed {
+    const REASON: &'static str = "command-failed";
 }
 
 /// `build-skill` finished.
@@ -420,4 +437,192 @@ pub struct SkillVerified<'a> {
 
 impl Message for SkillVerified<'_> {
     const REASON: &'static str = "skill-verified";
+}
+
+/// `update`: one skill (after its `skill-installed` when it moved).
+#[derive(Serialize)]
+pub struct SkillUpdated<'a> {
+    pub name: &'a str,
+    pub outcome: UpdateOutcome,
+    /// The commit installed before (null: not from git, or failed).
+    pub from: Option<&'a str>,
+    /// The commit installed now (the same as `from` unless moved).
+    pub to: Option<&'a str>,
+    /// Why it failed (the installed version is kept).
+    pub error: Option<String>,
+    /// The flags that answer `error`.
+    pub hint: Option<&'static str>,
+}
+
+/// `outcome` of `skill-updated`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateOutcome {
+    Moved,
+    UpToDate,
+    /// Installed with `--rev`: left alone.
+    Pinned,
+    /// Installed from a folder or a registry: nothing to follow.
+    NotGit,
+    Failed,
+}
+
+impl Message for SkillUpdated<'_> {
+    const REASON: &'static str = "skill-updated";
+}
+
+/// `sync` finished (after a `skill-installed` per skill it installed).
+#[derive(Serialize)]
+pub struct SyncFinished<'a> {
+    /// The lock file.
+    pub lock: &'a Path,
+    /// Skills the lock lists.
+    pub skills: usize,
+    /// Installed now.
+    pub installed: Vec<&'a str>,
+    /// Already installed exactly as locked.
+    pub unchanged: &'a [String],
+    /// Installed but not in the lock (kept).
+    pub extra: &'a [String],
+}
+
+impl Message for SyncFinished<'_> {
+    const REASON: &'static str = "sync-finished";
+}
+
+/// `remove`.
+#[derive(Serialize)]
+pub struct SkillRemoved<'a> {
+    pub name: &'a str,
+    /// The data folder holding skills/.
+    pub store: &'a Path,
+    pub data: RemovedDataField,
+    /// The skill's data folder (null when it had none).
+    pub data_dir: Option<&'a Path>,
+}
+
+/// `data` of `skill-removed`: what became of the skill's data folder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RemovedDataField {
+    /// It had none.
+    None,
+    Deleted,
+    /// Kept, for a reinstall from the same origin only.
+    Kept,
+}
+
+impl From<boternity_skills::store::RemovedData> for RemovedDataField {
+    fn from(data: boternity_skills::store::RemovedData) -> Self {
+        use boternity_skills::store::RemovedData;
+        match data {
+            RemovedData::None => RemovedDataField::None,
+            RemovedData::Deleted => RemovedDataField::Deleted,
+            RemovedData::Kept => RemovedDataField::Kept,
+        }
+    }
+}
+
+impl Message for SkillRemoved<'_> {
+    const REASON: &'static str = "skill-removed";
+}
+
+/// `keygen`.
+#[derive(Serialize)]
+pub struct KeyWritten<'a> {
+    /// The secret key file (mode 0600).
+    pub secret_key: &'a Path,
+    /// The public key file (`--registry-key` takes it).
+    pub public_key: &'a Path,
+    pub key_id: String,
+    /// The public key in base64 (`BOTERNITY_REGISTRY_KEY` takes it).
+    pub public_key_base64: String,
+    /// Whether the secret key is encrypted with the `--password-env` password.
+    pub encrypted: bool,
+}
+
+impl Message for KeyWritten<'_> {
+    const REASON: &'static str = "key-written";
+}
+
+/// `index merge`.
+#[derive(Serialize)]
+pub struct IndexMerged<'a> {
+    /// Where the merged index was written (null: it is `index` below).
+    pub output: Option<&'a Path>,
+    /// How many indexes were merged.
+    pub inputs: usize,
+    pub skills: usize,
+    pub serial: u64,
+    /// The stale signature of the index this merge replaced, removed.
+    pub removed_signature: Option<&'a Path>,
+    pub warnings: Vec<String>,
+    /// The merged index itself, when no `-o` was given.
+    pub index: Option<serde_json::Value>,
+}
+
+impl Message for IndexMerged<'_> {
+    const REASON: &'static str = "index-merged";
+}
+
+/// `index sign`, and `index yank --key` after its `index-yanked`.
+#[derive(Serialize)]
+pub struct IndexSigned<'a> {
+    pub index: &'a Path,
+    /// The signature file (`INDEX.minisig`).
+    pub signature: &'a Path,
+    pub key_id: String,
+    pub serial: u64,
+    pub expires: &'a str,
+}
+
+impl Message for IndexSigned<'_> {
+    const REASON: &'static str = "index-signed";
+}
+
+/// `index verify`: the signature holds (a bad one is a `command-failed`).
+#[derive(Serialize)]
+pub struct IndexVerified<'a> {
+    pub index: &'a Path,
+    pub key_id: String,
+    pub serial: u64,
+    /// Null: signed without an expiry.
+    pub expires: Option<&'a str>,
+    /// Past `expires`, accepted with `--allow-expired`.
+    pub expired: bool,
+}
+
+impl Message for IndexVerified<'_> {
+    const REASON: &'static str = "index-verified";
+}
+
+/// `index yank`.
+#[derive(Serialize)]
+pub struct IndexYanked<'a> {
+    pub index: &'a Path,
+    pub name: &'a str,
+    pub version: &'a str,
+    /// Why it was yanked; null with `--undo` (un-yanked).
+    pub yanked: Option<&'a str>,
+    pub serial: u64,
+    /// Signed with `--key` (an `index-signed` follows).
+    pub signed: bool,
+    /// Without `--key`: the stale signature, removed.
+    pub removed_signature: Option<&'a Path>,
+}
+
+impl Message for IndexYanked<'_> {
+    const REASON: &'static str = "index-yanked";
+}
+
+/// `new-skill`.
+#[derive(Serialize)]
+pub struct SkillCreated<'a> {
+    pub name: &'a str,
+    /// The new skill's folder.
+    pub path: &'a Path,
+}
+
+impl Message for SkillCreated<'_> {
+    const REASON: &'static str = "skill-created";
 }

@@ -31,6 +31,8 @@ use std::process::ExitCode;
 use boternity_skills::executor::{Executor, ExecutorConfig};
 use clap::Subcommand;
 
+use args::OutputArgs;
+
 // `defer`: a subcommand's arguments are built only when it runs (or shows its
 // help); building all of them cost every process ~0.1 ms. So the one-line
 // summaries `boternity --help` lists are the variants' doc comments (tests/tidy.rs
@@ -75,9 +77,22 @@ pub enum Command {
 }
 
 impl Command {
-    /// `jobserver`: the one this process inherited, taken at the start of
-    /// `main` before anything else could disturb its descriptors.
-    pub fn run(self, jobserver: Option<jobserver::Client>) -> anyhow::Result<ExitCode> {
+    /// Runs the subcommand; an error it returns is reported as it asked
+    /// (see [`report_error`]) with exit code 1. `jobserver`: the one this
+    /// process inherited, taken at the start of `main` before anything else
+    /// could disturb its descriptors.
+    pub fn run(self, jobserver: Option<jobserver::Client>) -> ExitCode {
+        let (name, json) = (self.name(), self.format().json());
+        match self.dispatch(jobserver) {
+            Ok(code) => code,
+            Err(err) => {
+                report_error(name, json, &err);
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    fn dispatch(self, jobserver: Option<jobserver::Client>) -> anyhow::Result<ExitCode> {
         match self {
             Command::NewSkill(o) => o.run(),
             Command::BuildSkill(o) => o.run(),
@@ -96,6 +111,52 @@ impl Command {
             Command::Update(o) => o.run(),
             Command::Verify(o) => o.run(),
             Command::Sync(o) => o.run(),
+        }
+    }
+
+    /// The subcommand's name as typed (`index sign` for `index`'s).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::NewSkill(_) => "new-skill",
+            Command::BuildSkill(_) => "build-skill",
+            Command::Validate(_) => "validate",
+            Command::Run(_) => "run",
+            Command::Install(_) => "install",
+            Command::List(_) => "list",
+            Command::Remove(_) => "remove",
+            Command::Bench(_) => "bench",
+            Command::Precompile(_) => "precompile",
+            Command::Index(o) => o.name(),
+            Command::Keygen(_) => "keygen",
+            Command::Doctor(_) => "doctor",
+            Command::Check(_) => "check",
+            Command::Outdated(_) => "outdated",
+            Command::Update(_) => "update",
+            Command::Verify(_) => "verify",
+            Command::Sync(_) => "sync",
+        }
+    }
+
+    /// The subcommand's `--message-format` (every one takes it).
+    pub fn format(&self) -> OutputArgs {
+        match self {
+            Command::NewSkill(o) => o.format,
+            Command::BuildSkill(o) => o.format,
+            Command::Validate(o) => o.format,
+            Command::Run(o) => o.format,
+            Command::Install(o) => o.format,
+            Command::List(o) => o.format,
+            Command::Remove(o) => o.format,
+            Command::Bench(o) => o.format,
+            Command::Precompile(o) => o.format,
+            Command::Index(o) => o.format(),
+            Command::Keygen(o) => o.format,
+            Command::Doctor(o) => o.format,
+            Command::Check(o) => o.format,
+            Command::Outdated(o) => o.format,
+            Command::Update(o) => o.format,
+            Command::Verify(o) => o.format,
+            Command::Sync(o) => o.format,
         }
     }
 }
@@ -117,6 +178,21 @@ pub fn executor_with(config: ExecutorConfig) -> anyhow::Result<Executor> {
 /// [`executor_config`] as it is.
 pub fn executor() -> anyhow::Result<Executor> {
     executor_with(executor_config())
+}
+
+/// Reports the error a subcommand returned: under `--message-format json`
+/// one `command-failed` line on stdout, else [`print_error`] on stderr;
+/// either with the flags that answer it ([`args::flag_hint`]).
+pub fn report_error(command: &'static str, json: bool, err: &anyhow::Error) {
+    if json {
+        message::emit(&message::CommandFailed {
+            command,
+            error: message::error_text(err),
+            hint: args::flag_hint(err.as_ref()),
+        });
+    } else {
+        print_error(err.as_ref());
+    }
 }
 
 /// Prints an error as `error: …` and then each cause once, on its own

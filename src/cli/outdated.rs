@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use boternity_skills::install::sync::{self, Status};
 use boternity_skills::registry::installed::{self, AskOptions, Standing};
 
-use super::args::{OutputArgs, StoreArgs};
+use super::args::{OfflineArgs, OutputArgs, StoreArgs};
 use super::message::{self, OutdatedStatus, SkillOutdated};
 use super::registry::TrustArgs;
 
@@ -27,24 +27,23 @@ use super::registry::TrustArgs;
 pub struct Opts {
     #[command(flatten)]
     store: StoreArgs,
-    /// Use the refs and indexes seen last (the caches); never the network.
-    #[arg(long)]
-    offline: bool,
+    #[command(flatten)]
+    offline: OfflineArgs,
     #[command(flatten)]
     trust: TrustArgs,
     #[command(flatten)]
-    format: OutputArgs,
+    pub format: OutputArgs,
 }
 
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let store = self.store.open()?;
         let context = self.store.context();
-        let lines = sync::outdated(&context, &store, self.offline)?;
+        let lines = sync::outdated(&context, &store, self.offline.offline)?;
         let ask = AskOptions {
             keys: self.trust.keys()?,
-            offline: self.offline,
-            allow_expired: self.trust.allow_expired,
+            offline: self.offline.offline,
+            allow_expired: self.trust.expired.allow_expired,
         };
         let registry = installed::standings(&context, &store, &ask)?;
         if !self.format.json() {

@@ -2,14 +2,13 @@
 
 use std::io::IsTerminal;
 
-use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use boternity_skills::registry::index::Status;
 use boternity_skills::registry::precompile::{self, PrecompileOptions, Progress, Shard};
 
-use super::args::{BuildArgs, OutputArgs};
+use super::args::{BuildArgs, NoStubArgs, OutputArgs, SigningArgs};
 use super::message::{self, PrecompileFinished, SkillPrecompiled};
 
 /// Pre-compile every skill of a registry into validated components.
@@ -24,6 +23,7 @@ use super::message::{self, PrecompileFinished, SkillPrecompiled};
 /// valid for --expires-in.
 #[derive(clap::Args)]
 #[command(
+    group = SigningArgs::requires_key("sign_key"),
     after_help = "Examples:\n  boternity precompile registry/ --out dist/\n  boternity precompile registry/ --out dist/shard-2 --shard 2/4 --no-stub --message-format json\n  boternity index merge dist/shard-*/index.json -o dist/index.json\n\nExit status:\n  0  every skill succeeded (ok, cached or skipped)\n  1  at least one skill failed (all others were still built)"
 )]
 pub struct Opts {
@@ -38,9 +38,8 @@ pub struct Opts {
     /// Only this shard of the registry, K/N (stable by skill name).
     #[arg(long, value_name = "K/N")]
     shard: Option<Shard>,
-    /// Fail a skill instead of writing a JSON stub.
-    #[arg(long)]
-    no_stub: bool,
+    #[command(flatten)]
+    stub: NoStubArgs,
     /// Rebuild skills even when nothing changed.
     #[arg(long)]
     force: bool,
@@ -57,21 +56,10 @@ pub struct Opts {
     /// (from `boternity keygen`).
     #[arg(long, value_name = "FILE")]
     sign_key: Option<PathBuf>,
-    /// The environment variable holding the signing key's password.
-    #[arg(long, value_name = "VAR", requires = "sign_key")]
-    password_env: Option<String>,
-    /// How long the signed index stays valid (`30d`, `12h`, `1y`; at most
-    /// 10 years): installs refuse it after that unless --allow-expired.
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "30d",
-        value_parser = boternity_skills::registry::index::parse_validity,
-        requires = "sign_key"
-    )]
-    expires_in: std::time::Duration,
     #[command(flatten)]
-    format: OutputArgs,
+    signing: SigningArgs,
+    #[command(flatten)]
+    pub format: OutputArgs,
 }
 
 fn default_jobs() -> usize {
@@ -83,21 +71,14 @@ impl Opts {
     pub fn run(self, jobserver: Option<jobserver::Client>) -> anyhow::Result<ExitCode> {
         // Loaded first: a wrong password fails before anything is built.
         let sign_key = match &self.sign_key {
-            Some(path) => Some(boternity_skills::registry::sign::IndexSigner {
-                key: boternity_skills::registry::sign::SigningKey::load(
-                    path,
-                    super::context::password(self.password_env.as_deref())?.as_ref(),
-                )
-                .with_context(|| format!("cannot use the signing key {}", path.display()))?,
-                validity: self.expires_in,
-            }),
+            Some(path) => Some(self.signing.signer(path)?),
             None => None,
         };
         let options = PrecompileOptions {
             out: self.out.clone(),
             jobs: self.jobs,
             shard: self.shard,
-            no_stub: self.no_stub,
+            no_stub: self.stub.no_stub,
             force: self.force,
             cwasm: self.cwasm,
             target_dir: self.build.target_dir.clone(),

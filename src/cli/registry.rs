@@ -4,6 +4,7 @@
 //! name, or falls back to when a folder cannot be built here, with a progress
 //! bar for downloads on a terminal. `outdated` and `verify` take the key and
 //! expiry flags alone ([`TrustArgs`]) to read the registries skills came from.
+//! `--offline` and `--allow-expired` are declared in `args.rs`.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -13,6 +14,8 @@ use boternity_skills::registry::client::{
     DownloadEvent, RegistryClient, RegistrySource, parse_spec,
 };
 use boternity_skills::registry::sign::TrustedKey;
+
+use super::args::{AllowExpiredArgs, OfflineArgs};
 
 /// Where registry installs come from.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -25,9 +28,8 @@ pub struct RegistryArgs {
     pub registry: Option<String>,
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// Use only what earlier installs downloaded (the download cache); never the network.
-    #[arg(long)]
-    pub offline: bool,
+    #[command(flatten)]
+    pub offline: OfflineArgs,
 }
 
 /// The keys a registry's index must be signed with, and whether an expired
@@ -44,14 +46,8 @@ pub struct TrustArgs {
         env = "BOTERNITY_REGISTRY_KEY"
     )]
     pub registry_keys: Vec<String>,
-    /// Use a signed index past its `expires` time (with a note). An expired
-    /// index may be an old one replayed to hide newer versions and yanks.
-    #[arg(
-        long,
-        env = "BOTERNITY_ALLOW_EXPIRED",
-        value_parser = clap::builder::BoolishValueParser::new()
-    )]
-    pub allow_expired: bool,
+    #[command(flatten)]
+    pub expired: AllowExpiredArgs,
 }
 
 impl TrustArgs {
@@ -78,8 +74,8 @@ impl RegistryArgs {
         };
         let keys = self.trust.keys()?;
         let mut client = RegistryClient::new(context, RegistrySource::parse(registry), keys);
-        client.offline = self.offline;
-        client.allow_expired = self.trust.allow_expired;
+        client.offline = self.offline.offline;
+        client.allow_expired = self.trust.expired.allow_expired;
         if !quiet && std::io::stderr().is_terminal() {
             client = client.with_progress(progress_bar());
         }

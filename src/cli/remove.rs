@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use boternity_skills::store::RemovedData;
 
-use super::args::StoreArgs;
+use super::args::{OutputArgs, StoreArgs};
+use super::message::{self, SkillRemoved};
 
 /// Remove an installed skill.
 ///
@@ -15,7 +16,7 @@ use super::args::StoreArgs;
 /// back; any other skill installed under the name starts with an empty one.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  boternity remove weather\n  boternity remove weather --keep-data   (reinstall it from the same place to get its data back)\n\nExit status:\n  0  removed\n  1  not installed, or the store could not be changed"
+    after_help = "Examples:\n  boternity remove weather\n  boternity remove weather --keep-data   (reinstall it from the same place to get its data back)\n  boternity remove weather --message-format json\n\nExit status:\n  0  removed\n  1  not installed, or the store could not be changed"
 )]
 pub struct Opts {
     /// The skill's name.
@@ -25,19 +26,30 @@ pub struct Opts {
     keep_data: bool,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    pub format: OutputArgs,
 }
 
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let store = self.store.open()?;
         let data = store.remove(&self.name, self.keep_data)?;
+        let folder = store.data_dir(&self.name);
+        if self.format.json() {
+            message::emit(&SkillRemoved {
+                name: &self.name,
+                store: store.root(),
+                data: data.into(),
+                data_dir: (data != RemovedData::None).then_some(folder.as_path()),
+            });
+            return Ok(ExitCode::SUCCESS);
+        }
         eprintln!(
             "{:>12} `{}` from {}",
             "Removed",
             self.name,
             store.root().display()
         );
-        let folder = store.data_dir(&self.name);
         match data {
             RemovedData::None => {}
             RemovedData::Deleted => {

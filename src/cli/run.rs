@@ -47,7 +47,7 @@ pub struct Opts {
     #[arg(long, default_value = "boternity")]
     bot_slug: String,
     #[command(flatten)]
-    format: OutputArgs,
+    pub format: OutputArgs,
 }
 
 impl Opts {

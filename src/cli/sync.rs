@@ -8,7 +8,8 @@ use boternity_skills::Installer;
 use boternity_skills::install::sync;
 use boternity_skills::store::lock::{self, LockFile};
 
-use super::args::{InstallArgs, MessageFormat, StoreArgs};
+use super::args::{InstallArgs, MessageFormat, OfflineArgs, OutputArgs, StoreArgs};
+use super::message::{self, SyncFinished};
 
 /// Install exactly what a skills.lock lists.
 ///
@@ -27,11 +28,12 @@ pub struct Opts {
     lock: Option<PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
-    /// Use only the cache; never the network.
-    #[arg(long)]
-    offline: bool,
+    #[command(flatten)]
+    offline: OfflineArgs,
     #[command(flatten)]
     install: InstallArgs,
+    #[command(flatten)]
+    pub format: OutputArgs,
 }
 
 impl Opts {
@@ -43,7 +45,20 @@ impl Opts {
         let context = self.store.context();
         let executor = super::executor()?;
         let installer = Installer::new(&context, &store).with_executor(&executor);
-        let report = sync::sync(&installer, &locked, &options, self.offline)?;
+        let report = sync::sync(&installer, &locked, &options, self.offline.offline)?;
+        if self.format.json() {
+            for installed in &report.installed {
+                super::install::report(installed, MessageFormat::Json);
+            }
+            message::emit(&SyncFinished {
+                lock: &path,
+                skills: locked.skills.len(),
+                installed: report.installed.iter().map(|i| i.name.as_str()).collect(),
+                unchanged: &report.unchanged,
+                extra: &report.extra,
+            });
+            return Ok(ExitCode::SUCCESS);
+        }
         for installed in &report.installed {
             super::install::report(installed, MessageFormat::Human);
         }

@@ -22,7 +22,7 @@ pub struct Opts {
     /// The file to check.
     file: PathBuf,
     #[command(flatten)]
-    format: OutputArgs,
+    pub format: OutputArgs,
 }
 
 impl Opts {

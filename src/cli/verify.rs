@@ -31,7 +31,7 @@ pub struct Opts {
     #[command(flatten)]
     trust: TrustArgs,
     #[command(flatten)]
-    format: OutputArgs,
+    pub format: OutputArgs,
 }
 
 impl Opts {
@@ -48,7 +48,7 @@ impl Opts {
         let ask = AskOptions {
             keys: self.trust.keys()?,
             offline: true,
-            allow_expired: self.trust.allow_expired,
+            allow_expired: self.trust.expired.allow_expired,
         };
         let registry = installed::standings_of(&self.store.context(), &skills, &ask);
         let mut bad = false;
