@@ -60,9 +60,12 @@ fn reasons_in_source(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The first column (between backticks) of the first table in README's
-/// "JSON messages" section.
-fn reasons_in_readme(text: &str) -> Vec<String> {
+/// The book's page listing the JSON messages.
+const JSON_MESSAGES_PAGE: &str = "docs/src/reference/json-messages.md";
+
+/// The first column (between backticks) of the first table in the "JSON
+/// messages" section of `text` (the book's reference page).
+fn reasons_in_json_page(text: &str) -> Vec<String> {
     let section = text
         .lines()
         .skip_while(|line| {
@@ -86,42 +89,42 @@ fn reasons_in_readme(text: &str) -> Vec<String> {
             first
                 .strip_prefix('`')
                 .and_then(|s| s.strip_suffix('`'))
-                .unwrap_or_else(|| panic!("README JSON messages row without a `reason`: {row}"))
+                .unwrap_or_else(|| panic!("{JSON_MESSAGES_PAGE}: a row without a `reason`: {row}"))
                 .to_string()
         })
         .collect()
 }
 
 #[test]
-fn readme_json_messages_table_names_exactly_the_reasons_in_message_rs() {
+fn json_messages_page_names_exactly_the_reasons_in_message_rs() {
     let source = reasons_in_source(&read(Path::new("src/cli/message.rs")));
-    let readme = reasons_in_readme(&read(Path::new("README.md")));
+    let page = reasons_in_json_page(&read(Path::new(JSON_MESSAGES_PAGE)));
     assert!(
         !source.is_empty(),
         "no `const REASON` found in src/cli/message.rs"
     );
     assert!(
-        !readme.is_empty(),
-        "README.md has no table in a \"JSON messages\" section"
+        !page.is_empty(),
+        "{JSON_MESSAGES_PAGE} has no table in a \"JSON messages\" section"
     );
     let source_set: BTreeSet<&String> = source.iter().collect();
-    let readme_set: BTreeSet<&String> = readme.iter().collect();
+    let page_set: BTreeSet<&String> = page.iter().collect();
     assert_eq!(
         source.len(),
         source_set.len(),
         "a reason is defined twice: {source:?}"
     );
     assert_eq!(
-        readme.len(),
-        readme_set.len(),
-        "README lists a reason twice: {readme:?}"
+        page.len(),
+        page_set.len(),
+        "{JSON_MESSAGES_PAGE} lists a reason twice: {page:?}"
     );
-    let undocumented: Vec<_> = source_set.difference(&readme_set).collect();
-    let unknown: Vec<_> = readme_set.difference(&source_set).collect();
+    let undocumented: Vec<_> = source_set.difference(&page_set).collect();
+    let unknown: Vec<_> = page_set.difference(&source_set).collect();
     assert!(
         undocumented.is_empty() && unknown.is_empty(),
-        "README's JSON messages table is out of date:\n  missing from README: {undocumented:?}\n  \
-         not in src/cli/message.rs: {unknown:?}"
+        "the JSON messages table in {JSON_MESSAGES_PAGE} is out of date:\n  missing from it: \
+         {undocumented:?}\n  not in src/cli/message.rs: {unknown:?}"
     );
 }
 
@@ -294,4 +297,255 @@ fn no_library_message_names_a_flag() {
     );
     assert!(names_a_flag("pass --force to replace it"));
     assert!(!names_a_flag("--offline"));
+}
+
+/// README.md and every Markdown file below `docs/`, sorted, relative to the
+/// crate root.
+fn markdown_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                // mdBook's output (`mdbook build docs`) is not a source.
+                if path != root().join("docs/book") {
+                    walk(&path, out);
+                }
+            } else if path.extension().is_some_and(|ext| ext == "md") {
+                out.push(path.strip_prefix(root()).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut files = vec![PathBuf::from("README.md")];
+    walk(&root().join("docs"), &mut files);
+    files.sort();
+    files
+}
+
+/// The lines of a Markdown text outside fenced code blocks, numbered from 1.
+fn prose_lines(text: &str) -> Vec<(usize, &str)> {
+    let mut fenced = false;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if !fenced {
+            out.push((n + 1, line));
+        }
+    }
+    out
+}
+
+/// `line` with every inline code span replaced by `code`, so that neither a
+/// `[a](b)` shown as code counts as a link nor a link's text in backticks
+/// hides it.
+fn without_code_spans(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(open) = rest.find('`') {
+        out.push_str(&rest[..open]);
+        let ticks = rest[open..].len() - rest[open..].trim_start_matches('`').len();
+        let fence = &rest[open..open + ticks];
+        let after = &rest[open + ticks..];
+        match after.find(fence) {
+            Some(close) => {
+                out.push_str("code");
+                rest = &after[close + ticks..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The targets of the inline links `[text](target)` (and images) of a
+/// Markdown text, with their line numbers.
+fn links(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (n, line) in prose_lines(text) {
+        let line = without_code_spans(line);
+        let mut rest = line.as_str();
+        while let Some(at) = rest.find("](") {
+            let after = &rest[at + 2..];
+            let Some(end) = after.find(')') else { break };
+            out.push((n, after[..end].trim().to_string()));
+            rest = &after[end + 1..];
+        }
+    }
+    out
+}
+
+/// GitHub's anchor for a heading: lowercase, spaces to `-`, every other
+/// character but letters, digits, `-` and `_` dropped.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of a Markdown text's headings (a repeated heading's second
+/// anchor gets `-1`, as on GitHub).
+fn anchors(text: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    for (_, line) in prose_lines(text) {
+        let hashes = line.len() - line.trim_start_matches('#').len();
+        if !(1..=6).contains(&hashes) || !line[hashes..].starts_with(' ') {
+            continue;
+        }
+        // A link in a heading counts by its text.
+        let heading = line[hashes..].trim().trim_end_matches('#');
+        let mut text = String::new();
+        let mut rest = heading;
+        while let Some(at) = rest.find("](") {
+            let end = rest[at..].find(')').map_or(rest.len(), |e| at + e + 1);
+            text.push_str(&rest[..at]);
+            rest = &rest[end..];
+        }
+        text.push_str(rest);
+        let base = slug(&text);
+        let mut anchor = base.clone();
+        let mut n = 0;
+        while seen.contains(&anchor) {
+            n += 1;
+            anchor = format!("{base}-{n}");
+        }
+        seen.insert(anchor);
+    }
+    seen
+}
+
+/// `base/rel` with `.` and `..` resolved lexically (no link is followed);
+/// `None` when it leaves the crate root (`base` is relative to it).
+fn join_lexically(base: &Path, rel: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for part in base.join(rel).components() {
+        match part {
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            std::path::Component::CurDir => {}
+            std::path::Component::Normal(name) => out.push(name),
+            std::path::Component::RootDir | std::path::Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Every relative link in README.md and the book leads to a file (or
+/// folder) that exists, and every `#anchor` to a heading of its page.
+#[test]
+fn book_links_are_valid() {
+    let mut broken = Vec::new();
+    let files = markdown_files();
+    assert!(files.len() > 10, "the book is missing: {files:?}");
+    for rel in &files {
+        let text = read(rel);
+        for (line, target) in links(&text) {
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let (path, anchor) = match target.split_once('#') {
+                Some((path, anchor)) => (path, Some(anchor)),
+                None => (target.as_str(), None),
+            };
+            let at = format!("{}:{line}: ({target})", rel.display());
+            let resolved = if path.is_empty() {
+                rel.clone()
+            } else if let Some(resolved) = join_lexically(rel.parent().unwrap(), path) {
+                resolved
+            } else {
+                broken.push(format!("{at}: leaves the repository"));
+                continue;
+            };
+            if !root().join(&resolved).exists() {
+                broken.push(format!("{at}: {} does not exist", resolved.display()));
+                continue;
+            }
+            if let Some(anchor) = anchor {
+                if resolved.extension().is_none_or(|ext| ext != "md") {
+                    broken.push(format!("{at}: an anchor into a file that is not Markdown"));
+                } else if !anchors(&read(&resolved)).contains(anchor) {
+                    broken.push(format!(
+                        "{at}: {} has no heading whose anchor is `{anchor}`",
+                        resolved.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "broken links:\n  {}",
+        broken.join("\n  ")
+    );
+}
+
+/// Every page under `docs/src/` is a chapter of the book: `SUMMARY.md` links
+/// to it (mdBook renders only what SUMMARY.md lists).
+#[test]
+fn every_book_page_is_in_summary() {
+    let src = Path::new("docs/src");
+    let summary: BTreeSet<PathBuf> = links(&read(&src.join("SUMMARY.md")))
+        .into_iter()
+        .filter_map(|(_, target)| join_lexically(src, target.split('#').next().unwrap()))
+        .collect();
+    let pages: Vec<PathBuf> = markdown_files()
+        .into_iter()
+        .filter(|p| p.starts_with(src) && p != &src.join("SUMMARY.md"))
+        .collect();
+    assert!(pages.len() > 10, "the book is missing: {pages:?}");
+    let missing: Vec<String> = pages
+        .iter()
+        .filter(|p| !summary.contains(*p))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "pages of the book that docs/src/SUMMARY.md does not list:\n  {}",
+        missing.join("\n  ")
+    );
+}
+
+/// README.md fits a screen or two (issue #23); the manual is the book.
+#[test]
+fn readme_is_at_most_150_lines() {
+    let lines = read(Path::new("README.md")).lines().count();
+    assert!(
+        lines <= 150,
+        "README.md has {lines} lines (at most 150): move the detail into the book under docs/src/"
+    );
+}
+
+#[test]
+fn slugs_and_links_are_read_as_github_does() {
+    assert_eq!(
+        slug("Build (`build-skill`, and every build)"),
+        "build-build-skill-and-every-build"
+    );
+    assert_eq!(
+        slug("A skill's data belongs to its install"),
+        "a-skills-data-belongs-to-its-install"
+    );
+    assert_eq!(slug("`.cwasm` files"), "cwasm-files");
+    assert_eq!(
+        links("see [`a`](b.md#c), `[x](not-a-link)`, ![i](img.png)\n```\n[y](fenced)\n```\n"),
+        vec![(1, "b.md#c".to_string()), (1, "img.png".to_string())]
+    );
+    let page = anchors("# T\n## Usage\n## Usage\n```\n# not a heading\n```\n");
+    assert!(page.contains("usage") && page.contains("usage-1") && !page.contains("not-a-heading"));
 }
