@@ -168,10 +168,16 @@ pub fn report(installed: &Installed, format: MessageFormat) {
                 std::path::Path::new(boternity_skills::skill::manifest::MANIFEST_FILE),
                 &p.warnings,
             );
+            let resolved_lock = p.cargo_lock_resolved.then(|| {
+                "no Cargo.lock shipped: built with the one resolved at install time, kept with \
+                 the skill and reused by sync and update"
+                    .to_string()
+            });
             for note in installed
                 .notes
                 .iter()
                 .cloned()
+                .chain(resolved_lock)
                 .chain(not_granted_note(installed))
             {
                 eprintln!("note: {note}");
