@@ -1,7 +1,8 @@
 //! `--message-format json`: one typed struct per `reason`, and one [`emit`]
 //! that prints it as a single JSON line on stdout (cargo's
-//! `machine_message.rs`). README's "JSON messages" table lists the same
-//! reasons and fields; a struct here is the only place a field is named.
+//! `machine_message.rs`). The book's JSON messages page
+//! (docs/src/reference/json-messages.md) lists the same reasons and fields;
+//! a struct here is the only place a field is named.
 
 use std::path::Path;
 
