@@ -59,12 +59,13 @@
 //!
 //! ```
 //! use boternity_skills::skill::stub::StubMarker;
-//! use boternity_skills::{Executor, Invocation};
+//! use boternity_skills::{Executor, Invocation, SkillSource};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let executor = Executor::new()?;
-//! let skill = executor.load(&StubMarker::new("Hello from a stub").to_bytes())?;
+//! let stub = StubMarker::new("Hello from a stub").to_bytes();
+//! let skill = executor.load(SkillSource::Bytes(&stub))?;
 //! let outcome = executor.run(&skill, Invocation::new("greeting", "hi")).await?;
 //! assert_eq!(outcome.result, Ok("Hello from a stub".to_string()));
 //! assert!(outcome.stub);
@@ -85,7 +86,9 @@ pub mod registry;
 pub mod skill;
 pub mod store;
 
-pub use executor::{ExecError, Executor, ExecutorConfig, Grants, Invocation, Limits, Outcome};
+pub use executor::{
+    ExecError, Executor, ExecutorConfig, Grants, Invocation, Limits, Outcome, SkillSource,
+};
 pub use pipeline::{PathTaken, PipelineError, PipelineOptions, Prepared, prepare};
 pub use store::SkillStore;
 pub use store::install::{InstallError, InstallOptions, Installed, install};

@@ -11,7 +11,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::{
     CompileCache, ExecError, Executor, ExecutorConfig, HostServices, Invocation, LoadedSkill,
-    bindings::SkillPlugin, host::HostState,
+    Precompiled, SkillSource, bindings::SkillPlugin, host::HostState,
 };
 
 /// How much to measure.
@@ -120,8 +120,15 @@ pub async fn bench(wasm: &[u8], options: &BenchOptions) -> Result<BenchReport, E
     let mut steps: [Vec<Duration>; 6] = Default::default();
     for round in 0..=COLD_ROUNDS + 1 {
         let cold = Executor::with_config(cold_config.clone(), options.services.clone())?;
+        let source = SkillSource::File {
+            wasm: &wasm_path,
+            precompiled: Some(Precompiled {
+                cwasm: cwasm_path.clone(),
+                record: record.clone(),
+            }),
+        };
         let started = Instant::now();
-        let skill = cold.load_precompiled(&wasm_path, &cwasm_path, &record)?;
+        let skill = cold.load(source)?;
         let loaded = started.elapsed();
         let (instantiate, call) = timed_call(&cold, &skill, &options.invocation).await?;
         let total = started.elapsed();
@@ -163,7 +170,7 @@ pub async fn bench(wasm: &[u8], options: &BenchOptions) -> Result<BenchReport, E
     let cold_first_call = percentile(&mut first_call, 0.5);
 
     // Warm: what a bot calling a skill in a loop pays.
-    let skill = executor.load(wasm)?;
+    let skill = executor.load(SkillSource::Bytes(wasm))?;
     let load_origin = skill.origin().map_or("stub", super::Origin::as_str);
     for _ in 0..options.iterations.min(100) {
         executor.run(&skill, options.invocation.clone()).await?;

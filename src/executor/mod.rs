@@ -10,9 +10,9 @@
 //! block the caller's runtime threads.
 //!
 //! This file holds the executor and its configuration and errors; `engine`
-//! sets wasmtime up, `load` turns bytes or a `.cwasm` into a ready skill
-//! (linked by `link`), `run` calls it, and [`host`] is what the skill may
-//! call back.
+//! sets wasmtime up, `load` turns a [`SkillSource`] (bytes, or a file and its
+//! `.cwasm`) into a ready skill (linked by `link`),
+//! `run` calls it, and [`host`] is what the skill may call back.
 
 pub mod bench;
 pub mod cache;
@@ -48,7 +48,7 @@ pub use cwasm::{CwasmKey, CwasmRecord};
 pub use grants::Grants;
 pub use host::{HostServices, LogEntry, MemoryProvider, NoMemory, NoSecrets, SecretsProvider};
 pub use limits::Limits;
-pub use load::{LoadTimings, LoadedSkill, Origin};
+pub use load::{LoadTimings, LoadedSkill, Origin, Precompiled, SkillSource};
 pub use run::{Invocation, Outcome};
 
 use crate::digest::sha256_hex;
@@ -245,8 +245,8 @@ impl Executor {
             ticker_started: std::sync::Once::new(),
             engine,
             linkers: link::Linkers::new(),
-            config,
             cache: Mutex::new(HashMap::new()),
+            config,
             services,
             stop_ticker,
         })
