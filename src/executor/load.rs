@@ -100,6 +100,19 @@ impl LoadedSkill {
         }
     }
 
+    /// The bytes it keeps resident, as the loaded-skill cache counts them: a
+    /// component's compiled image (its machine code and metadata, as
+    /// wasmtime maps it), a stub's body and key.
+    pub fn resident_bytes(&self) -> u64 {
+        match self {
+            LoadedSkill::Component { component, .. } => {
+                let image = component.image_range();
+                image.end.addr().saturating_sub(image.start.addr()) as u64
+            }
+            LoadedSkill::Stub(stub) => (stub.body.len() + 64) as u64,
+        }
+    }
+
     /// What loading it took (zero for stubs).
     pub fn timings(&self) -> LoadTimings {
         match self {
@@ -343,20 +356,11 @@ impl Executor {
     }
 
     fn cached(&self, sha256: &str) -> Option<Arc<LoadedSkill>> {
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(sha256)
-            .cloned()
+        self.loaded.get(sha256)
     }
 
     fn remember(&self, sha256: String, skill: LoadedSkill) -> Arc<LoadedSkill> {
-        let skill = Arc::new(skill);
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(sha256, skill.clone());
-        skill
+        self.loaded.insert(sha256, skill)
     }
 
     pub(super) fn prepare(

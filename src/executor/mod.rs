@@ -3,15 +3,16 @@
 //! memory cap and capability-gated host functions.
 //!
 //! One `Engine` per executor (per policy), shared by every call, and one
-//! `Linker` per set of imported WASI interfaces; a compiled component is
-//! cached as an `InstancePre` by its sha256; each
-//! invocation gets a fresh `Store`, so no state survives between calls. The API
-//! is async: epoch ticks make a running skill yield, so an endless loop cannot
-//! block the caller's runtime threads.
+//! `Linker` per set of imported WASI interfaces; a loaded component is kept
+//! as an `InstancePre` by its sha256, in a cache bounded by bytes (least
+//! recently used out first); each invocation gets a fresh `Store`, so no
+//! state survives between calls. The API is async: epoch ticks make a
+//! running skill yield, so an endless loop cannot block the caller's runtime
+//! threads.
 //!
 //! This file holds the executor and its configuration and errors; `engine`
 //! sets wasmtime up, `load` turns a [`SkillSource`] (bytes, or a file and its
-//! `.cwasm`) into a ready skill (linked by `link`),
+//! `.cwasm`) into a ready skill (linked by `link`, kept by `loaded_cache`),
 //! `run` calls it, and [`host`] is what the skill may call back.
 
 pub mod bench;
@@ -24,15 +25,15 @@ pub mod host;
 pub mod limits;
 mod link;
 mod load;
+mod loaded_cache;
 mod run;
 
 use engine::{engine_config, fingerprint, spawn_epoch_ticker};
 
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::Digest;
@@ -49,6 +50,7 @@ pub use grants::Grants;
 pub use host::{HostServices, LogEntry, MemoryProvider, NoMemory, NoSecrets, SecretsProvider};
 pub use limits::Limits;
 pub use load::{LoadTimings, LoadedSkill, Origin, Precompiled, SkillSource};
+pub use loaded_cache::{CacheStats, DEFAULT_LOADED_CACHE_BYTES};
 pub use run::{Invocation, Outcome};
 
 use crate::digest::sha256_hex;
@@ -100,6 +102,12 @@ pub struct ExecutorConfig {
     /// key (said at debug level). Sharing the file is what lets one process
     /// load the `.cwasm`s another wrote.
     pub cwasm_key_file: Option<PathBuf>,
+    /// The most bytes of machine code the in-process cache of loaded skills
+    /// keeps resident ([`LoadedSkill::resident_bytes`]); past it, the least
+    /// recently used skills are dropped (and compiled or deserialized again
+    /// when next loaded). Default: [`DEFAULT_LOADED_CACHE_BYTES`]; `0`
+    /// keeps nothing, so every load compiles or deserializes.
+    pub loaded_cache_bytes: u64,
     /// The on-disk compile cache: compiled components are kept there and
     /// installed `.cwasm`s, once verified, are loaded from this tool's own
     /// copy without hashing them again. `None` (the default): components are
@@ -136,6 +144,7 @@ impl Default for ExecutorConfig {
             max_wasm_stack: limits::WASM_STACK_BYTES,
             pooling: true,
             pool_instances: 128,
+            loaded_cache_bytes: DEFAULT_LOADED_CACHE_BYTES,
             cwasm_key: None,
             cwasm_key_file: None,
             compile_cache: None,
@@ -189,7 +198,7 @@ pub struct Executor {
     engine: Engine,
     linkers: link::Linkers,
     config: ExecutorConfig,
-    cache: Mutex<HashMap<String, Arc<LoadedSkill>>>,
+    loaded: loaded_cache::LoadedCache,
     services: HostServices,
     stop_ticker: Arc<AtomicBool>,
     ticker_started: std::sync::Once,
@@ -245,11 +254,17 @@ impl Executor {
             ticker_started: std::sync::Once::new(),
             engine,
             linkers: link::Linkers::new(),
-            cache: Mutex::new(HashMap::new()),
+            loaded: loaded_cache::LoadedCache::new(config.loaded_cache_bytes),
             config,
             services,
             stop_ticker,
         })
+    }
+
+    /// What the loaded-skill cache holds (entries, bytes, budget) and has
+    /// done (evictions, hits, misses).
+    pub fn cache_stats(&self) -> CacheStats {
+        self.loaded.stats()
     }
 
     /// The engine's compatibility fingerprint: a `.cwasm` from another wasmtime
