@@ -1,14 +1,17 @@
 //! The executor as a long-lived server holds it: its loaded-skill cache
 //! stays within its byte budget however many skill versions pass through
 //! (the least recently used go first, and a skill still held by a caller
-//! keeps running after it was evicted).
+//! keeps running after it was evicted), and an idle executor costs nothing:
+//! its epoch ticker makes no wake-ups while no call runs, and deadlines
+//! still hold when calls start again.
 
 mod common;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use boternity_skills::executor::{
-    Executor, ExecutorConfig, HostServices, Invocation, Origin, SkillSource,
+    ExecError, Executor, ExecutorConfig, HostServices, Invocation, Origin, SkillSource,
 };
 use common::*;
 
@@ -121,4 +124,63 @@ async fn a_budget_smaller_than_one_skill_keeps_nothing_and_still_runs() {
     let stats = executor.cache_stats();
     assert_eq!((stats.entries, stats.bytes), (0, 0));
     assert_eq!((stats.misses, stats.evictions, stats.hits), (2, 2, 0));
+}
+
+/// Runs the hostile fixture's endless loop under a 100 ms deadline: it is
+/// stopped by the epoch (the ticker must be ticking), on time.
+async fn loop_until_the_deadline(executor: &Executor) {
+    let skill = executor
+        .load(SkillSource::Bytes(&component("hostile")))
+        .unwrap();
+    let mut invocation = Invocation::new("hostile", "loop");
+    invocation.limits.fuel = u64::MAX / 2;
+    invocation.limits.deadline = Duration::from_millis(100);
+    let started = Instant::now();
+    let result = executor.run(&skill, invocation).await;
+    assert!(
+        matches!(
+            result,
+            Err(ExecError::DeadlineExceeded { limit_ms: 100, .. })
+        ),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn an_idle_executor_makes_no_timer_wake_ups_and_deadlines_still_hold() {
+    let executor = Executor::new().unwrap();
+    // Loading starts no ticker.
+    executor
+        .load(SkillSource::Bytes(&component("hostile")))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(executor.epoch_ticks(), 0);
+
+    // A call: the epoch advances while it runs, and stops it at its deadline.
+    loop_until_the_deadline(&executor).await;
+    let after_call = executor.epoch_ticks();
+    assert!(after_call > 0, "no tick in a 100 ms call");
+
+    // Idle: once the tick under way when the call ended is done, none.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let idle_from = executor.epoch_ticks();
+    assert!(
+        idle_from <= after_call + 1,
+        "{idle_from} > {after_call} + 1"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(executor.epoch_ticks(), idle_from, "wake-ups while idle");
+
+    // Calls after the idle spell: the ticker is back, the deadline holds.
+    loop_until_the_deadline(&executor).await;
+    assert!(executor.epoch_ticks() > idle_from);
+    let skill = executor
+        .load(SkillSource::Bytes(&component("echo-skill")))
+        .unwrap();
+    echo(&executor, &skill, "after a rest").await;
 }

@@ -249,7 +249,7 @@ async fn warm_steps_of(
     let LoadedSkill::Component { pre, .. } = skill else {
         return Err(crate::skill::validate::ValidateError::Stub.into());
     };
-    executor.start_ticker();
+    let _ticking = executor.ticker.running(&executor.engine)?;
     let t0 = Instant::now();
     let id = executor.next_invocation_id();
     let (mut store, stdout, stderr) = executor.new_store(invocation, id.clone(), t0)?;

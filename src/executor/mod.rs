@@ -27,13 +27,14 @@ mod link;
 mod load;
 mod loaded_cache;
 mod run;
+mod ticker;
 
-use engine::{engine_config, fingerprint, spawn_epoch_ticker};
+use engine::{engine_config, fingerprint};
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::Digest;
@@ -70,8 +71,8 @@ mod bindings {
 
 use bindings::SkillPluginPre;
 
-/// How often the epoch advances: the deadline's resolution and how often a
-/// running skill yields to the async runtime.
+/// How often the epoch advances while a call runs: the deadline's
+/// resolution and how often a running skill yields to the async runtime.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// The `.cwasm` signing key's file in a cache folder (see
@@ -186,6 +187,8 @@ pub enum ExecError {
     Denied(String),
     #[error("the skill trapped: {0}")]
     Trap(String),
+    #[error("cannot start the epoch ticker thread: {0}")]
+    Ticker(String),
 }
 
 /// Marks the trap raised by the epoch callback when the deadline passed.
@@ -200,16 +203,9 @@ pub struct Executor {
     config: ExecutorConfig,
     loaded: loaded_cache::LoadedCache,
     services: HostServices,
-    stop_ticker: Arc<AtomicBool>,
-    ticker_started: std::sync::Once,
+    ticker: ticker::Ticker,
     cwasm_key: CwasmKey,
     fingerprint: String,
-}
-
-impl Drop for Executor {
-    fn drop(&mut self) {
-        self.stop_ticker.store(true, Ordering::Relaxed);
-    }
 }
 
 impl Executor {
@@ -226,7 +222,6 @@ impl Executor {
     ) -> Result<Executor, ExecError> {
         let engine = Engine::new(&engine_config(&config))
             .map_err(|e| ExecError::Compile(format!("{e:#}")))?;
-        let stop_ticker = Arc::new(AtomicBool::new(false));
         let random = || {
             CwasmKey::random().map_err(|source| ExecError::Io {
                 path: PathBuf::from("(the system's random source)"),
@@ -251,13 +246,12 @@ impl Executor {
         Ok(Executor {
             cwasm_key,
             fingerprint,
-            ticker_started: std::sync::Once::new(),
+            ticker: ticker::Ticker::default(),
             engine,
             linkers: link::Linkers::new(),
             loaded: loaded_cache::LoadedCache::new(config.loaded_cache_bytes),
             config,
             services,
-            stop_ticker,
         })
     }
 
@@ -265,6 +259,13 @@ impl Executor {
     /// done (evictions, hits, misses).
     pub fn cache_stats(&self) -> CacheStats {
         self.loaded.stats()
+    }
+
+    /// How many times this executor has advanced its epoch (every
+    /// [`EPOCH_TICK`] while a call runs). It stands still while no call
+    /// runs: an idle executor makes no timer wake-ups.
+    pub fn epoch_ticks(&self) -> u64 {
+        self.ticker.ticks()
     }
 
     /// The engine's compatibility fingerprint: a `.cwasm` from another wasmtime

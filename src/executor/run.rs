@@ -110,7 +110,8 @@ impl Executor {
             LoadedSkill::Component { pre, .. } => pre,
         };
 
-        self.start_ticker();
+        // The epoch advances while this is held: to the end of the call.
+        let _ticking = self.ticker.running(&self.engine)?;
         let (mut store, stdout, stderr) =
             self.new_store(&invocation, invocation_id.clone(), started)?;
 
@@ -134,12 +135,6 @@ impl Executor {
             started,
             invocation_id,
         )
-    }
-
-    /// Starts the epoch ticker on the first call (not for loads alone).
-    pub(super) fn start_ticker(&self) {
-        self.ticker_started
-            .call_once(|| spawn_epoch_ticker(self.engine.clone(), self.stop_ticker.clone()));
     }
 
     /// The outcome of a finished call; drops the store.
