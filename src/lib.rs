@@ -55,7 +55,9 @@
 //!
 //! Running a binary: here a legacy JSON stub, which needs no build (a
 //! component runs the same way, under the invocation's limits and grants).
-//! `examples/embed.rs` installs a Rust skill and serves concurrent calls.
+//! `examples/embed.rs` is a server: it installs skills, serves concurrent
+//! calls, and shows the executor's bounded cache evicting and reloading
+//! skills across versions.
 //!
 //! ```
 //! use boternity_skills::skill::stub::StubMarker;
