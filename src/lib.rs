@@ -68,16 +68,19 @@
 //!
 //! Running a binary: here a legacy JSON stub, which needs no build (a
 //! component runs the same way, under the invocation's limits and grants).
-//! `examples/embed.rs` installs a Rust skill and serves concurrent calls.
+//! `examples/embed.rs` is a server: it installs skills, serves concurrent
+//! calls, and shows the executor's bounded cache evicting and reloading
+//! skills across versions.
 //!
 //! ```
 //! use boternity_skills::skill::stub::StubMarker;
-//! use boternity_skills::{Executor, Invocation};
+//! use boternity_skills::{Executor, Invocation, SkillSource};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let executor = Executor::new()?;
-//! let skill = executor.load(&StubMarker::new("Hello from a stub").to_bytes())?;
+//! let stub = StubMarker::new("Hello from a stub").to_bytes();
+//! let skill = executor.load(SkillSource::Bytes(&stub))?;
 //! let outcome = executor.run(&skill, Invocation::new("greeting", "hi")).await?;
 //! assert_eq!(outcome.result, Ok("Hello from a stub".to_string()));
 //! assert!(outcome.stub);
@@ -109,7 +112,9 @@ pub mod skill;
 pub mod store;
 
 pub use context::{Context, HostEnv};
-pub use executor::{ExecError, Executor, ExecutorConfig, Grants, Invocation, Limits, Outcome};
+pub use executor::{
+    ExecError, Executor, ExecutorConfig, Grants, Invocation, Limits, Outcome, SkillSource,
+};
 pub use install::{InstallError, InstallOptions, Installed, Installer, Source, install};
 pub use paths::Folders;
 pub use pipeline::{PathTaken, PipelineError, PipelineOptions, Prepared, prepare};

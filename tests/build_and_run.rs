@@ -7,7 +7,7 @@ use boternity_skills::build;
 use boternity_skills::build::Toolchain;
 use boternity_skills::build::componentize;
 use boternity_skills::digest::sha256_hex;
-use boternity_skills::executor::{Executor, Invocation};
+use boternity_skills::executor::{Executor, Invocation, SkillSource};
 use boternity_skills::skill::source::RustSource;
 use boternity_skills::skill::validate::{self, ValidateError};
 use boternity_skills::skill::world::WorldMismatch;
@@ -273,7 +273,7 @@ async fn core_modules_are_componentized_and_run() {
         assert_eq!(info.uses_preview1, target == "wasm32-wasip1");
         let component = componentize::componentize(&module).unwrap();
         validate::validate_component(&component).unwrap_or_else(|e| panic!("{target}: {e}"));
-        let skill = executor.load(&component).unwrap();
+        let skill = executor.load(SkillSource::Bytes(&component)).unwrap();
         let outcome = executor
             .run(&skill, Invocation::new("echo-skill", "core"))
             .await

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use boternity_skills::executor::{
-    CompileCache, CwasmKey, Executor, ExecutorConfig, HostServices, Invocation, Origin,
+    CompileCache, CwasmKey, Executor, ExecutorConfig, HostServices, Invocation, Origin, SkillSource,
 };
 use boternity_skills::install::{self, InstallOptions};
 use boternity_skills::store::SkillStore;
@@ -151,28 +151,34 @@ fn eviction_keeps_the_cache_within_its_bound() {
             .sum()
     };
     // Measure one entry, then allow room for about one and a half.
-    executor(u64::MAX).load(&component("echo-skill")).unwrap();
+    executor(u64::MAX)
+        .load(SkillSource::Bytes(&component("echo-skill")))
+        .unwrap();
     let one = size(&dir);
     let bound = one * 3 / 2;
     std::fs::remove_dir_all(&dir).unwrap();
 
-    let first = executor(bound).load(&component("echo-skill")).unwrap();
+    let first = executor(bound)
+        .load(SkillSource::Bytes(&component("echo-skill")))
+        .unwrap();
     assert_eq!(first.origin(), Some(Origin::Compiled));
     std::thread::sleep(Duration::from_millis(20));
-    executor(bound).load(&component("bare-full")).unwrap();
+    executor(bound)
+        .load(SkillSource::Bytes(&component("bare-full")))
+        .unwrap();
     assert!(size(&dir) <= bound, "{} > {bound}", size(&dir));
     // The most recently used entry stayed; the older one went.
     next_tick();
     assert_eq!(
         executor(bound)
-            .load(&component("bare-full"))
+            .load(SkillSource::Bytes(&component("bare-full")))
             .unwrap()
             .origin(),
         Some(Origin::Cached)
     );
     assert_eq!(
         executor(bound)
-            .load(&component("echo-skill"))
+            .load(SkillSource::Bytes(&component("echo-skill")))
             .unwrap()
             .origin(),
         Some(Origin::Compiled)

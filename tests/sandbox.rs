@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use boternity_skills::executor::{
     ExecError, Executor, ExecutorConfig, Grants, HostServices, Invocation, Limits, MemoryProvider,
-    Origin, Outcome, SecretsProvider,
+    Origin, Outcome, Precompiled, SecretsProvider, SkillSource,
 };
 use boternity_skills::install::{self, InstallOptions};
 use boternity_skills::skill::manifest::Capability;
@@ -48,7 +48,9 @@ async fn run(
     input: &str,
     configure: impl FnOnce(&mut Invocation),
 ) -> Result<Outcome, ExecError> {
-    let skill = executor.load(&component("hostile")).unwrap();
+    let skill = executor
+        .load(SkillSource::Bytes(&component("hostile")))
+        .unwrap();
     let mut invocation = Invocation::new("hostile", input);
     configure(&mut invocation);
     executor.run(&skill, invocation).await
@@ -900,7 +902,7 @@ fn fifty_concurrent_invocations_on_two_threads_are_not_blocked_by_a_loop() {
         .build()
         .unwrap();
     let ex = Arc::new(executor());
-    let skill = ex.load(&component("hostile")).unwrap();
+    let skill = ex.load(SkillSource::Bytes(&component("hostile"))).unwrap();
     runtime.block_on(async {
         let started = Instant::now();
         let mut tasks = Vec::new();
@@ -1013,13 +1015,25 @@ async fn a_cwasm_is_used_only_when_its_record_matches() {
         );
     let fresh = on_this_machine();
     let skill = fresh
-        .load_precompiled(&installed.dir.join("skill.wasm"), &cwasm, &foreign)
+        .load(SkillSource::File {
+            wasm: &installed.dir.join("skill.wasm"),
+            precompiled: Some(Precompiled {
+                cwasm: cwasm.clone(),
+                record: foreign.clone(),
+            }),
+        })
         .unwrap();
     assert_eq!(skill.origin(), Some(Origin::Compiled));
     // The genuine record still works with the restored file.
     let fresh = on_this_machine();
     let skill = fresh
-        .load_precompiled(&installed.dir.join("skill.wasm"), &cwasm, &original)
+        .load(SkillSource::File {
+            wasm: &installed.dir.join("skill.wasm"),
+            precompiled: Some(Precompiled {
+                cwasm: cwasm.clone(),
+                record: original.clone(),
+            }),
+        })
         .unwrap();
     assert_eq!(skill.origin(), Some(Origin::Precompiled));
 
@@ -1035,7 +1049,13 @@ async fn a_cwasm_is_used_only_when_its_record_matches() {
     record.engine = "another-engine".into();
     let fresh = on_this_machine();
     let skill = fresh
-        .load_precompiled(&installed.dir.join("skill.wasm"), &cwasm, &record)
+        .load(SkillSource::File {
+            wasm: &installed.dir.join("skill.wasm"),
+            precompiled: Some(Precompiled {
+                cwasm: cwasm.clone(),
+                record: record.clone(),
+            }),
+        })
         .unwrap();
     assert_eq!(skill.origin(), Some(Origin::Compiled));
 }
@@ -1123,13 +1143,25 @@ fn build_skill_cwasm_is_used_for_that_file_only() {
         .unwrap()
     };
     assert_eq!(
-        executor().load_file(&wasm).unwrap().origin(),
+        executor()
+            .load(SkillSource::File {
+                wasm: &wasm,
+                precompiled: Precompiled::beside(&wasm),
+            })
+            .unwrap()
+            .origin(),
         Some(Origin::Precompiled)
     );
     // Another component under that name: the record does not vouch for it.
     std::fs::write(&wasm, component("bare-full")).unwrap();
     assert_eq!(
-        executor().load_file(&wasm).unwrap().origin(),
+        executor()
+            .load(SkillSource::File {
+                wasm: &wasm,
+                precompiled: Precompiled::beside(&wasm),
+            })
+            .unwrap()
+            .origin(),
         Some(Origin::Compiled)
     );
     // Another machine's key: compiled, never deserialized.
@@ -1143,7 +1175,13 @@ fn build_skill_cwasm_is_used_for_that_file_only() {
     .unwrap();
     std::fs::write(&wasm, component("echo-skill")).unwrap();
     assert_eq!(
-        stranger.load_file(&wasm).unwrap().origin(),
+        stranger
+            .load(SkillSource::File {
+                wasm: &wasm,
+                precompiled: Precompiled::beside(&wasm),
+            })
+            .unwrap()
+            .origin(),
         Some(Origin::Compiled)
     );
 }

@@ -20,6 +20,9 @@ use super::message::{self, BuildFailed, SkillBuilt};
 /// componentized; the result is validated against the world and written out.
 /// A skill without source but with a shipped skill.wasm has that binary
 /// validated instead (no toolchain needed). Never writes a stub.
+// Field docs are clap's help text, not markdown: `<output>` is a
+// placeholder the user reads, not an HTML tag.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  boternity build-skill skills/word-count\n  boternity build-skill . -o dist/word-count.wasm --message-format json\n\nExit status:\n  0  the component was built, validated and written\n  1  it was not (the reason is printed; compiler output intact)"

@@ -22,6 +22,9 @@ use super::message::{self, InstallFailed, SkillInstalled};
 /// A skill of the same name from another origin is replaced only with --force.
 /// SKILL.md's capabilities and secrets are requests: only --grant,
 /// --allow-* and the trust tier's policy grant.
+// Field docs are clap's help text, not markdown: `NAME[@VERSION]` is what
+// a user types, not a link.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  boternity install skills/word-count\n  boternity install ./my-skill --store /tmp/store --trust-tier verified\n  boternity install ./weather --grant http_get --allow-host api.weather.example --grant get_secret --allow-secret api-key\n  boternity install ./registry-skill --no-stub --message-format json\n  boternity install word-count --registry dist/   (from `boternity precompile` output)\n  boternity install word-count@1.2.0 --registry https://example.org/skills --registry-key registry.key.pub\n\nExit status:\n  0  installed (a stub counts, unless --no-stub)\n  1  not installed; the store is unchanged"

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use boternity_skills::executor::Origin;
+use boternity_skills::executor::{Origin, Precompiled, SkillSource};
 use boternity_skills::skill::manifest::TrustTier;
 use boternity_skills::{ExecError, Grants, Invocation, Outcome};
 
@@ -67,7 +67,10 @@ impl Opts {
                     .unwrap_or_else(|| "skill".into());
                 let invocation = self.invocation(&name, input, extra, TrustTier::Untrusted);
                 runtime.block_on(async {
-                    let skill = executor.load_file(&path)?;
+                    let skill = executor.load(SkillSource::File {
+                        wasm: &path,
+                        precompiled: Precompiled::beside(&path),
+                    })?;
                     let origin = skill.origin();
                     let outcome = executor.run(&skill, invocation).await;
                     std::mem::forget(skill); // see the end of `run`

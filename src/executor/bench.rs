@@ -3,15 +3,18 @@
 //! step (read and check, deserialize, link, instantiate, first call), warm
 //! invocations step by step (store and WASI context, instantiate from the
 //! cached `InstancePre`, call, teardown), and the old executor's way
-//! (compile, link, instantiate and call every time).
+//! (compile, link, instantiate and call every time). Every call goes through
+//! [`Executor::run`] itself (its deadline backstop and ticker included),
+//! every load through [`Executor::load`]: what is measured is what callers
+//! get.
 
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::Component;
 
 use super::{
     CompileCache, ExecError, Executor, ExecutorConfig, HostServices, Invocation, LoadedSkill,
-    bindings::SkillPlugin, host::HostState,
+    Precompiled, SkillSource,
 };
 
 /// How much to measure.
@@ -63,6 +66,9 @@ pub struct BenchReport {
     pub warm_instantiate_us: f64,
     pub warm_call_us: f64,
     pub warm_teardown_us: f64,
+    /// The old executor's way: validate, compile, link, instantiate and call
+    /// on every invocation (through `load` and `run` of an executor that
+    /// keeps no loaded skill).
     pub compile_per_call_median_us: f64,
     /// `compile_per_call_median_us / invoke_median_us`.
     pub speedup: f64,
@@ -120,8 +126,15 @@ pub async fn bench(wasm: &[u8], options: &BenchOptions) -> Result<BenchReport, E
     let mut steps: [Vec<Duration>; 6] = Default::default();
     for round in 0..=COLD_ROUNDS + 1 {
         let cold = Executor::with_config(cold_config.clone(), options.services.clone())?;
+        let source = SkillSource::File {
+            wasm: &wasm_path,
+            precompiled: Some(Precompiled {
+                cwasm: cwasm_path.clone(),
+                record: record.clone(),
+            }),
+        };
         let started = Instant::now();
-        let skill = cold.load_precompiled(&wasm_path, &cwasm_path, &record)?;
+        let skill = cold.load(source)?;
         let loaded = started.elapsed();
         let (instantiate, call) = timed_call(&cold, &skill, &options.invocation).await?;
         let total = started.elapsed();
@@ -163,7 +176,7 @@ pub async fn bench(wasm: &[u8], options: &BenchOptions) -> Result<BenchReport, E
     let cold_first_call = percentile(&mut first_call, 0.5);
 
     // Warm: what a bot calling a skill in a loop pays.
-    let skill = executor.load(wasm)?;
+    let skill = executor.load(SkillSource::Bytes(wasm))?;
     let load_origin = skill.origin().map_or("stub", super::Origin::as_str);
     for _ in 0..options.iterations.min(100) {
         executor.run(&skill, options.invocation.clone()).await?;
@@ -177,20 +190,36 @@ pub async fn bench(wasm: &[u8], options: &BenchOptions) -> Result<BenchReport, E
     // The same calls, step by step.
     let mut warm_steps: [Vec<Duration>; 4] = Default::default();
     for _ in 0..options.iterations {
-        for (samples, d) in warm_steps
-            .iter_mut()
-            .zip(warm_steps_of(&executor, &skill, &options.invocation).await?)
+        let (_, steps) = executor
+            .run_timed(&skill, options.invocation.clone())
+            .await?;
+        for (samples, d) in
+            warm_steps
+                .iter_mut()
+                .zip([steps.store, steps.instantiate, steps.call, steps.teardown])
         {
             samples.push(d);
         }
     }
     let [mut w_store, mut w_instantiate, mut w_call, mut w_teardown] = warm_steps;
 
-    // The old way: compile, link, instantiate and call on every invocation.
+    // The old way: compile, link, instantiate and call on every invocation;
+    // here an executor that keeps no loaded skill, so each load compiles.
+    let per_call_executor = Executor::with_config(
+        ExecutorConfig {
+            loaded_cache_bytes: 0,
+            compile_cache: None,
+            ..options.config.clone()
+        },
+        options.services.clone(),
+    )?;
     let mut per_call = Vec::with_capacity(options.compile_per_call_iterations);
     for _ in 0..options.compile_per_call_iterations {
         let started = Instant::now();
-        compile_link_and_call(&executor, wasm, &options.invocation).await?;
+        let skill = per_call_executor.load(SkillSource::Bytes(wasm))?;
+        per_call_executor
+            .run(&skill, options.invocation.clone())
+            .await?;
         per_call.push(started.elapsed());
     }
 
@@ -222,66 +251,14 @@ pub async fn bench(wasm: &[u8], options: &BenchOptions) -> Result<BenchReport, E
     })
 }
 
-/// One call, as [`Executor::run`] makes it: (store + instantiate, call + teardown).
+/// One call through [`Executor::run`]: (store + instantiate, call + teardown).
 async fn timed_call(
     executor: &Executor,
     skill: &LoadedSkill,
     invocation: &Invocation,
 ) -> Result<(Duration, Duration), ExecError> {
-    let [store, instantiate, call, teardown] = warm_steps_of(executor, skill, invocation).await?;
-    Ok((store + instantiate, call + teardown))
-}
-
-/// One call, step by step, with the executor's own pieces: the store (and
-/// WASI context), instantiation, the call, teardown.
-async fn warm_steps_of(
-    executor: &Executor,
-    skill: &LoadedSkill,
-    invocation: &Invocation,
-) -> Result<[Duration; 4], ExecError> {
-    let LoadedSkill::Component { pre, .. } = skill else {
-        return Err(crate::skill::validate::ValidateError::Stub.into());
-    };
-    executor.start_ticker();
-    let t0 = Instant::now();
-    let id = executor.next_invocation_id();
-    let (mut store, stdout, stderr) = executor.new_store(invocation, id.clone(), t0)?;
-    let t1 = Instant::now();
-    let limits = invocation.limits;
-    let instance = pre
-        .instantiate_async(&mut store)
-        .await
-        .map_err(|e| executor.error_for(e, &limits, t0))?;
-    let t2 = Instant::now();
-    let result = instance.call_execute(&mut store, &invocation.input).await;
-    let t3 = Instant::now();
-    let outcome = executor.finish(store, (stdout, stderr), result, &limits, t0, id)?;
-    drop(outcome);
-    let t4 = Instant::now();
-    Ok([t1 - t0, t2 - t1, t3 - t2, t4 - t3])
-}
-
-async fn compile_link_and_call(
-    executor: &Executor,
-    wasm: &[u8],
-    invocation: &Invocation,
-) -> Result<(), ExecError> {
-    let fail = |e: wasmtime::Error| ExecError::Trap(format!("{e:#}"));
-    let component = Component::new(&executor.engine, wasm).map_err(fail)?;
-    let mut linker = Linker::<HostState>::new(&executor.engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(fail)?;
-    SkillPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-        .map_err(fail)?;
-    let (mut store, _, _) = executor.new_store(invocation, "bench".into(), Instant::now())?;
-    let instance = SkillPlugin::instantiate_async(&mut store, &component, &linker)
-        .await
-        .map_err(fail)?;
-    instance
-        .call_execute(&mut store, &invocation.input)
-        .await
-        .map_err(fail)?
-        .map_err(ExecError::Trap)?;
-    Ok(())
+    let (_, steps) = executor.run_timed(skill, invocation.clone()).await?;
+    Ok((steps.store + steps.instantiate, steps.call + steps.teardown))
 }
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {

@@ -1,6 +1,6 @@
 //! The wasmtime engine behind an executor: its configuration (pooling,
-//! fuel, epochs, stack), its compatibility fingerprint, and the epoch ticker
-//! that drives deadlines.
+//! fuel, epochs, stack) and its compatibility fingerprint. The epoch ticker
+//! that drives deadlines is `ticker`.
 
 use super::*;
 
@@ -39,19 +39,6 @@ pub(super) fn fingerprint(engine: &Engine) -> String {
     let mut hasher = ShaHasher(sha2::Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut hasher);
     hex::encode(hasher.0.finalize())
-}
-
-/// Advances the engine's epoch every [`EPOCH_TICK`] until the executor is dropped.
-pub(super) fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
-    std::thread::Builder::new()
-        .name("boternity-epoch".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(EPOCH_TICK);
-                engine.increment_epoch();
-            }
-        })
-        .expect("spawn the epoch ticker thread");
 }
 
 /// Feeds `Hash` output into sha256 (for the engine fingerprint).

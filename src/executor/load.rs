@@ -1,9 +1,48 @@
-//! Loading a skill binary into the executor: compiling a component once
+//! Loading a skill binary into the executor, one way for every caller
+//! ([`Executor::load`] of a [`SkillSource`]): compiling a component once
 //! (remembered by sha256 in process, and in the compile cache across
 //! processes), and deserializing a `.cwasm` only when this tool's signed
 //! record vouches for it and the file has not changed since.
 
 use super::*;
+
+/// What to load: the description [`Executor::load`] takes.
+#[derive(Debug, Clone)]
+pub enum SkillSource<'a> {
+    /// A skill binary in memory: a component, or a legacy JSON stub.
+    Bytes(&'a [u8]),
+    /// A `skill.wasm` on disk and, when there is one, the `.cwasm` compiled
+    /// from it with the record this tool signed then (an installed skill's
+    /// provenance, or [`Precompiled::beside`] a `build-skill --cwasm`
+    /// output). The `.cwasm` is deserialized only if that record is signed
+    /// with this executor's key, for its engine, and names the file's exact
+    /// bytes; otherwise `wasm` is compiled (and why is said at debug level).
+    File {
+        wasm: &'a Path,
+        precompiled: Option<Precompiled>,
+    },
+}
+
+/// A `.cwasm` and the record that may authorize deserializing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Precompiled {
+    pub cwasm: PathBuf,
+    pub record: CwasmRecord,
+}
+
+impl Precompiled {
+    /// The `.cwasm` `build-skill --cwasm` left beside `wasm` (see
+    /// [`cwasm::sidecar_paths`]), if its record names this very component:
+    /// `wasm` is read and hashed, so a sidecar left by another build under
+    /// that name is ignored. `None` when there is none (or none readable).
+    pub fn beside(wasm: &Path) -> Option<Precompiled> {
+        let (cwasm, record) = cwasm::sidecar_paths(wasm);
+        let record: CwasmRecord = serde_json::from_slice(&std::fs::read(&record).ok()?).ok()?;
+        let bytes = std::fs::read(wasm).ok()?;
+        (cwasm.is_file() && record.wasm_sha256 == sha256_hex(&bytes))
+            .then_some(Precompiled { cwasm, record })
+    }
+}
 
 /// A skill ready to run.
 pub enum LoadedSkill {
@@ -61,6 +100,19 @@ impl LoadedSkill {
         }
     }
 
+    /// The bytes it keeps resident, as the loaded-skill cache counts them: a
+    /// component's compiled image (its machine code and metadata, as
+    /// wasmtime maps it), a stub's body and key.
+    pub fn resident_bytes(&self) -> u64 {
+        match self {
+            LoadedSkill::Component { component, .. } => {
+                let image = component.image_range();
+                image.end.addr().saturating_sub(image.start.addr()) as u64
+            }
+            LoadedSkill::Stub(stub) => (stub.body.len() + 64) as u64,
+        }
+    }
+
     /// What loading it took (zero for stubs).
     pub fn timings(&self) -> LoadTimings {
         match self {
@@ -71,18 +123,28 @@ impl LoadedSkill {
 }
 
 impl Executor {
-    /// Loads a skill binary (component or stub), compiling a component once:
-    /// later loads of the same bytes come from the in-process cache (and,
-    /// with a [`CompileCache`], from its entry in later processes).
-    pub fn load(&self, bytes: &[u8]) -> Result<Arc<LoadedSkill>, ExecError> {
-        self.load_hashed(bytes, sha256_hex(bytes))
+    /// Loads a skill (component or stub): the one way in. A component is
+    /// compiled (or deserialized) once: later loads of the same component
+    /// come from the in-process cache (and, with a [`CompileCache`], from
+    /// its entry in later processes).
+    pub fn load(&self, source: SkillSource<'_>) -> Result<Arc<LoadedSkill>, ExecError> {
+        match source {
+            SkillSource::Bytes(bytes) => self.load_bytes(bytes, sha256_hex(bytes)),
+            SkillSource::File {
+                wasm,
+                precompiled: Some(precompiled),
+            } => self.load_precompiled(wasm, &precompiled),
+            SkillSource::File {
+                wasm,
+                precompiled: None,
+            } => {
+                let bytes = read(wasm)?;
+                self.load_bytes(&bytes, sha256_hex(&bytes))
+            }
+        }
     }
 
-    pub(super) fn load_hashed(
-        &self,
-        bytes: &[u8],
-        sha256: String,
-    ) -> Result<Arc<LoadedSkill>, ExecError> {
+    fn load_bytes(&self, bytes: &[u8], sha256: String) -> Result<Arc<LoadedSkill>, ExecError> {
         if let Some(hit) = self.cached(&sha256) {
             return Ok(hit);
         }
@@ -138,14 +200,16 @@ impl Executor {
         Ok(self.remember(sha256, skill))
     }
 
-    /// Loads an installed component through its `.cwasm`, but only if `record`
-    /// (written by [`Executor::precompile`]) matches this engine and the file's
-    /// bytes; otherwise compiles `wasm_path` and says so at debug level.
-    pub fn load_precompiled(
+    /// A component through its `.cwasm`, but only if `record` (written by
+    /// [`Executor::precompile`]) matches this engine and the file's bytes;
+    /// otherwise compiles `wasm_path` and says so at debug level.
+    fn load_precompiled(
         &self,
         wasm_path: &Path,
-        cwasm_path: &Path,
-        record: &CwasmRecord,
+        Precompiled {
+            cwasm: cwasm_path,
+            record,
+        }: &Precompiled,
     ) -> Result<Arc<LoadedSkill>, ExecError> {
         if let Some(hit) = self.cached(&record.wasm_sha256) {
             return Ok(hit);
@@ -162,11 +226,8 @@ impl Executor {
             }
             Err(reason) => {
                 tracing::debug!(cwasm = %cwasm_path.display(), %reason, "not using the precompiled artifact; compiling");
-                let bytes = std::fs::read(wasm_path).map_err(|source| ExecError::Io {
-                    path: wasm_path.to_path_buf(),
-                    source,
-                })?;
-                self.load(&bytes)
+                let bytes = read(wasm_path)?;
+                self.load_bytes(&bytes, sha256_hex(&bytes))
             }
         }
     }
@@ -280,7 +341,7 @@ impl Executor {
     /// refused here); returns the `.cwasm` bytes and the record that later
     /// authorizes loading them.
     pub fn precompile(&self, wasm: &[u8]) -> Result<(Vec<u8>, CwasmRecord), ExecError> {
-        let cwasm = match &*self.load(wasm)? {
+        let cwasm = match &*self.load(SkillSource::Bytes(wasm))? {
             LoadedSkill::Component { component, .. } => component
                 .serialize()
                 .map_err(|e| ExecError::Compile(format!("{e:#}")))?,
@@ -294,21 +355,12 @@ impl Executor {
         Ok((cwasm, record))
     }
 
-    pub(super) fn cached(&self, sha256: &str) -> Option<Arc<LoadedSkill>> {
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(sha256)
-            .cloned()
+    fn cached(&self, sha256: &str) -> Option<Arc<LoadedSkill>> {
+        self.loaded.get(sha256)
     }
 
-    pub(super) fn remember(&self, sha256: String, skill: LoadedSkill) -> Arc<LoadedSkill> {
-        let skill = Arc::new(skill);
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(sha256, skill.clone());
-        skill
+    fn remember(&self, sha256: String, skill: LoadedSkill) -> Arc<LoadedSkill> {
+        self.loaded.insert(sha256, skill)
     }
 
     pub(super) fn prepare(
@@ -336,25 +388,12 @@ impl Executor {
             timings,
         })
     }
+}
 
-    /// Loads a component file, through the `.cwasm` beside it when its signed
-    /// record (see [`cwasm::sidecar_paths`]) vouches for it and this file.
-    pub fn load_file(&self, wasm_path: &Path) -> Result<Arc<LoadedSkill>, ExecError> {
-        let bytes = std::fs::read(wasm_path).map_err(|source| ExecError::Io {
-            path: wasm_path.to_path_buf(),
-            source,
-        })?;
-        let (cwasm, record) = cwasm::sidecar_paths(wasm_path);
-        let record: Option<CwasmRecord> = std::fs::read(&record)
-            .ok()
-            .and_then(|json| serde_json::from_slice(&json).ok());
-        let sha256 = sha256_hex(&bytes);
-        if let Some(record) = record
-            && cwasm.is_file()
-            && record.wasm_sha256 == sha256
-        {
-            return self.load_precompiled(wasm_path, &cwasm, &record);
-        }
-        self.load_hashed(&bytes, sha256)
-    }
+/// A file's bytes, or which file could not be read.
+fn read(path: &Path) -> Result<Vec<u8>, ExecError> {
+    std::fs::read(path).map_err(|source| ExecError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -3,16 +3,17 @@
 //! memory cap and capability-gated host functions.
 //!
 //! One `Engine` per executor (per policy), shared by every call, and one
-//! `Linker` per set of imported WASI interfaces; a compiled component is
-//! cached as an `InstancePre` by its sha256; each
-//! invocation gets a fresh `Store`, so no state survives between calls. The API
-//! is async: epoch ticks make a running skill yield, so an endless loop cannot
-//! block the caller's runtime threads.
+//! `Linker` per set of imported WASI interfaces; a loaded component is kept
+//! as an `InstancePre` by its sha256, in a cache bounded by bytes (least
+//! recently used out first); each invocation gets a fresh `Store`, so no
+//! state survives between calls. The API is async: epoch ticks make a
+//! running skill yield, so an endless loop cannot block the caller's runtime
+//! threads.
 //!
 //! This file holds the executor and its configuration and errors; `engine`
-//! sets wasmtime up, `load` turns bytes or a `.cwasm` into a ready skill
-//! (linked by `link`), `run` calls it, and [`host`] is what the skill may
-//! call back.
+//! sets wasmtime up, `load` turns a [`SkillSource`] (bytes, or a file and its
+//! `.cwasm`) into a ready skill (linked by `link`, kept by `loaded_cache`),
+//! `run` calls it, and [`host`] is what the skill may call back.
 
 pub mod bench;
 pub mod cache;
@@ -24,15 +25,16 @@ pub mod host;
 pub mod limits;
 mod link;
 mod load;
+mod loaded_cache;
 mod run;
+mod ticker;
 
-use engine::{engine_config, fingerprint, spawn_epoch_ticker};
+use engine::{engine_config, fingerprint};
 
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::Digest;
@@ -48,7 +50,8 @@ pub use cwasm::{CwasmKey, CwasmRecord};
 pub use grants::Grants;
 pub use host::{HostServices, LogEntry, MemoryProvider, NoMemory, NoSecrets, SecretsProvider};
 pub use limits::Limits;
-pub use load::{LoadTimings, LoadedSkill, Origin};
+pub use load::{LoadTimings, LoadedSkill, Origin, Precompiled, SkillSource};
+pub use loaded_cache::{CacheStats, DEFAULT_LOADED_CACHE_BYTES};
 pub use run::{Invocation, Outcome};
 
 use crate::digest::sha256_hex;
@@ -68,8 +71,8 @@ mod bindings {
 
 use bindings::SkillPluginPre;
 
-/// How often the epoch advances: the deadline's resolution and how often a
-/// running skill yields to the async runtime.
+/// How often the epoch advances while a call runs: the deadline's
+/// resolution and how often a running skill yields to the async runtime.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// The `.cwasm` signing key's file in a cache folder (see
@@ -100,6 +103,12 @@ pub struct ExecutorConfig {
     /// key (said at debug level). Sharing the file is what lets one process
     /// load the `.cwasm`s another wrote.
     pub cwasm_key_file: Option<PathBuf>,
+    /// The most bytes of machine code the in-process cache of loaded skills
+    /// keeps resident ([`LoadedSkill::resident_bytes`]); past it, the least
+    /// recently used skills are dropped (and compiled or deserialized again
+    /// when next loaded). Default: [`DEFAULT_LOADED_CACHE_BYTES`]; `0`
+    /// keeps nothing, so every load compiles or deserializes.
+    pub loaded_cache_bytes: u64,
     /// The on-disk compile cache: compiled components are kept there and
     /// installed `.cwasm`s, once verified, are loaded from this tool's own
     /// copy without hashing them again. `None` (the default): components are
@@ -136,6 +145,7 @@ impl Default for ExecutorConfig {
             max_wasm_stack: limits::WASM_STACK_BYTES,
             pooling: true,
             pool_instances: 128,
+            loaded_cache_bytes: DEFAULT_LOADED_CACHE_BYTES,
             cwasm_key: None,
             cwasm_key_file: None,
             compile_cache: None,
@@ -177,6 +187,8 @@ pub enum ExecError {
     Denied(String),
     #[error("the skill trapped: {0}")]
     Trap(String),
+    #[error("cannot start the epoch ticker thread: {0}")]
+    Ticker(String),
 }
 
 /// Marks the trap raised by the epoch callback when the deadline passed.
@@ -189,18 +201,11 @@ pub struct Executor {
     engine: Engine,
     linkers: link::Linkers,
     config: ExecutorConfig,
-    cache: Mutex<HashMap<String, Arc<LoadedSkill>>>,
+    loaded: loaded_cache::LoadedCache,
     services: HostServices,
-    stop_ticker: Arc<AtomicBool>,
-    ticker_started: std::sync::Once,
+    ticker: ticker::Ticker,
     cwasm_key: CwasmKey,
     fingerprint: String,
-}
-
-impl Drop for Executor {
-    fn drop(&mut self) {
-        self.stop_ticker.store(true, Ordering::Relaxed);
-    }
 }
 
 impl Executor {
@@ -217,7 +222,6 @@ impl Executor {
     ) -> Result<Executor, ExecError> {
         let engine = Engine::new(&engine_config(&config))
             .map_err(|e| ExecError::Compile(format!("{e:#}")))?;
-        let stop_ticker = Arc::new(AtomicBool::new(false));
         let random = || {
             CwasmKey::random().map_err(|source| ExecError::Io {
                 path: PathBuf::from("(the system's random source)"),
@@ -242,14 +246,26 @@ impl Executor {
         Ok(Executor {
             cwasm_key,
             fingerprint,
-            ticker_started: std::sync::Once::new(),
+            ticker: ticker::Ticker::default(),
             engine,
             linkers: link::Linkers::new(),
+            loaded: loaded_cache::LoadedCache::new(config.loaded_cache_bytes),
             config,
-            cache: Mutex::new(HashMap::new()),
             services,
-            stop_ticker,
         })
+    }
+
+    /// What the loaded-skill cache holds (entries, bytes, budget) and has
+    /// done (evictions, hits, misses).
+    pub fn cache_stats(&self) -> CacheStats {
+        self.loaded.stats()
+    }
+
+    /// How many times this executor has advanced its epoch (every
+    /// [`EPOCH_TICK`] while a call runs). It stands still while no call
+    /// runs: an idle executor makes no timer wake-ups.
+    pub fn epoch_ticks(&self) -> u64 {
+        self.ticker.ticks()
     }
 
     /// The engine's compatibility fingerprint: a `.cwasm` from another wasmtime

@@ -75,12 +75,45 @@ fn ok_and_err<S: serde::Serializer>(
     map.end()
 }
 
+/// How long each step of one call took (see [`Executor::run_timed`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct RunSteps {
+    /// The store and its WASI context.
+    pub(super) store: Duration,
+    pub(super) instantiate: Duration,
+    /// `execute`, to its answer.
+    pub(super) call: Duration,
+    /// Collecting the outcome and dropping the store.
+    pub(super) teardown: Duration,
+}
+
 impl Executor {
     /// Runs `execute` once in a fresh store.
     pub async fn run(
         &self,
         skill: &LoadedSkill,
         invocation: Invocation,
+    ) -> Result<Outcome, ExecError> {
+        self.run_inner(skill, invocation, None).await
+    }
+
+    /// [`run`](Self::run), timing its steps (for `bench`, which so measures
+    /// the very path callers take, deadline backstop included).
+    pub(super) async fn run_timed(
+        &self,
+        skill: &LoadedSkill,
+        invocation: Invocation,
+    ) -> Result<(Outcome, RunSteps), ExecError> {
+        let mut steps = RunSteps::default();
+        let outcome = self.run_inner(skill, invocation, Some(&mut steps)).await?;
+        Ok((outcome, steps))
+    }
+
+    async fn run_inner(
+        &self,
+        skill: &LoadedSkill,
+        invocation: Invocation,
+        steps: Option<&mut RunSteps>,
     ) -> Result<Outcome, ExecError> {
         let started = Instant::now();
         let limits = invocation.limits;
@@ -110,12 +143,16 @@ impl Executor {
             LoadedSkill::Component { pre, .. } => pre,
         };
 
-        self.start_ticker();
+        // The epoch advances while this is held: to the end of the call.
+        let _ticking = self.ticker.running(&self.engine)?;
         let (mut store, stdout, stderr) =
             self.new_store(&invocation, invocation_id.clone(), started)?;
+        let stored = Instant::now();
 
+        let mut instantiated = None;
         let call = async {
             let instance = pre.instantiate_async(&mut store).await?;
+            instantiated = Some(Instant::now());
             instance.call_execute(&mut store, &invocation.input).await
         };
         // The epoch callback stops running wasm at the deadline. A skill
@@ -126,20 +163,25 @@ impl Executor {
             Ok(result) => result,
             Err(_) => Err(DeadlineHit.into()),
         };
-        self.finish(
+        let called = Instant::now();
+        let outcome = self.finish(
             store,
             (stdout, stderr),
             result,
             &limits,
             started,
             invocation_id,
-        )
-    }
-
-    /// Starts the epoch ticker on the first call (not for loads alone).
-    pub(super) fn start_ticker(&self) {
-        self.ticker_started
-            .call_once(|| spawn_epoch_ticker(self.engine.clone(), self.stop_ticker.clone()));
+        );
+        if let Some(steps) = steps {
+            let instantiated = instantiated.unwrap_or(called);
+            *steps = RunSteps {
+                store: stored - started,
+                instantiate: instantiated - stored,
+                call: called - instantiated,
+                teardown: called.elapsed(),
+            };
+        }
+        outcome
     }
 
     /// The outcome of a finished call; drops the store.

@@ -163,16 +163,19 @@ impl InstalledSkill {
             });
         }
         let cwasm = self.dir.join(CWASM_FILE);
-        if let Some(record) = self.provenance.as_ref().and_then(|p| p.cwasm.as_ref())
-            && cwasm.is_file()
-        {
-            return executor.load_precompiled(&wasm, &cwasm, record);
-        }
-        let bytes = std::fs::read(&wasm).map_err(|source| ExecError::Io {
-            path: wasm.clone(),
-            source,
-        })?;
-        executor.load(&bytes)
+        // The record came with the install; the executor still checks that
+        // it is this machine's and that the file is the one it names.
+        let precompiled = match self.provenance.as_ref().and_then(|p| p.cwasm.as_ref()) {
+            Some(record) if cwasm.is_file() => Some(crate::executor::Precompiled {
+                cwasm,
+                record: record.clone(),
+            }),
+            _ => None,
+        };
+        executor.load(crate::executor::SkillSource::File {
+            wasm: &wasm,
+            precompiled,
+        })
     }
 }
 

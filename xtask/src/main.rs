@@ -3,7 +3,7 @@
 //! - `cargo xtask demo`: the main job on the bundled example: scaffold a skill
 //!   from `templates/`, build it into a component, validate it, run it.
 //! - `cargo xtask test`: install the wasm targets the tests build for (and Debian's minisign), then run
-//!   the whole test suite (what CI runs).
+//!   the whole test suite, then `examples/embed.rs` (what CI runs).
 //! - `cargo xtask bench`: the executor's figures (`boternity bench`, release
 //!   build) on the example skill, step by step, then whole processes side by
 //!   side with the wasmtime CLI when it is installed (`--version`, running an
@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
         ),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  demo    scaffold, build, validate and run the example skill\n  test    install the wasm targets, then run every test\n  bench   executor figures (release build)\n  bench-precompile   batch precompile vs isolated builds\n  bench-build        build sandbox cost, cold and warm\n  fuzz [SECONDS]     run the cargo-fuzz targets"
+                "usage: cargo xtask <task>\n\ntasks:\n  demo    scaffold, build, validate and run the example skill\n  test    install the wasm targets, then run every test and the embed example\n  bench   executor figures (release build)\n  bench-precompile   batch precompile vs isolated builds\n  bench-build        build sandbox cost, cold and warm\n  fuzz [SECONDS]     run the cargo-fuzz targets"
             );
             bail!("unknown or missing task")
         }
@@ -140,6 +140,17 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     println!("\ntests: {passed} passed, {failed} failed");
     if !status.success() {
         bail!("tests failed");
+    }
+    // The embedding example is a test too: a server's load, eviction and
+    // upgrade path, checked by the example itself (it fails on a wrong answer).
+    println!("\n$ cargo run --example embed");
+    let status = cargo()
+        .current_dir(workspace_root())
+        .args(["run", "--quiet", "--example", "embed"])
+        .status()
+        .context("run cargo run --example embed")?;
+    if !status.success() {
+        bail!("examples/embed.rs failed");
     }
     Ok(())
 }
