@@ -91,7 +91,7 @@ pub async fn bench(wasm: &[u8], options: &BenchOptions) -> Result<BenchReport, E
     // JIT compile alone.
     let started = Instant::now();
     let component =
-        Component::new(&executor.engine, wasm).map_err(|e| ExecError::Compile(format!("{e:#}")))?;
+        Component::new(&executor.engine, wasm).map_err(|e| ExecError::Compile(e.into()))?;
     let compile = started.elapsed();
     drop(component);
 

@@ -177,7 +177,7 @@ impl Executor {
                 validate::validate_component(bytes)?;
                 let compiling = Instant::now();
                 let component = Component::new(&self.engine, bytes)
-                    .map_err(|e| ExecError::Compile(format!("{e:#}")))?;
+                    .map_err(|e| ExecError::Compile(e.into()))?;
                 let timings = LoadTimings {
                     deserialize: compiling.elapsed(),
                     ..LoadTimings::default()
@@ -344,7 +344,7 @@ impl Executor {
         let cwasm = match &*self.load(SkillSource::Bytes(wasm))? {
             LoadedSkill::Component { component, .. } => component
                 .serialize()
-                .map_err(|e| ExecError::Compile(format!("{e:#}")))?,
+                .map_err(|e| ExecError::Compile(e.into()))?,
             LoadedSkill::Stub(_) => return Err(validate::ValidateError::Stub.into()),
         };
         let record = self.cwasm_key.sign(
@@ -371,14 +371,13 @@ impl Executor {
         mut timings: LoadTimings,
     ) -> Result<LoadedSkill, ExecError> {
         let linking = Instant::now();
-        let link = |e: wasmtime::Error| ExecError::Link(format!("{e:#}"));
+        let link = |e: wasmtime::Error| ExecError::Link(e.into());
         let instance_pre = self
             .linkers
             .for_component(&self.engine, &component)
             .and_then(|linker| linker.instantiate_pre(&component))
             .map_err(link)?;
-        let pre =
-            SkillPluginPre::new(instance_pre).map_err(|e| ExecError::Link(format!("{e:#}")))?;
+        let pre = SkillPluginPre::new(instance_pre).map_err(|e| ExecError::Link(e.into()))?;
         timings.link = linking.elapsed();
         Ok(LoadedSkill::Component {
             pre,

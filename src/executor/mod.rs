@@ -153,6 +153,9 @@ impl Default for ExecutorConfig {
     }
 }
 
+/// An error of wasmtime's, with its chain of causes.
+pub type WasmtimeError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why an invocation did not produce the skill's answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -167,10 +170,11 @@ pub enum ExecError {
     },
     #[error("input is {size} bytes, over the {max}-byte limit")]
     InputTooLarge { size: usize, max: usize },
-    #[error("cannot compile the component: {0}")]
-    Compile(String),
-    #[error("cannot link the component: {0}")]
-    Link(String),
+    /// wasmtime's error and its causes, kept as the source.
+    #[error("cannot compile the component")]
+    Compile(#[source] WasmtimeError),
+    #[error("cannot link the component")]
+    Link(#[source] WasmtimeError),
     #[error("fuel exhausted: the skill used all {fuel} units it was given")]
     FuelExhausted { fuel: u64 },
     #[error("deadline exceeded after {elapsed_ms} ms (the limit is {limit_ms} ms)")]
@@ -220,8 +224,8 @@ impl Executor {
         config: ExecutorConfig,
         services: HostServices,
     ) -> Result<Executor, ExecError> {
-        let engine = Engine::new(&engine_config(&config))
-            .map_err(|e| ExecError::Compile(format!("{e:#}")))?;
+        let engine =
+            Engine::new(&engine_config(&config)).map_err(|e| ExecError::Compile(e.into()))?;
         let random = || {
             CwasmKey::random().map_err(|source| ExecError::Io {
                 path: PathBuf::from("(the system's random source)"),
