@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 /// The file holding this machine's `.cwasm` signing key, in the cache folder:
 /// losing it only means recompiling (every `.cwasm` falls back to its component).
 pub const CWASM_KEY_FILE: &str = "cwasm-key";
+/// The compile cache's folder in the cache folder.
+pub const COMPILE_CACHE_DIR: &str = "compiled";
 
 /// boternity's two folders.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +53,7 @@ impl Folders {
     /// The compile cache (compiled components and this tool's verified
     /// copies of installed `.cwasm`s).
     pub fn compile_cache_dir(&self) -> PathBuf {
-        self.cache.join("compiled")
+        self.cache.join(COMPILE_CACHE_DIR)
     }
 
     /// boternity's own cargo home, where confined builds find their

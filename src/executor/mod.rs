@@ -75,11 +75,12 @@ use bindings::SkillPluginPre;
 /// resolution and how often a running skill yields to the async runtime.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// The `.cwasm` signing key's file in a cache folder (see
-/// [`ExecutorConfig::with_cache_dir`]).
-pub const CWASM_KEY_FILE: &str = "cwasm-key";
-/// The compile cache's folder in a cache folder.
-pub const COMPILE_CACHE_DIR: &str = "compiled";
+/// The `.cwasm` signing key's file and the compile cache's folder in a cache
+/// folder (see [`ExecutorConfig::with_cache_dir`]): where [`Folders`] puts
+/// them.
+///
+/// [`Folders`]: crate::paths::Folders
+pub use crate::paths::{COMPILE_CACHE_DIR, CWASM_KEY_FILE};
 
 /// Engine-wide settings (one executor per policy). The executor reads no
 /// environment and knows no default folder: whatever it keeps on disk is

@@ -1,11 +1,8 @@
-//! Installing skills from a git repository: resolve the ref, fetch that
+//! A checkout of one commit of a repository: resolve the ref, fetch that
 //! commit (or take it from the cache), check its tree and write into a
-//! temporary folder what discovery reads, find the skills, then write out
-//! each chosen one's files and put it through the same pipeline and store
-//! commit as a local folder, recording where it came from.
-//!
-//! Every skill is prepared (built, validated) before any is committed, so a
-//! failure leaves the store as it was.
+//! temporary folder what discovery reads, find the skills, and write out a
+//! chosen one's files when the install layer ([`mod@crate::install`]'s git
+//! source) prepares it; plus picking skills by name and describing origins.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -5,7 +5,11 @@
 //! Changes are atomic: a new version is staged in a hidden folder next to the
 //! skills and swapped in with one rename (an exchange on Linux), under a lock
 //! on the skills folder, so readers see the old version or the new one, never a
-//! mix, and a failure leaves the store as it was.
+//! mix, and a failure leaves the store as it was. Several skills commit
+//! together ([`SkillStore::commit_all`]): all are staged, then swapped in under
+//! one lock, and swapped back should one fail. The store only reads, stages,
+//! commits and locks: deciding what to install is the install layer's
+//! ([`mod@crate::install`]).
 //!
 //! A name belongs to one origin: a commit replaces an installed skill only
 //! when it comes from the same place (the same folder, registry, or
