@@ -456,7 +456,7 @@ fn a_reused_output_naming_another_skill_fails_the_entry() {
         "`innocent`",
         "innocent/1.0.0",
         "`victim`",
-        "--force",
+        "force a rebuild",
     ] {
         assert!(error.contains(expect), "expected `{expect}` in: {error}");
     }

@@ -570,7 +570,7 @@ fn entry(
     .and_then(|bytes| {
         let hint = format!(
             "; {} was changed after it was built (a poisoned cache?): delete it, or \
-                 rebuild the registry from scratch",
+                 force a rebuild of the registry",
             entry_dir.display()
         );
         listed
