@@ -8,7 +8,7 @@ mod cli;
 use std::process::ExitCode;
 
 use boternity_skills::build::sandbox;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 /// Build, validate, install and run boternity Tool skills as sandboxed
 /// WebAssembly components of the `boternity:skill/skill-plugin` world.
@@ -21,6 +21,13 @@ struct Cli {
 
     #[command(subcommand)]
     command: cli::Command,
+}
+
+/// The command line, for `completions`: it builds it whole
+/// (`Command::build`), each subcommand's deferred arguments included (see
+/// `cli/mod.rs`).
+fn command() -> clap::Command {
+    Cli::command()
 }
 
 fn main() -> ExitCode {

@@ -295,3 +295,24 @@ fn no_library_message_names_a_flag() {
     assert!(names_a_flag("pass --force to replace it"));
     assert!(!names_a_flag("--offline"));
 }
+
+// --- Generated references (man pages, CLI reference, JSON Schema), shell
+// completions and the package's contents. ---
+
+/// `boternity completions SHELL` prints a script that knows the subcommands
+/// (and not the hidden generator).
+#[test]
+fn completions_know_the_subcommands() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_boternity"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in ["install", "build-skill", "precompile", "--message-format"] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+        assert!(!script.contains("__generate-references"), "{shell}");
+    }
+}
