@@ -23,9 +23,9 @@ struct Cli {
     command: cli::Command,
 }
 
-/// The command line, for `completions`: it builds it whole
-/// (`Command::build`), each subcommand's deferred arguments included (see
-/// `cli/mod.rs`).
+/// The command line, for `completions` and the generated references: they
+/// build it whole (`Command::build`), each subcommand's deferred arguments
+/// included (see `cli/mod.rs`).
 fn command() -> clap::Command {
     Cli::command()
 }
@@ -47,6 +47,10 @@ fn main() -> ExitCode {
     // SAFETY: nothing has run yet that could open, close or reuse a file
     // descriptor in this process.
     let jobserver = unsafe { boternity_skills::registry::precompile::inherited_jobserver() };
+    // `cargo xtask man`'s generator (cli/references.rs).
+    if let Some(code) = cli::references::main(std::env::args_os()) {
+        return code;
+    }
     let cli = Cli::parse();
     cli::init_tracing(cli.verbose);
     // An error is reported as the subcommand's --message-format asks.

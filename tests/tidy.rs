@@ -299,6 +299,120 @@ fn no_library_message_names_a_flag() {
 // --- Generated references (man pages, CLI reference, JSON Schema), shell
 // completions and the package's contents. ---
 
+/// The files below `dir`, relative to it, with their text.
+fn files_below(dir: &Path) -> std::collections::BTreeMap<PathBuf, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<PathBuf, String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let text = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                out.insert(path.strip_prefix(root).unwrap().to_path_buf(), text);
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// docs/man/, docs/src/reference/cli.md and docs/schema/ are exactly what
+/// the binary's generator writes now.
+#[test]
+fn generated_references_are_up_to_date() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_boternity"))
+        .arg("__generate-references")
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut stale = Vec::new();
+    for generated in ["man", "schema", "src/reference"] {
+        let now = files_below(&tmp.path().join(generated));
+        let committed = files_below(&root().join("docs").join(generated));
+        assert!(
+            !now.is_empty(),
+            "the generator wrote nothing into {generated}/"
+        );
+        for (file, text) in &now {
+            match committed.get(file) {
+                None => stale.push(format!("docs/{generated}/{} is missing", file.display())),
+                Some(old) if old != text => {
+                    stale.push(format!("docs/{generated}/{} is stale", file.display()))
+                }
+                Some(_) => {}
+            }
+        }
+        for file in committed.keys().filter(|f| !now.contains_key(*f)) {
+            stale.push(format!(
+                "docs/{generated}/{} is no longer generated",
+                file.display()
+            ));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "the generated references differ from the CLI: run `cargo xtask man`\n  {}",
+        stale.join("\n  ")
+    );
+}
+
+/// Each reason of `message.rs` has its schema file and its place in the
+/// index, and nothing else does (the generator's list is written by hand).
+#[test]
+fn every_message_has_a_schema() {
+    let mut reasons = reasons_in_source(&read(Path::new("src/cli/message.rs")));
+    reasons.sort();
+    let index: serde_json::Value =
+        serde_json::from_str(&read(Path::new("docs/schema/messages.schema.json"))).unwrap();
+    let mut listed: Vec<String> = index["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["$ref"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("#/$defs/")
+                .to_string()
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(
+        reasons, listed,
+        "src/cli/schema.rs's message_schemas lists other messages than message.rs"
+    );
+    let mut files: Vec<String> = files_below(&root().join("docs/schema"))
+        .into_keys()
+        .map(|f| f.display().to_string())
+        .filter(|f| f != "messages.schema.json")
+        .collect();
+    files.sort();
+    let expected: Vec<String> = reasons.iter().map(|r| format!("{r}.schema.json")).collect();
+    assert_eq!(files, expected);
+    for reason in &reasons {
+        let own = &index["$defs"][reason.as_str()];
+        assert_eq!(own["properties"]["reason"]["const"], reason.as_str());
+        assert!(
+            own["required"]
+                .as_array()
+                .unwrap()
+                .contains(&"reason".into()),
+            "{reason}"
+        );
+    }
+}
+
 /// `boternity completions SHELL` prints a script that knows the subcommands
 /// (and not the hidden generator).
 #[test]
