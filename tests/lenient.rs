@@ -33,7 +33,7 @@ fn json_lines(out: &Output) -> Vec<Value> {
     stdout(out)
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .map(json_line)
         .collect()
 }
 

@@ -299,6 +299,12 @@ fn no_library_message_names_a_flag() {
 // --- Generated references (man pages, CLI reference, JSON Schema), shell
 // completions and the package's contents. ---
 
+// The suite's JSON line checker, for its own test below (the rest of
+// tests/common is not needed here).
+#[path = "common/schema.rs"]
+#[allow(dead_code)]
+mod schema;
+
 /// The files below `dir`, relative to it, with their text.
 fn files_below(dir: &Path) -> std::collections::BTreeMap<PathBuf, String> {
     fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<PathBuf, String>) {
@@ -411,6 +417,93 @@ fn every_message_has_a_schema() {
             "{reason}"
         );
     }
+}
+
+/// The checker the suite validates JSON lines with knows every keyword the
+/// schema uses, and refuses what it should.
+#[test]
+fn the_schema_checker_knows_the_schema_and_refuses_bad_lines() {
+    fn keywords(schema: &serde_json::Value, unknown: &mut BTreeSet<String>) {
+        let Some(object) = schema.as_object() else {
+            return;
+        };
+        for (key, value) in object {
+            if !schema::KNOWN_KEYWORDS.contains(&key.as_str()) {
+                unknown.insert(key.clone());
+            }
+            match key.as_str() {
+                "properties" | "$defs" => {
+                    for sub in value.as_object().unwrap().values() {
+                        keywords(sub, unknown);
+                    }
+                }
+                "items" | "additionalProperties" => keywords(value, unknown),
+                "oneOf" | "anyOf" | "allOf" => {
+                    for sub in value.as_array().unwrap() {
+                        keywords(sub, unknown);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let index = schema::messages_schema();
+    let mut unknown = BTreeSet::new();
+    keywords(index, &mut unknown);
+    assert!(
+        unknown.is_empty(),
+        "tests/common/schema.rs does not check {unknown:?}"
+    );
+
+    let failed = &index["$defs"]["command-failed"];
+    let check = |line: serde_json::Value| schema::errors(index, failed, &line);
+    let good = serde_json::json!({
+        "reason": "command-failed", "command": "remove", "error": "gone", "hint": null
+    });
+    assert_eq!(check(good.clone()), Vec::<String>::new());
+    schema::validate_json_line(&good.to_string());
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("hint");
+    assert!(check(missing)[0].contains("`hint` is missing"));
+    let mut extra = good.clone();
+    extra["surprise"] = 1.into();
+    assert!(check(extra)[0].contains("does not list"));
+    let mut wrong = good.clone();
+    wrong["error"] = 3.into();
+    assert!(check(wrong)[0].contains("not of type"));
+    let mut other = good;
+    other["reason"] = "skill-built".into();
+    assert!(check(other)[0].contains("is not \"command-failed\""));
+
+    let installed = &index["$defs"]["installed-skill"];
+    let line = serde_json::json!({
+        "reason": "installed-skill", "name": "a", "written_name": null, "files": 1,
+        "version": "1", "type": "tool", "binary": "component", "trust_tier": "untrusted",
+        "path_taken": "built", "manifest_error": null, "path": "/s/a",
+        "origin": { "kind": "git", "url": "u", "path": "", "requested": null, "commit": "c" }
+    });
+    assert_eq!(
+        schema::errors(index, installed, &line),
+        Vec::<String>::new()
+    );
+    let mut bad = line;
+    bad["origin"]["kind"] = "ftp".into();
+    bad["files"] = (-1).into();
+    let errors = schema::errors(index, installed, &bad);
+    assert!(
+        errors.iter().any(|e| e.starts_with(".files:")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.starts_with(".origin:")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.starts_with(".files:") || e.starts_with(".origin:")),
+        "{errors:?}"
+    );
 }
 
 /// `boternity completions SHELL` prints a script that knows the subcommands
