@@ -523,3 +523,42 @@ fn completions_know_the_subcommands() {
         assert!(!script.contains("__generate-references"), "{shell}");
     }
 }
+
+/// `cargo package` ships what the crate compiles in (the skill template, the
+/// skill world's WIT) and the generated docs.
+#[test]
+fn the_package_holds_the_templates_and_the_wit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
+        .args(["package", "--list", "--allow-dirty", "--offline"])
+        .current_dir(root())
+        // Not the target folder the running tests hold.
+        .env("CARGO_TARGET_DIR", tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: BTreeSet<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut wanted = vec![
+        "docs/schema/messages.schema.json".to_string(),
+        "docs/man/boternity.1".to_string(),
+        "docs/src/reference/cli.md".to_string(),
+    ];
+    for dir in ["templates", "wit"] {
+        let files = files_below(&root().join(dir));
+        assert!(!files.is_empty(), "{dir}/ is empty");
+        wanted.extend(files.into_keys().map(|f| format!("{dir}/{}", f.display())));
+    }
+    let missing: Vec<&String> = wanted.iter().filter(|f| !listed.contains(*f)).collect();
+    assert!(
+        missing.is_empty(),
+        "cargo package leaves out {missing:?} (Cargo.toml's `include`; a folder with a Cargo.toml is never packaged)"
+    );
+}
