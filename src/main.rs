@@ -8,7 +8,7 @@ mod cli;
 use std::process::ExitCode;
 
 use boternity_skills::build::sandbox;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 /// Build, validate, install and run boternity Tool skills as sandboxed
 /// WebAssembly components of the `boternity:skill/skill-plugin` world.
@@ -21,6 +21,13 @@ struct Cli {
 
     #[command(subcommand)]
     command: cli::Command,
+}
+
+/// The command line, for `completions` and the generated references: they
+/// build it whole (`Command::build`), each subcommand's deferred arguments
+/// included (see `cli/mod.rs`).
+fn command() -> clap::Command {
+    Cli::command()
 }
 
 fn main() -> ExitCode {
@@ -40,6 +47,10 @@ fn main() -> ExitCode {
     // SAFETY: nothing has run yet that could open, close or reuse a file
     // descriptor in this process.
     let jobserver = unsafe { boternity_skills::registry::precompile::inherited_jobserver() };
+    // `cargo xtask man`'s generator (cli/references.rs).
+    if let Some(code) = cli::references::main(std::env::args_os()) {
+        return code;
+    }
     let cli = Cli::parse();
     cli::init_tracing(cli.verbose);
     // An error is reported as the subcommand's --message-format asks.

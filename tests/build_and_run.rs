@@ -99,7 +99,7 @@ fn build_skill_json_reports_path_size_and_sha256() {
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 1, "one JSON object: {lines:?}");
-    let report: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    let report = json_line(lines[0]);
     let bytes = std::fs::read(&output).unwrap();
     assert_eq!(report["reason"], "skill-built");
     assert_eq!(report["name"], "echo-skill");
@@ -124,7 +124,7 @@ fn build_skill_json_reports_path_size_and_sha256() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let report: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let report = json_line(stdout(&out).trim());
     assert_eq!(report["reason"], "build-failed");
     assert!(
         report["error"]
@@ -240,7 +240,7 @@ fn a_component_of_another_world_is_rejected_with_every_difference() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let report: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let report = json_line(stdout(&out).trim());
     assert_eq!(report["valid"], false);
     assert_eq!(report["differences"].as_array().unwrap().len(), 4);
 
@@ -403,7 +403,7 @@ fn build_skill_takes_a_bare_lib_rs_too() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let report: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let report = json_line(stdout(&out).trim());
     assert_eq!(report["source"], "bare lib.rs");
     assert!(
         report["notes"][0]

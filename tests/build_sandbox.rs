@@ -312,7 +312,7 @@ fn install_error(out: &Output) -> String {
     let text = stdout(out);
     let line = text
         .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(maybe_json_line)
         .find(|v| v["reason"] == "install-failed")
         .unwrap_or_else(|| panic!("no install-failed line in: {text}"));
     line["error"].as_str().expect("an error text").to_string()
@@ -675,7 +675,7 @@ fn install_untrusted(world: &World, skill: &Path, round: &str) -> serde_json::Va
     );
     stdout(&out)
         .lines()
-        .find_map(|l| serde_json::from_str(l).ok())
+        .find_map(maybe_json_line)
         .expect("a JSON line")
 }
 
@@ -820,7 +820,7 @@ fn install_from(world: &World, skill: &Path, cwd: &Path) -> serde_json::Value {
     world.assert_contained(&out);
     stdout(&out)
         .lines()
-        .find_map(|l| serde_json::from_str(l).ok())
+        .find_map(maybe_json_line)
         .unwrap_or_else(|| panic!("no JSON line: {}", stderr(&out)))
 }
 

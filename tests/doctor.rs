@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{boternity, stdout};
+use common::{boternity, json_line, stdout};
 
 fn doctor(args: &[&str]) -> (std::process::Output, serde_json::Value) {
     let out = boternity()
@@ -12,7 +12,7 @@ fn doctor(args: &[&str]) -> (std::process::Output, serde_json::Value) {
         .args(args)
         .output()
         .unwrap();
-    let value: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let value = json_line(stdout(&out).trim());
     (out, value)
 }
 

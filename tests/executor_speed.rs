@@ -26,7 +26,7 @@ fn run_json(cache: &Path, file: &Path, input: &str, extra: &[&str]) -> serde_jso
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    serde_json::from_str(stdout(&out).trim()).unwrap()
+    json_line(stdout(&out).trim())
 }
 
 /// Every `.cwasm` in the compile cache folder.
@@ -324,7 +324,7 @@ fn bench_reports_every_step_and_the_cache() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
-        serde_json::from_str::<serde_json::Value>(stdout(&out).trim()).unwrap()
+        json_line(stdout(&out).trim())
     };
     let v = bench();
     assert_eq!(v["reason"], "bench");

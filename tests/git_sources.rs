@@ -183,10 +183,7 @@ fn ok(out: Output) -> Output {
 }
 
 fn json_lines(out: &Output) -> Vec<serde_json::Value> {
-    stdout(out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect()
+    stdout(out).lines().map(json_line).collect()
 }
 
 fn names(lines: &[serde_json::Value]) -> BTreeSet<String> {
@@ -890,7 +887,7 @@ fn refused_hostile(
     let mut text = format!("{}\n{}", stdout(&out), stderr(&out));
     // JSON messages: their errors as written, not escaped.
     for line in stdout(&out).lines() {
-        if let Ok(json) = serde_json::from_str::<serde_json::Value>(line)
+        if let Some(json) = maybe_json_line(line)
             && let Some(error) = json["error"].as_str()
         {
             text.push_str(&format!("\n{error}"));

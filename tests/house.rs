@@ -98,7 +98,7 @@ fn one_json_line(out: &Output) -> serde_json::Value {
     let text = stdout(out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 1, "expected one JSON line, got: {text}");
-    serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {}", lines[0]))
+    json_line(lines[0])
 }
 
 // 1 ---------------------------------------------------------------------------

@@ -607,7 +607,7 @@ fn list_and_remove_from_the_cli() {
         .arg(store.root())
         .output()
         .unwrap();
-    let row: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let row = json_line(stdout(&out).trim());
     assert_eq!(row["name"], "echo-skill");
     assert_eq!(row["binary"], "component");
     assert_eq!(row["path_taken"], "validated");
@@ -773,7 +773,7 @@ async fn a_skill_of_another_origin_is_replaced_only_with_force() {
         ],
     );
     let out = cli(root, &["install", other_arg, "--message-format", "json"]);
-    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let v = json_line(stdout(&out).trim());
     assert_eq!(v["reason"], "install-failed");
     assert!(v["error"].as_str().unwrap().contains("pass --force"), "{v}");
 
@@ -1082,15 +1082,13 @@ fn an_upgrade_keeps_the_grants_and_an_install_states_them() {
 }
 
 /// Every line a `--message-format json` run printed on stdout, each a JSON
-/// object with a `reason`.
+/// object with a `reason`, valid against that message's schema.
 fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
     stdout(out)
         .lines()
         .map(|line| {
-            let value: serde_json::Value = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-            assert!(value["reason"].is_string(), "no reason: {line}");
-            value
+            // Parsed and checked against the message's schema.
+            json_line(line)
         })
         .collect()
 }

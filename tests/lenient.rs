@@ -33,7 +33,7 @@ fn json_lines(out: &Output) -> Vec<Value> {
     stdout(out)
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .map(json_line)
         .collect()
 }
 
@@ -1028,7 +1028,10 @@ fn a_registry_of_real_world_shapes_precompiles_and_fails_only_under_strict() {
         if lenient.contains(&key) {
             assert_eq!(l["status"], "failed", "{l}");
             assert!(
-                l["error"].as_str().unwrap().contains("breaks the Agent Skills spec"),
+                l["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("breaks the Agent Skills spec"),
                 "{l}"
             );
         } else {

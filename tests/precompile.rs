@@ -67,10 +67,7 @@ fn precompile(reg: &Path, out: &Path, extra: &[&str]) -> (Output, Vec<serde_json
         .args(extra)
         .output()
         .unwrap();
-    let lines = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let lines = stdout(&out).lines().map(json_line).collect();
     (out, lines)
 }
 

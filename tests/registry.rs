@@ -405,7 +405,7 @@ fn a_signed_registry_is_served_installed_by_url_cached_and_run() {
         &["--registry-key", &pinned(), "--message-format", "json"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let message: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let message = json_line(stdout(&out).trim());
     assert_eq!(message["path_taken"], "registry");
     assert_eq!(message["trust_tier"], "untrusted");
     let provenance: serde_json::Value = serde_json::from_slice(
@@ -768,7 +768,7 @@ fn without_a_toolchain_the_registry_component_replaces_the_stub() {
         no_cargo(&mut cmd);
         let out = cmd.output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
-        serde_json::from_str(stdout(&out).trim()).unwrap()
+        json_line(stdout(&out).trim())
     };
     let message = install();
     assert_eq!(message["path_taken"], "registry", "{message}");
@@ -1302,7 +1302,7 @@ fn yanked_versions_are_refused_unless_asked_for_and_reported() {
         assert!(out.status.success(), "{}", stderr(&out));
         stdout(&out)
             .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(json_line)
             .find(|l| l["kind"] == "registry")
             .unwrap_or_else(|| panic!("no registry line: {}", stdout(&out)))
     };
@@ -1344,7 +1344,7 @@ fn yanked_versions_are_refused_unless_asked_for_and_reported() {
         .output()
         .unwrap();
     assert_eq!(verify.status.code(), Some(1), "{}", stderr(&verify));
-    let verified: serde_json::Value = serde_json::from_str(stdout(&verify).trim()).unwrap();
+    let verified = json_line(stdout(&verify).trim());
     assert_eq!(
         (&verified["ok"], &verified["yanked"]),
         (&false.into(), &"leaks the input to the log".into()),

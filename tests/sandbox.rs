@@ -546,7 +546,7 @@ fn install_cli(
     args.extend(extra);
     let out = cli(store, &args);
     assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let v = json_line(stdout(&out).trim());
     assert_eq!(v["reason"], "skill-installed");
     v
 }
@@ -1072,7 +1072,7 @@ fn run_prints_the_whole_result_as_json() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let v = json_line(stdout(&out).trim());
     assert_eq!(v["reason"], "skill-run");
     assert_eq!(v["ok"], "printed");
     assert_eq!(v["stdout"], "ppp");
@@ -1094,7 +1094,7 @@ fn run_prints_the_whole_result_as_json() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let v = json_line(stdout(&out).trim());
     assert_eq!(v["error"], "memory limit of 32 MiB exceeded");
 
     // --grant on run opens what the skill asks for, and only that.

@@ -549,3 +549,274 @@ fn slugs_and_links_are_read_as_github_does() {
     let page = anchors("# T\n## Usage\n## Usage\n```\n# not a heading\n```\n");
     assert!(page.contains("usage") && page.contains("usage-1") && !page.contains("not-a-heading"));
 }
+// --- Generated references (man pages, CLI reference, JSON Schema), shell
+// completions and the package's contents. ---
+
+// The suite's JSON line checker, for its own test below (the rest of
+// tests/common is not needed here).
+#[path = "common/schema.rs"]
+#[allow(dead_code)]
+mod schema;
+
+/// The files below `dir`, relative to it, with their text.
+fn files_below(dir: &Path) -> std::collections::BTreeMap<PathBuf, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<PathBuf, String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let text = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                out.insert(path.strip_prefix(root).unwrap().to_path_buf(), text);
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// docs/man/, docs/src/reference/cli.md and docs/schema/ are exactly what
+/// the binary's generator writes now (and man/ and schema/ hold nothing else).
+#[test]
+fn generated_references_are_up_to_date() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_boternity"))
+        .arg("__generate-references")
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut stale = Vec::new();
+    for generated in ["man", "schema", "src/reference"] {
+        let now = files_below(&tmp.path().join(generated));
+        let committed = files_below(&root().join("docs").join(generated));
+        assert!(
+            !now.is_empty(),
+            "the generator wrote nothing into {generated}/"
+        );
+        for (file, text) in &now {
+            match committed.get(file) {
+                None => stale.push(format!("docs/{generated}/{} is missing", file.display())),
+                Some(old) if old != text => {
+                    stale.push(format!("docs/{generated}/{} is stale", file.display()))
+                }
+                Some(_) => {}
+            }
+        }
+        // docs/src/reference/ also holds written pages; man/ and schema/
+        // are the generator's alone.
+        if generated == "src/reference" {
+            continue;
+        }
+        for file in committed.keys().filter(|f| !now.contains_key(*f)) {
+            stale.push(format!(
+                "docs/{generated}/{} is no longer generated",
+                file.display()
+            ));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "the generated references differ from the CLI: run `cargo xtask man`\n  {}",
+        stale.join("\n  ")
+    );
+}
+
+/// Each reason of `message.rs` has its schema file and its place in the
+/// index, and nothing else does (the generator's list is written by hand).
+#[test]
+fn every_message_has_a_schema() {
+    let mut reasons = reasons_in_source(&read(Path::new("src/cli/message.rs")));
+    reasons.sort();
+    let index: serde_json::Value =
+        serde_json::from_str(&read(Path::new("docs/schema/messages.schema.json"))).unwrap();
+    let mut listed: Vec<String> = index["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["$ref"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("#/$defs/")
+                .to_string()
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(
+        reasons, listed,
+        "src/cli/schema.rs's message_schemas lists other messages than message.rs"
+    );
+    let mut files: Vec<String> = files_below(&root().join("docs/schema"))
+        .into_keys()
+        .map(|f| f.display().to_string())
+        .filter(|f| f != "messages.schema.json")
+        .collect();
+    files.sort();
+    let expected: Vec<String> = reasons.iter().map(|r| format!("{r}.schema.json")).collect();
+    assert_eq!(files, expected);
+    for reason in &reasons {
+        let own = &index["$defs"][reason.as_str()];
+        assert_eq!(own["properties"]["reason"]["const"], reason.as_str());
+        assert!(
+            own["required"]
+                .as_array()
+                .unwrap()
+                .contains(&"reason".into()),
+            "{reason}"
+        );
+    }
+}
+
+/// The checker the suite validates JSON lines with knows every keyword the
+/// schema uses, and refuses what it should.
+#[test]
+fn the_schema_checker_knows_the_schema_and_refuses_bad_lines() {
+    fn keywords(schema: &serde_json::Value, unknown: &mut BTreeSet<String>) {
+        let Some(object) = schema.as_object() else {
+            return;
+        };
+        for (key, value) in object {
+            if !schema::KNOWN_KEYWORDS.contains(&key.as_str()) {
+                unknown.insert(key.clone());
+            }
+            match key.as_str() {
+                "properties" | "$defs" => {
+                    for sub in value.as_object().unwrap().values() {
+                        keywords(sub, unknown);
+                    }
+                }
+                "items" | "additionalProperties" => keywords(value, unknown),
+                "oneOf" | "anyOf" | "allOf" => {
+                    for sub in value.as_array().unwrap() {
+                        keywords(sub, unknown);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let index = schema::messages_schema();
+    let mut unknown = BTreeSet::new();
+    keywords(index, &mut unknown);
+    assert!(
+        unknown.is_empty(),
+        "tests/common/schema.rs does not check {unknown:?}"
+    );
+
+    let failed = &index["$defs"]["command-failed"];
+    let check = |line: serde_json::Value| schema::errors(index, failed, &line);
+    let good = serde_json::json!({
+        "reason": "command-failed", "command": "remove", "error": "gone", "hint": null
+    });
+    assert_eq!(check(good.clone()), Vec::<String>::new());
+    schema::validate_json_line(&good.to_string());
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("hint");
+    assert!(check(missing)[0].contains("`hint` is missing"));
+    let mut extra = good.clone();
+    extra["surprise"] = 1.into();
+    assert!(check(extra)[0].contains("does not list"));
+    let mut wrong = good.clone();
+    wrong["error"] = 3.into();
+    assert!(check(wrong)[0].contains("not of type"));
+    let mut other = good;
+    other["reason"] = "skill-built".into();
+    assert!(check(other)[0].contains("is not \"command-failed\""));
+
+    let installed = &index["$defs"]["installed-skill"];
+    let line = serde_json::json!({
+        "reason": "installed-skill", "name": "a", "written_name": null, "files": 1,
+        "version": "1", "type": "tool", "binary": "component", "trust_tier": "untrusted",
+        "path_taken": "built", "manifest_error": null, "path": "/s/a",
+        "origin": { "kind": "git", "url": "u", "path": "", "requested": null, "commit": "c" }
+    });
+    assert_eq!(
+        schema::errors(index, installed, &line),
+        Vec::<String>::new()
+    );
+    let mut bad = line;
+    bad["origin"]["kind"] = "ftp".into();
+    bad["files"] = (-1).into();
+    let errors = schema::errors(index, installed, &bad);
+    assert!(
+        errors.iter().any(|e| e.starts_with(".files:")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.starts_with(".origin:")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.starts_with(".files:") || e.starts_with(".origin:")),
+        "{errors:?}"
+    );
+}
+
+/// `boternity completions SHELL` prints a script that knows the subcommands
+/// (and not the hidden generator).
+#[test]
+fn completions_know_the_subcommands() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_boternity"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in ["install", "build-skill", "precompile", "--message-format"] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+        assert!(!script.contains("__generate-references"), "{shell}");
+    }
+}
+
+/// `cargo package` ships what the crate compiles in (the skill template, the
+/// skill world's WIT) and the generated docs.
+#[test]
+fn the_package_holds_the_templates_and_the_wit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
+        .args(["package", "--list", "--allow-dirty", "--offline"])
+        .current_dir(root())
+        // Not the target folder the running tests hold.
+        .env("CARGO_TARGET_DIR", tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: BTreeSet<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut wanted = vec![
+        "docs/schema/messages.schema.json".to_string(),
+        "docs/man/boternity.1".to_string(),
+        "docs/src/reference/cli.md".to_string(),
+    ];
+    for dir in ["templates", "wit"] {
+        let files = files_below(&root().join(dir));
+        assert!(!files.is_empty(), "{dir}/ is empty");
+        wanted.extend(files.into_keys().map(|f| format!("{dir}/{}", f.display())));
+    }
+    let missing: Vec<&String> = wanted.iter().filter(|f| !listed.contains(*f)).collect();
+    assert!(
+        missing.is_empty(),
+        "cargo package leaves out {missing:?} (Cargo.toml's `include`; a folder with a Cargo.toml is never packaged)"
+    );
+}

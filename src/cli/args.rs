@@ -29,7 +29,7 @@ pub enum MessageFormat {
 }
 
 /// `--message-format`, flattened into every subcommand that reports.
-#[derive(clap::Args, Clone, Copy, Debug)]
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
 pub struct OutputArgs {
     /// Output format: human text, or JSON objects on stdout (one per line).
     #[arg(long, value_enum, default_value_t)]

@@ -14,10 +14,18 @@ use boternity_skills::skill::manifest::{TrustTier, Warning};
 use boternity_skills::skill::validate::ValidComponent;
 use boternity_skills::store::InstalledBinary;
 use boternity_skills::{Installed, PathTaken, Prepared};
+use schemars::JsonSchema;
 use serde::Serialize;
 
-/// A machine message: its `reason` and its fields.
-pub trait Message: Serialize {
+use super::schema::{
+    BenchReportSchema, CapabilitySchema, ChangeSchema, FindingSchema, GitStatusSchema,
+    IndexEntrySchema, InstalledBinarySchema, OriginSchema, OutcomeSchema, PathTakenSchema,
+    RequestedSchema, StandingSchema, TrustTierSchema, WarningSchema,
+};
+
+/// A machine message: its `reason` and its fields (and their schema, see
+/// [`super::schema`]).
+pub trait Message: Serialize + JsonSchema {
     const REASON: &'static str;
 }
 
@@ -38,7 +46,7 @@ pub fn error_text(err: &anyhow::Error) -> String {
 
 /// Any subcommand failed (an error it returned; `build-skill` and `install`
 /// report theirs as `build-failed` and `install-failed`).
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct CommandFailed {
     /// The subcommand (`index sign` for `index`'s).
     pub command: &'static str,
@@ -53,13 +61,14 @@ impl Message for CommandFailed {
 }
 
 /// `build-skill` finished.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct SkillBuilt<'a> {
     pub name: &'a str,
     pub version: Option<&'a str>,
     pub path: &'a Path,
     pub size: Option<u64>,
     pub sha256: Option<&'a str>,
+    #[schemars(with = "PathTakenSchema")]
     pub path_taken: PathTaken,
     pub detail: &'a str,
     pub source: Option<&'static str>,
@@ -67,6 +76,7 @@ pub struct SkillBuilt<'a> {
     pub rustc: Option<&'a str>,
     pub notes: &'a [String],
     /// What the lenient `SKILL.md` reader bent.
+    #[schemars(with = "Vec<WarningSchema>")]
     pub warnings: &'a [Warning],
 }
 
@@ -98,7 +108,7 @@ impl<'a> SkillBuilt<'a> {
 }
 
 /// `build-skill` failed.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct BuildFailed<'a> {
     pub skill_dir: &'a Path,
     pub error: String,
@@ -109,14 +119,16 @@ impl Message for BuildFailed<'_> {
 }
 
 /// `install` finished.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct SkillInstalled<'a> {
     pub name: &'a str,
     pub version: Option<&'a str>,
     pub path: &'a Path,
+    #[schemars(with = "PathTakenSchema")]
     pub path_taken: PathTaken,
     pub detail: &'a str,
     pub stub: bool,
+    #[schemars(with = "TrustTierSchema")]
     pub trust_tier: TrustTier,
     pub sha256: Option<&'a str>,
     pub size: Option<u64>,
@@ -126,21 +138,25 @@ pub struct SkillInstalled<'a> {
     /// the flags that would grant it.
     pub notes: Vec<String>,
     /// What the lenient `SKILL.md` reader bent.
+    #[schemars(with = "Vec<WarningSchema>")]
     pub warnings: &'a [Warning],
     /// Files installed from the skill's folder.
     pub files: usize,
     /// What `SKILL.md` asked for: `capabilities`, `secrets`.
+    #[schemars(with = "RequestedSchema")]
     pub requested: &'a Requested,
     /// What the skill may do: `capabilities`, `env_vars`, `http_hosts`, `secrets`.
     pub granted: GrantedFields<'a>,
     /// What was asked for and not granted: `capabilities`, `secrets`.
+    #[schemars(with = "RequestedSchema")]
     pub not_granted: &'a Requested,
 }
 
 /// `granted` of `skill-installed`: the grants without the data folder (the
 /// store's, decided at run).
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct GrantedFields<'a> {
+    #[schemars(with = "std::collections::BTreeSet<CapabilitySchema>")]
     pub capabilities: &'a std::collections::BTreeSet<boternity_skills::skill::manifest::Capability>,
     pub env_vars: &'a std::collections::BTreeSet<String>,
     pub http_hosts: &'a std::collections::BTreeSet<String>,
@@ -187,7 +203,7 @@ impl<'a> SkillInstalled<'a> {
 }
 
 /// `install` failed; the store is unchanged.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct InstallFailed<'a> {
     pub skill_dir: &'a Path,
     pub error: String,
@@ -198,7 +214,7 @@ impl Message for InstallFailed<'_> {
 }
 
 /// One line of `list`.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct InstalledSkillLine<'a> {
     /// The store key.
     pub name: &'a str,
@@ -209,13 +225,17 @@ pub struct InstalledSkillLine<'a> {
     pub version: &'a str,
     #[serde(rename = "type")]
     pub skill_type: &'a str,
+    #[schemars(with = "Option<InstalledBinarySchema>")]
     pub binary: Option<InstalledBinary>,
+    #[schemars(with = "TrustTierSchema")]
     pub trust_tier: TrustTier,
+    #[schemars(with = "Option<PathTakenSchema>")]
     pub path_taken: Option<PathTaken>,
     pub manifest_error: Option<String>,
     pub path: &'a Path,
     /// Where it came from (`kind`: `folder`, `registry` or `git`, with
     /// `url`, `path`, `requested` and `commit` for git).
+    #[schemars(with = "Option<OriginSchema>")]
     pub origin: Option<&'a boternity_skills::store::provenance::Origin>,
 }
 
@@ -224,9 +244,10 @@ impl Message for InstalledSkillLine<'_> {
 }
 
 /// One skill of `precompile`, as its index entry.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct SkillPrecompiled<'a> {
     #[serde(flatten)]
+    #[schemars(with = "IndexEntrySchema")]
     pub entry: &'a IndexEntry,
 }
 
@@ -235,7 +256,7 @@ impl Message for SkillPrecompiled<'_> {
 }
 
 /// `precompile` finished.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct PrecompileFinished<'a> {
     pub skills: usize,
     pub found: usize,
@@ -253,9 +274,10 @@ impl Message for PrecompileFinished<'_> {
 
 /// `run`: the skill answered (`ok` or `err`), with every field of the
 /// library's [`Outcome`].
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct SkillRun<'a> {
     #[serde(flatten)]
+    #[schemars(with = "OutcomeSchema")]
     pub outcome: &'a Outcome,
     /// Where the component's machine code came from: `compiled`,
     /// `precompiled` (its signed `.cwasm`) or `cache` (the compile cache);
@@ -268,7 +290,7 @@ impl Message for SkillRun<'_> {
 }
 
 /// `run`: the skill was stopped or could not be loaded.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct SkillStopped {
     pub error: String,
 }
@@ -278,7 +300,7 @@ impl Message for SkillStopped {
 }
 
 /// `validate`.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct Validated<'a> {
     pub valid: bool,
     pub file: &'a Path,
@@ -295,9 +317,10 @@ impl Message for Validated<'_> {
 
 /// `bench`: every field of the library's [`BenchReport`], and the build
 /// profile (debug figures are not meaningful).
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct Bench<'a> {
     #[serde(flatten)]
+    #[schemars(with = "BenchReportSchema")]
     pub report: &'a BenchReport,
     pub profile: &'static str,
 }
@@ -307,7 +330,7 @@ impl Message for Bench<'_> {
 }
 
 /// `doctor`: every check, and whether skill source can be built confined.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct Doctor<'a> {
     pub checks: &'a [DoctorCheck],
     pub can_build_confined: bool,
@@ -319,7 +342,7 @@ impl Message for Doctor<'_> {
 }
 
 /// One finding of `doctor`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct DoctorCheck {
     /// What was checked (`toolchain`, `target wasm32-wasip2`, `landlock`, …).
     pub check: String,
@@ -333,7 +356,7 @@ pub struct DoctorCheck {
 
 /// How a `doctor` check came out: `warn` works with less protection, `error`
 /// is something boternity needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DoctorStatus {
     Ok,
@@ -342,9 +365,10 @@ pub enum DoctorStatus {
 }
 
 /// `check`: one finding (`severity` is `warning` or `error`).
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct CheckFinding<'a> {
     #[serde(flatten)]
+    #[schemars(with = "FindingSchema")]
     pub finding: &'a boternity_skills::skill::lint::Finding,
 }
 
@@ -353,7 +377,7 @@ impl Message for CheckFinding<'_> {
 }
 
 /// `check` finished.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct CheckFinished<'a> {
     pub skills: usize,
     pub errors: usize,
@@ -368,7 +392,7 @@ impl Message for CheckFinished<'_> {
 }
 
 /// `install --git --list`: one skill the repository holds.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct SkillFound<'a> {
     /// The store key it would get.
     pub name: &'a str,
@@ -388,7 +412,7 @@ impl Message for SkillFound<'_> {
 }
 
 /// `outdated`: one skill installed from git or from a registry.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct SkillOutdated<'a> {
     pub name: &'a str,
     /// `git` or `registry`.
@@ -412,11 +436,11 @@ pub struct SkillOutdated<'a> {
 
 /// `status` of `skill-outdated`: git's (`up-to-date`, `outdated`, `pinned`,
 /// `unknown`) or a registry's (`up-to-date`, `outdated`, `yanked`, `unknown`).
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum OutdatedStatus<'a> {
-    Git(&'a boternity_skills::install::sync::Status),
-    Registry(boternity_skills::registry::installed::Standing),
+    Git(#[schemars(with = "GitStatusSchema")] &'a boternity_skills::install::sync::Status),
+    Registry(#[schemars(with = "StandingSchema")] boternity_skills::registry::installed::Standing),
 }
 
 impl Message for SkillOutdated<'_> {
@@ -424,11 +448,12 @@ impl Message for SkillOutdated<'_> {
 }
 
 /// `verify`: one skill re-hashed against its provenance record.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct SkillVerified<'a> {
     pub name: &'a str,
     /// No file changed and the installed version is not yanked.
     pub ok: bool,
+    #[schemars(with = "Vec<ChangeSchema>")]
     pub changes: &'a [boternity_skills::store::verify::Change],
     /// Why the installed version was yanked in its registry (from the
     /// index the download cache holds).
@@ -441,7 +466,7 @@ impl Message for SkillVerified<'_> {
 }
 
 /// `update`: one skill (after its `skill-installed` when it moved).
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct SkillUpdated<'a> {
     pub name: &'a str,
     pub outcome: UpdateOutcome,
@@ -456,7 +481,7 @@ pub struct SkillUpdated<'a> {
 }
 
 /// `outcome` of `skill-updated`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpdateOutcome {
     Moved,
@@ -473,7 +498,7 @@ impl Message for SkillUpdated<'_> {
 }
 
 /// `sync` finished (after a `skill-installed` per skill it installed).
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct SyncFinished<'a> {
     /// The lock file.
     pub lock: &'a Path,
@@ -492,7 +517,7 @@ impl Message for SyncFinished<'_> {
 }
 
 /// `remove`.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct SkillRemoved<'a> {
     pub name: &'a str,
     /// The data folder holding skills/.
@@ -503,7 +528,7 @@ pub struct SkillRemoved<'a> {
 }
 
 /// `data` of `skill-removed`: what became of the skill's data folder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RemovedDataField {
     /// It had none.
@@ -529,7 +554,7 @@ impl Message for SkillRemoved<'_> {
 }
 
 /// `keygen`.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct KeyWritten<'a> {
     /// The secret key file (mode 0600).
     pub secret_key: &'a Path,
@@ -547,7 +572,7 @@ impl Message for KeyWritten<'_> {
 }
 
 /// `index merge`.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct IndexMerged<'a> {
     /// Where the merged index was written (null: it is `index` below).
     pub output: Option<&'a Path>,
@@ -559,6 +584,7 @@ pub struct IndexMerged<'a> {
     pub removed_signature: Option<&'a Path>,
     pub warnings: Vec<String>,
     /// The merged index itself, when no `-o` was given.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub index: Option<serde_json::Value>,
 }
 
@@ -567,7 +593,7 @@ impl Message for IndexMerged<'_> {
 }
 
 /// `index sign`, and `index yank --key` after its `index-yanked`.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct IndexSigned<'a> {
     pub index: &'a Path,
     /// The signature file (`INDEX.minisig`).
@@ -582,7 +608,7 @@ impl Message for IndexSigned<'_> {
 }
 
 /// `index verify`: the signature holds (a bad one is a `command-failed`).
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct IndexVerified<'a> {
     pub index: &'a Path,
     pub key_id: String,
@@ -598,7 +624,7 @@ impl Message for IndexVerified<'_> {
 }
 
 /// `index yank`.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct IndexYanked<'a> {
     pub index: &'a Path,
     pub name: &'a str,
@@ -617,7 +643,7 @@ impl Message for IndexYanked<'_> {
 }
 
 /// `new-skill`.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct SkillCreated<'a> {
     pub name: &'a str,
     /// The new skill's folder.

@@ -6,6 +6,7 @@ mod args;
 mod bench;
 mod build_skill;
 mod check;
+mod completions;
 mod context;
 mod doctor;
 mod host_env;
@@ -18,9 +19,11 @@ mod message;
 mod new_skill;
 mod outdated;
 mod precompile;
+pub mod references;
 mod registry;
 mod remove;
 mod run;
+mod schema;
 mod sync;
 mod update;
 mod validate;
@@ -74,6 +77,8 @@ pub enum Command {
     Verify(verify::Opts),
     /// Install exactly what a skills.lock lists
     Sync(Box<sync::Opts>),
+    /// Print the completion script for a shell
+    Completions(completions::Opts),
 }
 
 impl Command {
@@ -111,6 +116,7 @@ impl Command {
             Command::Update(o) => o.run(),
             Command::Verify(o) => o.run(),
             Command::Sync(o) => o.run(),
+            Command::Completions(o) => o.run(),
         }
     }
 
@@ -134,10 +140,12 @@ impl Command {
             Command::Update(_) => "update",
             Command::Verify(_) => "verify",
             Command::Sync(_) => "sync",
+            Command::Completions(_) => "completions",
         }
     }
 
-    /// The subcommand's `--message-format` (every one takes it).
+    /// The subcommand's `--message-format` (every one that reports takes it;
+    /// `completions` prints a script: human).
     pub fn format(&self) -> OutputArgs {
         match self {
             Command::NewSkill(o) => o.format,
@@ -157,6 +165,7 @@ impl Command {
             Command::Update(o) => o.format,
             Command::Verify(o) => o.format,
             Command::Sync(o) => o.format,
+            Command::Completions(_) => OutputArgs::default(),
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::skill::manifest::{self, ManifestError};
 use crate::skill::world::SKILL_WIT;
 
 const TEMPLATE_SKILL_MD: &str = include_str!("../../templates/skill/SKILL.md");
-const TEMPLATE_CARGO_TOML: &str = include_str!("../../templates/skill/Cargo.toml");
+const TEMPLATE_CARGO_TOML: &str = include_str!("../../templates/skill/Cargo.toml.template");
 const TEMPLATE_LIB_RS: &str = include_str!("../../templates/skill/src/lib.rs");
 /// Where a skill crate keeps the world for `wit_bindgen::generate!`.
 pub const SKILL_WIT_PATH: &str = "wit/boternity-skill.wit";

@@ -4,6 +4,12 @@
 
 #![allow(dead_code)]
 
+mod schema;
+
+// Each test binary uses some of them.
+#[allow(unused_imports)]
+pub use schema::{json_line, maybe_json_line, validate_json_line};
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

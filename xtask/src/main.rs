@@ -15,6 +15,12 @@
 //! - `cargo xtask bench-build`: what the build sandbox costs, a cold and a
 //!   warm `build-skill` of the example skill, confined against unconfined.
 //! - `cargo xtask fuzz [SECONDS]`: both cargo-fuzz targets for a while each.
+//! - `cargo xtask man`: the generated references in `docs/`: the man pages
+//!   (`docs/man/`), the CLI reference page (`docs/src/reference/cli.md`) and
+//!   the JSON Schema of every `--message-format json` message
+//!   (`docs/schema/`). The binary writes them itself (its hidden
+//!   `__generate-references DIR`, src/cli/references.rs), from its own clap
+//!   definitions and message types; tests/tidy.rs fails while they are stale.
 //!
 //! Each step prints the `boternity` command it runs, so the demo doubles as a
 //! walkthrough of the CLI.
@@ -48,6 +54,7 @@ fn main() -> anyhow::Result<()> {
             ensure_targets(&["wasm32-wasip2"])?;
             bench_build()
         }
+        Some("man") => man(),
         Some("fuzz") => fuzz(
             args.get(1)
                 .map_or(Ok(60), |s| s.parse())
@@ -55,7 +62,16 @@ fn main() -> anyhow::Result<()> {
         ),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  demo    scaffold, build, validate and run the example skill\n  test    install the wasm targets, then run every test and the embed example\n  bench   executor figures (release build)\n  bench-precompile   batch precompile vs isolated builds\n  bench-build        build sandbox cost, cold and warm\n  fuzz [SECONDS]     run the cargo-fuzz targets"
+                "usage: cargo xtask <task>
+
+tasks:
+  demo    scaffold, build, validate and run the example skill
+  test    install the wasm targets, then run every test and the embed example
+  bench   executor figures (release build)
+  bench-precompile   batch precompile vs isolated builds
+  bench-build        build sandbox cost, cold and warm
+  fuzz [SECONDS]     run the cargo-fuzz targets
+  man     regenerate docs/: man pages, CLI reference, JSON Schema"
             );
             bail!("unknown or missing task")
         }
@@ -255,6 +271,14 @@ fn demo() -> anyhow::Result<()> {
         "\nDemo finished: the example skill was built into a real component, installed, and ran in the sandbox."
     );
     Ok(())
+}
+
+/// Regenerates the references in `docs/` with the binary's own generator.
+fn man() -> anyhow::Result<()> {
+    let boternity = build_boternity(false)?;
+    let docs = workspace_root().join("docs");
+    let docs = docs.to_str().context("UTF-8 path")?;
+    step(&boternity, &["__generate-references", docs])
 }
 
 /// A fresh folder under target/ for a chore.
