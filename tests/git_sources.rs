@@ -197,6 +197,19 @@ fn installed(store: &Path) -> Vec<serde_json::Value> {
     json_lines(&ok(cli(store, &["list", "--message-format", "json"])))
 }
 
+/// The lock file `text` with the sha256 it records for skill `key`'s
+/// `SKILL.md` replaced by zeros.
+fn with_wrong_skill_md_hash(text: &str, key: &str) -> String {
+    let section = format!("[skills.{key}.files]");
+    let line = text
+        .lines()
+        .skip_while(|l| *l != section)
+        .find(|l| l.starts_with("\"SKILL.md\""))
+        .unwrap()
+        .to_string();
+    text.replace(&line, &format!("\"SKILL.md\" = \"{}\"", "0".repeat(64)))
+}
+
 /// Runs a failing command and checks its message and that the store is
 /// byte for byte what it was.
 fn refused(store: &Path, args: &[&str], expected: &[&str]) {
@@ -503,18 +516,8 @@ fn sync_reproduces_every_file_byte_for_byte_from_the_cache_and_refuses_a_changed
 
     // A hash that differs: nothing is installed.
     let text = std::fs::read_to_string(&lock).unwrap();
-    let docx_md = text
-        .lines()
-        .skip_while(|l| *l != "[skills.docx.files]")
-        .find(|l| l.starts_with("\"SKILL.md\""))
-        .unwrap()
-        .to_string();
     let tampered = tmp.path().join("tampered.lock");
-    std::fs::write(
-        &tampered,
-        text.replace(&docx_md, &format!("\"SKILL.md\" = \"{}\"", "0".repeat(64))),
-    )
-    .unwrap();
+    std::fs::write(&tampered, with_wrong_skill_md_hash(&text, "docx")).unwrap();
     let c = tmp.path().join("c");
     refused(
         &c,
@@ -1454,18 +1457,8 @@ fn a_git_install_or_sync_of_several_skills_commits_all_or_none() {
 
     // sync back to the v1 lock, with `two`'s entry tampered: neither moves.
     let text = String::from_utf8(lock_v1).unwrap();
-    let two_md = text
-        .lines()
-        .skip_while(|l| *l != "[skills.two.files]")
-        .find(|l| l.starts_with("\"SKILL.md\""))
-        .unwrap()
-        .to_string();
     let tampered = tmp.path().join("tampered.lock");
-    std::fs::write(
-        &tampered,
-        text.replace(&two_md, &format!("\"SKILL.md\" = \"{}\"", "0".repeat(64))),
-    )
-    .unwrap();
+    std::fs::write(&tampered, with_wrong_skill_md_hash(&text, "two")).unwrap();
     refused(
         &store,
         &["sync", "--lock", tampered.to_str().unwrap()],

@@ -257,14 +257,10 @@ fn update_one(
     let Target {
         url, path, commit, ..
     } = *target;
-    let checkout = checkout_git::checkout_commit(
-        installer.context,
-        url,
-        url,
-        target.requested.clone(),
-        commit,
-        offline,
-    )?;
+    let checkout_at = |requested: Option<String>| {
+        checkout_git::checkout_commit(installer.context, url, url, requested, commit, offline)
+    };
+    let checkout = checkout_at(target.requested.clone())?;
     let found = checkout.skill_at(path)?;
     if found.key != skill.name {
         return Err(GitError::Renamed {
@@ -282,14 +278,7 @@ fn update_one(
     let planned = match prepare_skill(installer, &checkout, &found, options, kept.as_deref()) {
         // The new commit's dependencies no longer fit the kept lock: resolve anew.
         Err(e) if kept.is_some() && lock_out_of_date(&e) => {
-            let fresh = checkout_git::checkout_commit(
-                installer.context,
-                url,
-                url,
-                checkout.requested.clone(),
-                commit,
-                offline,
-            )?;
+            let fresh = checkout_at(checkout.requested.clone())?;
             let found = fresh.skill_at(path)?;
             let planned = prepare_skill(installer, &fresh, &found, options, None)?;
             return commit_one(installer, planned, options);
