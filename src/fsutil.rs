@@ -647,11 +647,6 @@ pub struct Swapped {
 }
 
 impl Swapped {
-    /// Where the folder was put.
-    pub fn dest(&self) -> &Path {
-        &self.dest
-    }
-
     /// Whether a folder was replaced.
     pub fn replaced(&self) -> bool {
         self.replaced

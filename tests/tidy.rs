@@ -240,30 +240,54 @@ fn names_a_flag(text: &str) -> bool {
     })
 }
 
-/// String literals of a line of Rust (good enough for this source: no raw
-/// strings hold sentences).
-fn literals(line: &str) -> Vec<String> {
+/// The string literals of a Rust source text, each with the line it starts
+/// on: the text is read as one, so a literal continued over several lines
+/// (`"…\` then more) is one literal. Comments are skipped; `'"'` is a char,
+/// not a quote (good enough for this source: no raw strings hold sentences).
+fn literals(text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
-    let mut current: Option<String> = None;
-    let mut escaped = false;
-    for c in line.chars() {
-        match (&mut current, c) {
-            (Some(s), _) if escaped => {
-                s.push(c);
-                escaped = false;
+    let mut chars = text.chars().peekable();
+    let mut line = 1;
+    let mut prev = '\0';
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => line += 1,
+            '/' if chars.peek() == Some(&'/') => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        line += 1;
+                        break;
+                    }
+                }
             }
-            (Some(_), '\\') => escaped = true,
-            (Some(s), '"') => {
-                out.push(std::mem::take(s));
-                current = None;
+            '\'' if chars.peek() == Some(&'"') => {
+                chars.next();
             }
-            (Some(s), _) => s.push(c),
-            (None, '"') => current = Some(String::new()),
-            (None, _) => {}
+            '"' if prev != '\'' => {
+                let start = line;
+                let mut literal = String::new();
+                let mut escaped = false;
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        line += 1;
+                    }
+                    match c {
+                        _ if escaped => escaped = false,
+                        '\\' => {
+                            escaped = true;
+                            continue;
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                    literal.push(c);
+                }
+                out.push((start, literal));
+            }
+            _ => {}
         }
+        prev = c;
     }
-    // A literal continued on the next line counts with what it has.
-    out.extend(current);
     out
 }
 
@@ -279,14 +303,9 @@ fn no_library_message_names_a_flag() {
         let text = read(&rel);
         // Unit tests feed flags as data.
         let text = text.split("#[cfg(test)]").next().unwrap_or_default();
-        for (n, line) in text.lines().enumerate() {
-            if line.trim_start().starts_with("//") {
-                continue;
-            }
-            for literal in literals(line) {
-                if names_a_flag(&literal) && !ALLOWED.iter().any(|a| literal.contains(a)) {
-                    offenders.push(format!("{}:{}: {literal}", rel.display(), n + 1));
-                }
+        for (line, literal) in literals(text) {
+            if names_a_flag(&literal) && !ALLOWED.iter().any(|a| literal.contains(a)) {
+                offenders.push(format!("{}:{line}: {literal}", rel.display()));
             }
         }
     }
@@ -297,6 +316,11 @@ fn no_library_message_names_a_flag() {
     );
     assert!(names_a_flag("pass --force to replace it"));
     assert!(!names_a_flag("--offline"));
+    // A sentence continued over lines is read whole.
+    let continued =
+        literals("let e = \"it would replace it \\\n    (pass --force to replace it)\";");
+    assert_eq!(continued.len(), 1, "{continued:?}");
+    assert!(names_a_flag(&continued[0].1), "{continued:?}");
 }
 
 /// README.md and every Markdown file below `docs/`, sorted, relative to the

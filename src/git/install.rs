@@ -16,7 +16,6 @@ use super::tree::{Entry, EntryKind, Tree};
 use crate::context::Context;
 use crate::fsutil::{BeneathDir, IoOp, IoResultExt};
 use crate::skill::manifest::MANIFEST_FILE;
-use crate::store::SkillStore;
 use crate::store::provenance::Origin;
 
 /// One commit of a repository, checked whole and written out as far as
@@ -254,52 +253,6 @@ pub fn select(
     let mut unique = chosen;
     unique.dedup_by(|a, b| a.rel == b.rel);
     Ok(unique)
-}
-
-/// Refuses to replace skill `key` when it was installed from somewhere other
-/// than `url`'s `rel` (unless `force`).
-pub fn check_collision(
-    store: &SkillStore,
-    key: &str,
-    url: &str,
-    rel: &str,
-    force: bool,
-) -> Result<(), GitError> {
-    if force {
-        return Ok(());
-    }
-    let Ok(installed) = store.get(key) else {
-        return Ok(());
-    };
-    let origin = installed.provenance.and_then(|p| p.origin);
-    let same = matches!(&origin, Some(Origin::Git { url: u, path: p, .. }) if u == url && p == rel);
-    if same {
-        return Ok(());
-    }
-    Err(GitError::OtherOrigin {
-        key: key.to_string(),
-        installed: origin.map_or("an unknown origin (an old install)".into(), |o| {
-            describe_origin(&o)
-        }),
-        new: describe_git(url, rel),
-    })
-}
-
-/// An origin in a few words, for messages and `list`.
-pub fn describe_origin(origin: &Origin) -> String {
-    match origin {
-        Origin::Folder { path } => format!("the folder {}", path.display()),
-        Origin::Registry { url, name, version } => format!("the registry {url} ({name} {version})"),
-        Origin::Git { url, path, .. } => describe_git(url, path),
-    }
-}
-
-fn describe_git(url: &str, rel: &str) -> String {
-    if rel.is_empty() {
-        url.to_string()
-    } else {
-        format!("{url} ({rel})")
-    }
 }
 
 pub(crate) fn display_rel(rel: &str) -> String {

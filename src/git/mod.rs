@@ -135,15 +135,6 @@ pub enum GitError {
          or its Rust source, in the repository"
     )]
     LfsPointer { path: String },
-    #[error(
-        "`{key}` is already installed from {installed}; installing it from {new} would replace it \
-         (pass --force to replace it, or remove it first)"
-    )]
-    OtherOrigin {
-        key: String,
-        installed: String,
-        new: String,
-    },
     #[error("{what} in {url} at {commit} is unsafe: {why}")]
     UnsafeTree {
         what: String,

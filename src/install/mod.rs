@@ -141,16 +141,6 @@ impl InstallError {
             source: Box::new(err.into()),
         }
     }
-
-    /// The store's refusal to replace another origin's skill, if that is
-    /// what this is (callers offer a way to force it).
-    pub fn other_origin(&self) -> Option<&StoreError> {
-        match self {
-            InstallError::Store(e @ StoreError::OtherOrigin { .. }) => Some(e),
-            InstallError::Skill { source, .. } => source.other_origin(),
-            _ => None,
-        }
-    }
 }
 
 /// A skill the pipeline prepared, with where it came from: ready to stage.

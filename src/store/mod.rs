@@ -475,17 +475,13 @@ impl SkillStore {
             }
         }
         if let Some(err) = failure {
-            for (done, aside) in swapped.into_iter().rev() {
-                let dest = done_dest(&done);
+            // The swaps so far are the first plans', in order.
+            let undone: Vec<_> = swapped.into_iter().zip(&plans).collect();
+            for ((done, aside), (name, dest, ..)) in undone.into_iter().rev() {
                 if let Err(back) = done.undo() {
                     tracing::warn!("cannot put {} back as it was: {back}", dest.display());
                 }
-                let name = dest
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                put_back(aside, &name);
+                put_back(aside, name);
             }
             return Err(err);
         }
@@ -614,11 +610,6 @@ impl SkillStore {
         }
         Ok(dir)
     }
-}
-
-/// Where a swapped-in skill folder is.
-fn done_dest(done: &Swapped) -> PathBuf {
-    done.dest().to_path_buf()
 }
 
 /// Puts a data folder moved aside for skill `name` back (best effort: a
