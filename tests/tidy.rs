@@ -844,3 +844,53 @@ fn the_package_holds_the_templates_and_the_wit() {
         "cargo package leaves out {missing:?} (Cargo.toml's `include`; a folder with a Cargo.toml is never packaged)"
     );
 }
+
+/// `cargo xtask demo` builds the binary and `cargo xtask test` the tests:
+/// every package both builds must get the same features, or the tests
+/// recompile everything above the one that differs (the wasm stack, minutes
+/// on a fresh machine). Packages only the tests use (`wat`, `wast`) are
+/// theirs alone.
+#[test]
+fn the_demo_and_the_tests_resolve_the_same_features() {
+    let features = |edges: &[&str]| -> std::collections::BTreeMap<String, BTreeSet<String>> {
+        let out = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
+            .args(["tree", "--workspace", "--offline", "--prefix", "none"])
+            .args(["--format", "{p}|{f}"])
+            .args(edges)
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut by_package = std::collections::BTreeMap::<String, BTreeSet<String>>::new();
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            let Some((package, features)) = line.split_once('|') else {
+                continue;
+            };
+            // `wasmparser v0.254.2 (*)`: the same package, seen before.
+            let package = package.split(" (").next().unwrap().trim().to_string();
+            let features = features.trim_end_matches(" (*)").trim();
+            by_package.entry(package).or_default().extend(
+                features
+                    .split(',')
+                    .filter(|f| !f.is_empty())
+                    .map(String::from),
+            );
+        }
+        by_package
+    };
+    let demo = features(&["--edges", "normal,build"]);
+    let tests = features(&["--edges", "normal,build,dev"]);
+    let differ: Vec<String> = demo
+        .iter()
+        .filter(|(package, f)| tests.get(*package).is_some_and(|t| t != *f))
+        .map(|(package, f)| format!("{package}: {f:?} vs the tests' {:?}", tests[package]))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "the tests turn on features the demo's build does not; turn them on in Cargo.toml's [dependencies] too: {differ:#?}"
+    );
+}
