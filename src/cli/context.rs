@@ -1,7 +1,7 @@
 //! The one place that reads the process environment: the library's
 //! [`Context`] (folders, host environment, transport, git settings) built
 //! from boternity's variables and the standard ones, and the few variables
-//! the CLI itself honours. The library reads none (tests/tidy.rs checks).
+//! the CLI itself honours. The library reads none (tests/it/tidy.rs checks).
 //!
 //! | Variable | What it sets |
 //! |---|---|

@@ -38,7 +38,7 @@ use args::OutputArgs;
 
 // `defer`: a subcommand's arguments are built only when it runs (or shows its
 // help); building all of them cost every process ~0.1 ms. So the one-line
-// summaries `boternity --help` lists are the variants' doc comments (tests/tidy.rs
+// summaries `boternity --help` lists are the variants' doc comments (tests/it/tidy.rs
 // checks that each matches its subcommand's own).
 #[derive(Subcommand)]
 #[command(defer = true)]

@@ -10,7 +10,7 @@
 //!   holding them all (see [`super::schema`]).
 //!
 //! It lives in the binary because the CLI does (the library has no clap
-//! types); tests/tidy.rs runs it into a temporary folder and compares.
+//! types); tests/it/tidy.rs runs it into a temporary folder and compares.
 
 use std::ffi::OsString;
 use std::fmt::Write as _;

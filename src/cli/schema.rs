@@ -5,7 +5,7 @@
 //! own: each has a mirror here, used through `#[schemars(with = …)]`. The
 //! schemas are strict (`additionalProperties: false`, every field a message
 //! always prints is `required`), and the test suite checks each JSON line
-//! it sees against them (tests/common's `validate_json_line`), so a mirror
+//! it sees against them (tests/it/common's `validate_json_line`), so a mirror
 //! that drifts from its library type fails the tests.
 
 // Mirrors are described, never built.

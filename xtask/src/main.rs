@@ -20,7 +20,7 @@
 //!   the JSON Schema of every `--message-format json` message
 //!   (`docs/schema/`). The binary writes them itself (its hidden
 //!   `__generate-references DIR`, src/cli/references.rs), from its own clap
-//!   definitions and message types; tests/tidy.rs fails while they are stale.
+//!   definitions and message types; tests/it/tidy.rs fails while they are stale.
 //!
 //! Each step prints the `boternity` command it runs, so the demo doubles as a
 //! walkthrough of the CLI.

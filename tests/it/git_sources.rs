@@ -5,7 +5,7 @@
 //! from its folder, `.claude-plugin/marketplace.json`), plus a Tool skill with
 //! Rust source and one with a shipped binary.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;

@@ -2,13 +2,9 @@
 //! with cargo into one shared target directory), copies of them in temporary
 //! folders, and the `boternity` binary.
 
-#![allow(dead_code)]
+pub mod schema;
 
-mod schema;
-
-// Each test binary uses some of them.
-#[allow(unused_imports)]
-pub use schema::{json_line, maybe_json_line, validate_json_line};
+pub use schema::{json_line, maybe_json_line};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -47,13 +43,6 @@ pub fn context() -> boternity_skills::Context {
         cache_dir(),
     ))
     .with_host(boternity_skills::HostEnv::from_vars(std::env::vars_os()))
-}
-
-/// A context whose data folder is `data` (a test's own store).
-pub fn context_with_data(data: &Path) -> boternity_skills::Context {
-    let mut context = context();
-    context.folders.data = data.to_path_buf();
-    context
 }
 
 /// The `boternity` binary serves as the build sandbox's helper (this test

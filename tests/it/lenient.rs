@@ -5,7 +5,7 @@
 
 #![allow(clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 //! its epoch ticker makes no wake-ups while no call runs, and deadlines
 //! still hold when calls start again.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -14,7 +14,7 @@
 //! downgrade; a server that drips its answer, and a git server that never
 //! answers (deadline rule).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};

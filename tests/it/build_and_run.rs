@@ -1,7 +1,7 @@
 //! The foundation end to end: scaffold, build with cargo, componentize,
 //! validate against the world, run in wasmtime — with real skills.
 
-mod common;
+use crate::common;
 
 use boternity_skills::build;
 use boternity_skills::build::Toolchain;

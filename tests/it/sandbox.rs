@@ -3,7 +3,7 @@
 //! nothing leaks. Grants make the allowed paths work. Limits fire only when
 //! reached.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};

@@ -2,7 +2,7 @@
 //! bad input refused with a specific error, and the store unchanged after any
 //! failure.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
@@ -452,7 +452,7 @@ fn bad_skill_folders_are_refused_and_the_store_is_unchanged() {
     assert_refused(&store, &dir, &options(), "valid values: prompt, tool");
 
     // Names that are not valid keys are accepted under a safe key
-    // (tests/lenient.rs); fields that decide what a skill may do are not.
+    // (tests/it/lenient.rs); fields that decide what a skill may do are not.
     let dir = binary_skill(&bad, "bad-capability", None);
     let text = std::fs::read_to_string(dir.join("SKILL.md")).unwrap();
     std::fs::write(

@@ -4,7 +4,7 @@
 //! result; a reused output folder changed to name another skill refused by
 //! the name rule; serials that grow through precompile, merge and sign.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -1,7 +1,7 @@
 //! `boternity doctor`: every check reported, consistent with what the sandbox
 //! probe finds, and problems named with a hint and a failing exit status.
 
-mod common;
+use crate::common;
 
 use common::{boternity, json_line, stdout};
 

@@ -7,7 +7,7 @@
 //! the CLI's output, the store, or any file of the cache folder (target
 //! directory included). A normal skill must still build and run confined.
 
-mod common;
+use crate::common;
 
 use std::io::ErrorKind;
 use std::net::{TcpListener, UdpSocket};

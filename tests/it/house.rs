@@ -5,7 +5,7 @@
 //! a killed install swept, and fixture copies keeping their lock file.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // Tests may print diagnostics; only the library must not.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};

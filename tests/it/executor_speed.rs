@@ -3,7 +3,7 @@
 //! folder stays within its bound) and the stamped `.cwasm` check (an installed
 //! `.cwasm` edited or swapped after it was verified is never deserialized).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

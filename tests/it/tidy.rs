@@ -576,11 +576,8 @@ fn slugs_and_links_are_read_as_github_does() {
 // --- Generated references (man pages, CLI reference, JSON Schema), shell
 // completions and the package's contents. ---
 
-// The suite's JSON line checker, for its own test below (the rest of
-// tests/common is not needed here).
-#[path = "common/schema.rs"]
-#[allow(dead_code)]
-mod schema;
+// The suite's JSON line checker, for its own test below.
+use crate::common::schema;
 
 /// The files below `dir`, relative to it, with their text.
 fn files_below(dir: &Path) -> std::collections::BTreeMap<PathBuf, String> {
@@ -734,7 +731,7 @@ fn the_schema_checker_knows_the_schema_and_refuses_bad_lines() {
     keywords(index, &mut unknown);
     assert!(
         unknown.is_empty(),
-        "tests/common/schema.rs does not check {unknown:?}"
+        "tests/it/common/schema.rs does not check {unknown:?}"
     );
 
     let failed = &index["$defs"]["command-failed"];

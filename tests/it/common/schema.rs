@@ -121,7 +121,7 @@ fn check(root: &Value, schema: &Value, value: &Value, at: &str, out: &mut Vec<St
     for key in object.keys() {
         assert!(
             KNOWN_KEYWORDS.contains(&key.as_str()),
-            "the schema uses `{key}`, which tests/common/schema.rs does not check: teach it"
+            "the schema uses `{key}`, which tests/it/common/schema.rs does not check: teach it"
         );
     }
     if let Some(reference) = object.get("$ref").and_then(Value::as_str) {
