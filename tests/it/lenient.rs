@@ -142,173 +142,183 @@ fn assert_safe_key(key: &str) {
     );
 }
 
-/// One accepted shape: the folder it is in, its `SKILL.md`, and what the
-/// store must show.
-struct Case<'a> {
-    folder: &'a str,
-    text: &'a str,
-    key: &'a str,
-    written_name: &'a str,
-    warnings: &'a [(&'a str, u64, u64)],
+/// One accepted shape: the folder it is in, its `SKILL.md`, what the store
+/// must show, and what else the manifest must hold.
+struct Case {
+    folder: String,
+    text: String,
+    key: String,
+    written_name: String,
+    warnings: Vec<(String, u64, u64)>,
+    check: Box<dyn Fn(&Manifest)>,
 }
 
-/// Installs `case` through the CLI into a fresh store: the `skill-installed`
-/// line's key and warnings (code, line, column), `list`'s key and name as
-/// written, and `SKILL.md` installed byte for byte. Returns the manifest as
-/// the store reads it back.
-fn accepts(case: &Case<'_>) -> Manifest {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    let dir = write_skill(&tmp.path().join("src"), case.folder, case.text);
-    let line = install_ok(&store, &dir, &[]);
-    assert_eq!(line["name"], case.key, "{line}");
-    assert_safe_key(case.key);
-    assert_eq!(
-        warnings(&line),
-        expected(case.warnings),
-        "{}: {line}",
-        case.folder
-    );
-
-    let rows = list(&store);
-    assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0]["name"], case.key, "{}", rows[0]);
-    assert_eq!(rows[0]["written_name"], case.written_name, "{}", rows[0]);
-    assert!(rows[0]["manifest_error"].is_null(), "{}", rows[0]);
-
-    let installed = store.join("skills").join(case.key);
-    assert_eq!(
-        std::fs::read(installed.join("SKILL.md")).unwrap(),
-        case.text.as_bytes(),
-        "SKILL.md of {} is not byte for byte the original",
-        case.folder
-    );
-    SkillStore::new(&store)
-        .get(case.key)
-        .unwrap()
-        .manifest
-        .unwrap()
+/// A case whose key and name as written are `key`.
+fn case(
+    folder: &str,
+    text: impl Into<String>,
+    key: &str,
+    warnings: &[(&str, u64, u64)],
+    check: impl Fn(&Manifest) + 'static,
+) -> Case {
+    Case {
+        folder: folder.into(),
+        text: text.into(),
+        key: key.into(),
+        written_name: key.into(),
+        warnings: expected(warnings),
+        check: Box::new(check),
+    }
 }
 
-// ------------------------------------- 1. accepted, with a warning each
+/// Every shape real skills come in that the lenient reader accepts, with the
+/// warning each one earns (code, line, column).
+fn accepted_shapes() -> Vec<Case> {
+    let mut cases = vec![
+        // An unquoted `: ` in a description is kept exactly.
+        case(
+            "use-when",
+            "---\nname: use-when\ndescription: Use when: the user asks for X\n---\nBody.\n",
+            "use-when",
+            &[("unquoted-value", 3, 14)],
+            |m| {
+                assert_eq!(m.description, "Use when: the user asks for X");
+                assert_eq!(m.body, "Body.\n");
+            },
+        ),
+        // ` #` after a `: ` would be a comment to strict YAML: kept too.
+        case(
+            "dotnet",
+            "---\nname: dotnet\ndescription: Use when: editing C# files #dotnet, or .csproj\n---\nBody.\n",
+            "dotnet",
+            &[("unquoted-value", 3, 14)],
+            |m| {
+                assert_eq!(
+                    m.description,
+                    "Use when: editing C# files #dotnet, or .csproj"
+                )
+            },
+        ),
+        // Both in other free-text fields.
+        case(
+            "multi",
+            "---\nname: multi\ndescription: Triage: bugs\nlicense: MIT: see LICENSE.txt\ncompatibility: claude-code: 1.x #only\n---\nBody.\n",
+            "multi",
+            &[
+                ("unquoted-value", 3, 14),
+                ("unquoted-value", 4, 10),
+                ("unquoted-value", 5, 16),
+            ],
+            |m| {
+                assert_eq!(m.description, "Triage: bugs");
+                assert_eq!(m.license.as_deref(), Some("MIT: see LICENSE.txt"));
+                assert_eq!(m.compatibility.as_deref(), Some("claude-code: 1.x #only"));
+            },
+        ),
+        // A byte-order mark, CRLF and spaces after the fences.
+        case(
+            "windows-made",
+            "\u{feff}---  \r\nname: windows-made\r\ndescription: Made on Windows.\r\n---   \r\n# Title\r\n\r\nBody line.\r\n",
+            "windows-made",
+            &[
+                ("bom", 1, 1),
+                ("crlf", 1, 1),
+                ("fence-space", 1, 4),
+                ("fence-space", 4, 4),
+            ],
+            |m| assert_eq!(m.description, "Made on Windows."),
+        ),
+        // No front matter: a prompt skill named after its folder, described by
+        // its first paragraph.
+        case(
+            "haiku-answers",
+            HAIKU,
+            "haiku-answers",
+            &[("missing-name", 1, 1), ("no-front-matter", 1, 1)],
+            |m| {
+                assert_eq!(m.description, "Always answer in haiku. Keep it short.");
+                assert_eq!(m.skill_type.to_string(), "prompt");
+                assert_eq!(m.body, HAIKU);
+            },
+        ),
+        // … and a folder name that is not a valid key becomes a safe one.
+        Case {
+            written_name: "my-notes-v2".into(),
+            ..case(
+                "My Notes_v2",
+                "Use British spelling.\n",
+                "my-notes-v2",
+                &[("missing-name", 1, 1), ("no-front-matter", 1, 1)],
+                |m| assert_eq!(m.description, "Use British spelling."),
+            )
+        },
+        // No name: the folder's.
+        case(
+            "folder-named",
+            "---\ndescription: Named after its folder.\n---\nBody.\n",
+            "folder-named",
+            &[("missing-name", 2, 1)],
+            |m| assert_eq!(m.description, "Named after its folder."),
+        ),
+        // No description: the first paragraph.
+        case(
+            "first-para",
+            "---\nname: first-para\nlicense: MIT\n---\n# First para\n\nDescribes the skill\nin two lines.\n\nNot this.\n",
+            "first-para",
+            &[("missing-description", 2, 1)],
+            |m| assert_eq!(m.description, "Describes the skill in two lines."),
+        ),
+        // A description over 1024 characters is kept whole.
+        case(
+            "claude-api",
+            format!(
+                "---\nname: claude-api\ndescription: {}\n---\nBody.\n",
+                long_description()
+            ),
+            "claude-api",
+            &[("long-description", 3, 1)],
+            |m| assert_eq!(m.description, long_description()),
+        ),
+        // A top-level `version` is used.
+        case(
+            "top-version",
+            "---\nname: top-version\ndescription: d\nversion: 2.1.0\n---\nBody.\n",
+            "top-version",
+            &[("top-level-version", 4, 1)],
+            |m| assert_eq!(m.version.as_deref(), Some("2.1.0")),
+        ),
+        // `metadata` as a flow mapping, and with values of any type: silently.
+        case(
+            "flow",
+            "---\nname: flow\ndescription: d\nmetadata: {skill-type: prompt, version: 1.0.0}\n---\nBody.\n",
+            "flow",
+            &[],
+            |m| assert_eq!(m.version.as_deref(), Some("1.0.0")),
+        ),
+        case(
+            "rich-metadata",
+            "---\nname: rich-metadata\ndescription: d\nmetadata:\n  skill-type: prompt\n  version: 1.2.3\n  priority: 3\n  weight: 0.5\n  experimental: true\n  author: Jane Doe\n  openclaw:\n    emoji: \"🦞\"\n    requires:\n      bins: [git, gh]\n      env: {GH_TOKEN: optional}\n  tags: [a, b]\n---\nBody.\n",
+            "rich-metadata",
+            &[],
+            |m| assert_eq!(m.author.as_deref(), Some("Jane Doe")),
+        ),
+        // Fields the spec does not know: silently.
+        case(
+            "unknown-fields",
+            "---\nname: unknown-fields\ndescription: d\nallowed-tools: Read, Grep, Bash(git:*)\nlicense: Complete terms in LICENSE.txt\ncompatibility: Requires git and network access\nrequires: [git]\nuser-invocable: true\nhooks:\n  pre: [lint]\n---\nBody.\n",
+            "unknown-fields",
+            &[],
+            |m| {
+                assert_eq!(m.allowed_tools.as_deref(), Some("Read, Grep, Bash(git:*)"));
+                assert_eq!(m.license.as_deref(), Some("Complete terms in LICENSE.txt"));
+            },
+        ),
+    ];
 
-#[test]
-fn an_unquoted_colon_in_a_description_is_kept_exactly() {
-    let text = "---\nname: use-when\ndescription: Use when: the user asks for X\n---\nBody.\n";
-    let m = accepts(&Case {
-        folder: "use-when",
-        text,
-        key: "use-when",
-        written_name: "use-when",
-        warnings: &[("unquoted-value", 3, 14)],
-    });
-    assert_eq!(m.description, "Use when: the user asks for X");
-    assert_eq!(m.body, "Body.\n");
-
-    // ` #` after a `: ` would be a comment to strict YAML: kept too.
-    let text = "---\nname: dotnet\ndescription: Use when: editing C# files #dotnet, or .csproj\n---\nBody.\n";
-    let m = accepts(&Case {
-        folder: "dotnet",
-        text,
-        key: "dotnet",
-        written_name: "dotnet",
-        warnings: &[("unquoted-value", 3, 14)],
-    });
-    assert_eq!(
-        m.description,
-        "Use when: editing C# files #dotnet, or .csproj"
-    );
-
-    // Both in other free-text fields, and indented values.
-    let text = "---\nname: multi\ndescription: Triage: bugs\nlicense: MIT: see LICENSE.txt\ncompatibility: claude-code: 1.x #only\n---\nBody.\n";
-    let m = accepts(&Case {
-        folder: "multi",
-        text,
-        key: "multi",
-        written_name: "multi",
-        warnings: &[
-            ("unquoted-value", 3, 14),
-            ("unquoted-value", 4, 10),
-            ("unquoted-value", 5, 16),
-        ],
-    });
-    assert_eq!(m.description, "Triage: bugs");
-    assert_eq!(m.license.as_deref(), Some("MIT: see LICENSE.txt"));
-    assert_eq!(m.compatibility.as_deref(), Some("claude-code: 1.x #only"));
-}
-
-#[test]
-fn a_bom_crlf_and_spaces_after_the_fences_are_accepted() {
-    let text = "\u{feff}---  \r\nname: windows-made\r\ndescription: Made on Windows.\r\n---   \r\n# Title\r\n\r\nBody line.\r\n";
-    let m = accepts(&Case {
-        folder: "windows-made",
-        text,
-        key: "windows-made",
-        written_name: "windows-made",
-        warnings: &[
-            ("bom", 1, 1),
-            ("crlf", 1, 1),
-            ("fence-space", 1, 4),
-            ("fence-space", 4, 4),
-        ],
-    });
-    assert_eq!(m.description, "Made on Windows.");
-}
-
-#[test]
-fn no_front_matter_is_a_prompt_skill_named_after_its_folder() {
-    let text =
-        "# Haiku answers\n\nAlways answer in haiku.\nKeep it short.\n\nA second paragraph.\n";
-    let m = accepts(&Case {
-        folder: "haiku-answers",
-        text,
-        key: "haiku-answers",
-        written_name: "haiku-answers",
-        warnings: &[("missing-name", 1, 1), ("no-front-matter", 1, 1)],
-    });
-    assert_eq!(m.description, "Always answer in haiku. Keep it short.");
-    assert_eq!(m.skill_type.to_string(), "prompt");
-    assert_eq!(m.body, text);
-
-    // A folder name that is not a valid key becomes a safe one.
-    let m = accepts(&Case {
-        folder: "My Notes_v2",
-        text: "Use British spelling.\n",
-        key: "my-notes-v2",
-        written_name: "my-notes-v2",
-        warnings: &[("missing-name", 1, 1), ("no-front-matter", 1, 1)],
-    });
-    assert_eq!(m.description, "Use British spelling.");
-}
-
-#[test]
-fn no_name_takes_the_folders_name() {
-    let m = accepts(&Case {
-        folder: "folder-named",
-        text: "---\ndescription: Named after its folder.\n---\nBody.\n",
-        key: "folder-named",
-        written_name: "folder-named",
-        warnings: &[("missing-name", 2, 1)],
-    });
-    assert_eq!(m.description, "Named after its folder.");
-}
-
-#[test]
-fn no_description_takes_the_first_paragraph() {
-    let m = accepts(&Case {
-        folder: "first-para",
-        text: "---\nname: first-para\nlicense: MIT\n---\n# First para\n\nDescribes the skill\nin two lines.\n\nNot this.\n",
-        key: "first-para",
-        written_name: "first-para",
-        warnings: &[("missing-description", 2, 1)],
-    });
-    assert_eq!(m.description, "Describes the skill in two lines.");
-}
-
-#[test]
-fn names_that_are_not_valid_keys_are_stored_under_a_safe_key() {
+    // Names that are not valid keys are stored under a safe key, quoted …
     let long = "A".repeat(100);
-    let cases = [
+    let long_key = "a".repeat(64);
+    let quoted = [
         ("v3-opt", "V3 MCP Optimization", "v3-mcp-optimization"),
         ("biosample", "biosample_genomics", "biosample-genomics"),
         ("review", "ce:review", "ce-review"),
@@ -321,22 +331,11 @@ fn names_that_are_not_valid_keys_are_stored_under_a_safe_key() {
         ("escape", "../../etc/passwd", "etc-passwd"),
         ("dots", "..", "dots"),
         ("jp-skill", "日本語スキル", "jp-skill"),
-        ("long", long.as_str(), &"a".repeat(64)),
+        ("long", long.as_str(), long_key.as_str()),
         ("shout", "UPPER--CASE-", "upper-case"),
     ];
-    for (folder, name, key) in cases {
-        let text = format!("---\nname: \"{name}\"\ndescription: d\n---\nBody.\n");
-        let m = accepts(&Case {
-            folder,
-            text: &text,
-            key,
-            written_name: name,
-            warnings: &[("invalid-name", 2, 1)],
-        });
-        assert_eq!(m.written_name, name);
-    }
-    // Unquoted, as authors write them.
-    for (folder, name, key) in [
+    // … and unquoted, as authors write them.
+    let unquoted = [
         ("review", "ce:review", "ce-review"),
         ("lead", "-leading", "leading"),
         (
@@ -344,118 +343,138 @@ fn names_that_are_not_valid_keys_are_stored_under_a_safe_key() {
             "openakita/skills@didi-ride",
             "openakita-skills-didi-ride",
         ),
-    ] {
-        let text = format!("---\nname: {name}\ndescription: d\n---\nBody.\n");
-        accepts(&Case {
-            folder,
-            text: &text,
-            key,
-            written_name: name,
-            warnings: &[("invalid-name", 2, 1)],
-        });
+    ];
+    for (quote, list) in [("\"", &quoted[..]), ("", &unquoted[..])] {
+        for &(folder, name, key) in list {
+            let written = name.to_string();
+            cases.push(Case {
+                written_name: name.into(),
+                ..case(
+                    folder,
+                    format!("---\nname: {quote}{name}{quote}\ndescription: d\n---\nBody.\n"),
+                    key,
+                    &[("invalid-name", 2, 1)],
+                    move |m| assert_eq!(m.written_name, written),
+                )
+            });
+        }
     }
-}
-
-#[test]
-fn a_name_not_matching_its_folder_is_stored_under_the_name() {
+    // A name not matching its folder is stored under the name.
     for (folder, name) in [("template", "template-skill"), ("react", "vercel-react")] {
-        let text = format!(
-            "---\nname: {name}\ndescription: Replace with a description of the skill.\n---\nBody.\n"
-        );
-        accepts(&Case {
+        cases.push(case(
             folder,
-            text: &text,
-            key: name,
-            written_name: name,
-            warnings: &[("name-mismatch", 2, 1)],
-        });
+            format!("---\nname: {name}\ndescription: Replace with a description of the skill.\n---\nBody.\n"),
+            name,
+            &[("name-mismatch", 2, 1)],
+            |_| {},
+        ));
     }
-}
-
-#[test]
-fn a_description_over_1024_characters_is_kept_whole() {
-    let description =
-        "Build apps with the Claude API or Anthropic SDK; trigger when code imports anthropic. "
-            .repeat(16);
-    let description = description.trim_end();
-    assert!(description.chars().count() > 1024);
-    let text = format!("---\nname: claude-api\ndescription: {description}\n---\nBody.\n");
-    let m = accepts(&Case {
-        folder: "claude-api",
-        text: &text,
-        key: "claude-api",
-        written_name: "claude-api",
-        warnings: &[("long-description", 3, 1)],
-    });
-    assert_eq!(m.description, description);
-}
-
-#[test]
-fn a_top_level_version_is_used() {
-    let text = "---\nname: top-version\ndescription: d\nversion: 2.1.0\n---\nBody.\n";
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = write_skill(tmp.path(), "top-version", text);
-    let line = install_ok(&tmp.path().join("store"), &dir, &[]);
-    assert_eq!(line["version"], "2.1.0");
-    let m = accepts(&Case {
-        folder: "top-version",
-        text,
-        key: "top-version",
-        written_name: "top-version",
-        warnings: &[("top-level-version", 4, 1)],
-    });
-    assert_eq!(m.version.as_deref(), Some("2.1.0"));
-}
-
-#[test]
-fn versions_that_are_not_semver_are_kept_as_written() {
+    // Versions that are not semver are kept as written.
     for (written, version) in [("\"1.0\"", "1.0"), ("2", "2"), ("1.0", "1.0")] {
-        let text = format!(
-            "---\nname: loose-version\ndescription: d\nmetadata:\n  author: someone\n  version: {written}\n---\nBody.\n"
-        );
-        let m = accepts(&Case {
-            folder: "loose-version",
-            text: &text,
-            key: "loose-version",
-            written_name: "loose-version",
-            warnings: &[("version-not-semver", 6, 3)],
-        });
-        assert_eq!(m.version.as_deref(), Some(version), "{written}");
+        cases.push(case(
+            "loose-version",
+            format!("---\nname: loose-version\ndescription: d\nmetadata:\n  author: someone\n  version: {written}\n---\nBody.\n"),
+            "loose-version",
+            &[("version-not-semver", 6, 3)],
+            move |m| assert_eq!(m.version.as_deref(), Some(version), "{written}"),
+        ));
+    }
+    cases
+}
+
+const HAIKU: &str =
+    "# Haiku answers\n\nAlways answer in haiku.\nKeep it short.\n\nA second paragraph.\n";
+
+fn long_description() -> String {
+    "Build apps with the Claude API or Anthropic SDK; trigger when code imports anthropic. "
+        .repeat(16)
+        .trim_end()
+        .to_string()
+}
+
+// ------------------------------------- 1. accepted, with a warning each
+
+/// Each shape read as the store reads a folder: its key, its name as
+/// written, its warnings (each with a message and a fix) and its fields.
+#[test]
+fn every_accepted_shape_reads_to_its_key_name_warnings_and_fields() {
+    assert!(long_description().chars().count() > 1024);
+    for case in accepted_shapes() {
+        let m = Manifest::parse_in(&case.text, &case.folder)
+            .unwrap_or_else(|e| panic!("{}: refused: {e}", case.folder));
+        assert_eq!(m.name, case.key, "{}", case.folder);
+        assert_safe_key(&m.name);
+        // Without a name, the name as written is the folder's (in the store,
+        // the folder is the key: `list` shows that).
+        let written = if case.text.contains("name:") {
+            &case.written_name
+        } else {
+            &case.folder
+        };
+        assert_eq!(&m.written_name, written, "{}", case.folder);
+        let mut warnings: Vec<(String, u64, u64)> = m
+            .warnings
+            .iter()
+            .map(|w| {
+                assert!(!w.message.is_empty() && !w.fix.is_empty(), "{w:?}");
+                (w.code.clone(), w.line as u64, w.column as u64)
+            })
+            .collect();
+        warnings.sort();
+        assert_eq!(warnings, case.warnings, "{}", case.folder);
+        (case.check)(&m);
     }
 }
 
+/// Installing through the CLI stores what the reader read: the
+/// `skill-installed` line's key and warnings, `list`'s key and name as
+/// written, `SKILL.md` byte for byte, and the manifest read back from the
+/// store. One store holds them all (every case whose key is its own).
 #[test]
-fn metadata_as_a_flow_mapping_with_any_values_is_accepted_silently() {
-    let m = accepts(&Case {
-        folder: "flow",
-        text: "---\nname: flow\ndescription: d\nmetadata: {skill-type: prompt, version: 1.0.0}\n---\nBody.\n",
-        key: "flow",
-        written_name: "flow",
-        warnings: &[],
-    });
-    assert_eq!(m.version.as_deref(), Some("1.0.0"));
-
-    let m = accepts(&Case {
-        folder: "rich-metadata",
-        text: "---\nname: rich-metadata\ndescription: d\nmetadata:\n  skill-type: prompt\n  version: 1.2.3\n  priority: 3\n  weight: 0.5\n  experimental: true\n  author: Jane Doe\n  openclaw:\n    emoji: \"🦞\"\n    requires:\n      bins: [git, gh]\n      env: {GH_TOKEN: optional}\n  tags: [a, b]\n---\nBody.\n",
-        key: "rich-metadata",
-        written_name: "rich-metadata",
-        warnings: &[],
-    });
-    assert_eq!(m.author.as_deref(), Some("Jane Doe"));
-}
-
-#[test]
-fn unknown_fields_are_accepted_silently() {
-    let m = accepts(&Case {
-        folder: "unknown-fields",
-        text: "---\nname: unknown-fields\ndescription: d\nallowed-tools: Read, Grep, Bash(git:*)\nlicense: Complete terms in LICENSE.txt\ncompatibility: Requires git and network access\nrequires: [git]\nuser-invocable: true\nhooks:\n  pre: [lint]\n---\nBody.\n",
-        key: "unknown-fields",
-        written_name: "unknown-fields",
-        warnings: &[],
-    });
-    assert_eq!(m.allowed_tools.as_deref(), Some("Read, Grep, Bash(git:*)"));
-    assert_eq!(m.license.as_deref(), Some("Complete terms in LICENSE.txt"));
+fn accepted_shapes_install_through_the_cli_as_they_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let mut seen = std::collections::BTreeSet::new();
+    let cases: Vec<Case> = accepted_shapes()
+        .into_iter()
+        .filter(|c| seen.insert(c.key.clone()))
+        .collect();
+    for (i, case) in cases.iter().enumerate() {
+        let dir = write_skill(
+            &tmp.path().join(format!("src{i}")),
+            &case.folder,
+            &case.text,
+        );
+        let line = install_ok(&store, &dir, &[]);
+        assert_eq!(line["name"], case.key.as_str(), "{line}");
+        assert_eq!(warnings(&line), case.warnings, "{}: {line}", case.folder);
+        if case.key == "top-version" {
+            assert_eq!(line["version"], "2.1.0");
+        }
+        let installed = store.join("skills").join(&case.key);
+        assert_eq!(
+            std::fs::read(installed.join("SKILL.md")).unwrap(),
+            case.text.as_bytes(),
+            "SKILL.md of {} is not byte for byte the original",
+            case.folder
+        );
+        let m = SkillStore::new(&store)
+            .get(&case.key)
+            .unwrap()
+            .manifest
+            .unwrap();
+        (case.check)(&m);
+    }
+    let rows: BTreeMap<String, Value> = list(&store)
+        .into_iter()
+        .map(|row| (row["name"].as_str().unwrap().to_string(), row))
+        .collect();
+    assert_eq!(rows.len(), cases.len(), "{rows:?}");
+    for case in &cases {
+        let row = &rows[&case.key];
+        assert_eq!(row["written_name"], case.written_name.as_str(), "{row}");
+        assert!(row["manifest_error"].is_null(), "{row}");
+    }
 }
 
 // -------------------------------------------------- 2. what stays strict
