@@ -145,7 +145,8 @@ async fn loop_until_the_deadline(executor: &Executor) {
         "{result:?}"
     );
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        // Stopped on time, not never: generous for a loaded machine.
+        started.elapsed() < Duration::from_secs(30),
         "{:?}",
         started.elapsed()
     );

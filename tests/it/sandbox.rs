@@ -97,7 +97,7 @@ async fn an_endless_loop_runs_out_of_fuel_or_time_never_hangs() {
     assert_eq!(limit_ms, 300);
     assert!(elapsed_ms >= 300, "{elapsed_ms}");
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < STOPPED_WITHIN,
         "{:?}",
         started.elapsed()
     );
@@ -348,13 +348,19 @@ fn answer_one(listener: TcpListener, body: &'static str) -> std::thread::JoinHan
 
 /// The call ended with the 300 ms deadline's own error, well before the
 /// thing it waited on (seconds) would have.
+/// How soon after a 300 ms deadline a call must be seen stopped: far more
+/// than a loaded machine's delay, and below the 10 s HTTP timeout
+/// (`executor::host::HTTP_TIMEOUT`) the deadline must beat, which is the
+/// alternative these tests rule out.
+const STOPPED_WITHIN: Duration = Duration::from_secs(8);
+
 fn assert_stopped_at_300ms_deadline(err: &ExecError, started: Instant) {
     assert!(
         matches!(err, ExecError::DeadlineExceeded { limit_ms: 300, .. }),
         "{err}"
     );
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < STOPPED_WITHIN,
         "{:?}",
         started.elapsed()
     );
