@@ -98,6 +98,7 @@ compile_error!(
 
 pub mod address;
 pub mod build;
+pub mod cache;
 pub mod context;
 pub mod digest;
 pub mod executor;
