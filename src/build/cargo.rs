@@ -226,9 +226,9 @@ pub enum BuildError {
     #[error("cargo built `{package}` but reported no .wasm artifact for it")]
     NoArtifact { package: String },
     #[error(
-        "the build of `{package}` was stopped: it wrote {written} bytes into {} (files it created or \
-         changed), over the {limit}-byte disk limit of one build{}; if the build needs that much room, \
-         raise the limit, else it is broken or hostile",
+        "the build of `{package}` wrote {written} bytes into {} (files it created or changed), \
+         over the {limit}-byte disk limit of one build: it was stopped{}; if the build needs that \
+         much room, raise the limit, else it is broken or hostile",
         dir.display(),
         if *removed { "; the folder, boternity's own, was removed" } else { " (the folder is kept)" }
     )]
