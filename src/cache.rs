@@ -211,7 +211,7 @@ impl Sweep {
 pub fn info(folders: &Folders) -> Result<Info, CacheError> {
     let mut kinds = Vec::new();
     for kind in Kind::ALL {
-        let entries = entries_of(folders, kind)?;
+        let entries = entries_of(folders, kind, Measure::Walk)?;
         kinds.push(KindInfo {
             kind,
             path: kind.path(folders),
@@ -237,7 +237,7 @@ pub fn info(folders: &Folders) -> Result<Info, CacheError> {
 pub fn gc(folders: &Folders, max_bytes: u64) -> Result<Sweep, CacheError> {
     let mut entries = Vec::new();
     for kind in Kind::ALL.into_iter().filter(|k| k.swept()) {
-        entries.extend(entries_of(folders, kind)?);
+        entries.extend(entries_of(folders, kind, Measure::Recorded)?);
     }
     // Least recently used first; an entry without a record before all.
     entries.sort_by_key(|e| e.last_used);
@@ -270,7 +270,7 @@ pub fn gc(folders: &Folders, max_bytes: u64) -> Result<Sweep, CacheError> {
 pub fn clean(folders: &Folders) -> Result<Sweep, CacheError> {
     let mut sweep = Sweep::default();
     for kind in Kind::ALL {
-        for entry in entries_of(folders, kind)? {
+        for entry in entries_of(folders, kind, Measure::Walk)? {
             sweep.before_bytes += entry.bytes;
             if evict(folders, &entry)? {
                 sweep.removed.push(entry);
@@ -307,14 +307,26 @@ pub fn sweep_after_build(context: &crate::Context) -> Option<Sweep> {
     }
 }
 
+/// How an entry's size is found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Measure {
+    /// Every file below it, now.
+    Walk,
+    /// What the last build that used it recorded when it was done
+    /// ([`InUse`]), else every file below it: the sweep after each build
+    /// then reads a small file per entry instead of walking thousands (only
+    /// builds write into these entries, and each records when done).
+    Recorded,
+}
+
 /// The entries of `kind`, measured (none when its folder is missing).
 /// Names starting with `.` (staging folders, leftovers) are not entries.
-fn entries_of(folders: &Folders, kind: Kind) -> Result<Vec<Entry>, CacheError> {
+fn entries_of(folders: &Folders, kind: Kind, how: Measure) -> Result<Vec<Entry>, CacheError> {
     let root = kind.path(folders);
     let mut entries = Vec::new();
     if !kind.one_per_subfolder() {
         if std::fs::symlink_metadata(&root).is_ok() {
-            entries.push(measure(kind, root)?);
+            entries.push(measure(kind, root, how)?);
         }
         return Ok(entries);
     }
@@ -329,16 +341,21 @@ fn entries_of(folders: &Folders, kind: Kind) -> Result<Vec<Entry>, CacheError> {
         if !is_dir || item.file_name().as_encoded_bytes().starts_with(b".") {
             continue;
         }
-        entries.push(measure(kind, item.path())?);
+        entries.push(measure(kind, item.path(), how)?);
     }
     Ok(entries)
 }
 
-fn measure(kind: Kind, path: PathBuf) -> Result<Entry, CacheError> {
-    let bytes = disk_usage(&path);
-    let recorded = std::fs::metadata(use_file(&path))
-        .and_then(|m| m.modified())
-        .ok();
+fn measure(kind: Kind, path: PathBuf, how: Measure) -> Result<Entry, CacheError> {
+    let use_path = use_file(&path);
+    let recorded_size = match how {
+        Measure::Walk => None,
+        Measure::Recorded => std::fs::read_to_string(&use_path)
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok()),
+    };
+    let bytes = recorded_size.unwrap_or_else(|| disk_usage(&path));
+    let recorded = std::fs::metadata(&use_path).and_then(|m| m.modified()).ok();
     let last_used = recorded.or_else(|| {
         std::fs::symlink_metadata(&path)
             .and_then(|m| m.modified())
@@ -561,7 +578,8 @@ fn try_exclusive(path: &Path) -> Result<Option<File>, IoError> {
 /// `<entry>.use`, so no sweep removes the entry meanwhile (a sweep that
 /// holds it already is waited for), and the record of its use (the file's
 /// modification time, set when taken and when dropped), which orders
-/// [`gc`]'s evictions.
+/// [`gc`]'s evictions. When dropped, it also writes the entry's size into
+/// the file, which the sweep after a build reads instead of measuring.
 ///
 /// Taken by the build code around a build; the entry's parent folder is
 /// created if missing. Several builds may hold the same entry at once.
@@ -569,11 +587,23 @@ fn try_exclusive(path: &Path) -> Result<Option<File>, IoError> {
 pub struct InUse {
     file: File,
     path: PathBuf,
+    /// The entry, when its size is recorded on drop.
+    sized: Option<PathBuf>,
 }
 
 impl InUse {
     /// Takes the hold on `entry` (waiting while a sweep removes it).
     pub fn acquire(entry: &Path) -> Result<InUse, IoError> {
+        InUse::take(entry, true)
+    }
+
+    /// [`InUse::acquire`] for an entry [`gc`] never sweeps (the cargo
+    /// home): its size is not recorded, which would cost a walk of it.
+    pub fn acquire_unsized(entry: &Path) -> Result<InUse, IoError> {
+        InUse::take(entry, false)
+    }
+
+    fn take(entry: &Path, sized: bool) -> Result<InUse, IoError> {
         let path = use_file(entry);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).on(IoOp::Create, parent)?;
@@ -591,7 +621,11 @@ impl InUse {
             // that, this one is no longer the entry's, and the next open
             // makes a new one.
             if same_file(&file, &path) {
-                let held = InUse { file, path };
+                let held = InUse {
+                    file,
+                    path,
+                    sized: sized.then(|| entry.to_path_buf()),
+                };
                 held.record();
                 return Ok(held);
             }
@@ -612,6 +646,12 @@ impl InUse {
 
 impl Drop for InUse {
     fn drop(&mut self) {
+        if let Some(entry) = &self.sized {
+            // Fixed width, written at the start in one call: holders
+            // dropping at once each write a whole number, the last one stays.
+            let size = format!("{:>20}\n", disk_usage(entry));
+            let _ = std::os::unix::fs::FileExt::write_all_at(&self.file, size.as_bytes(), 0);
+        }
         self.record();
     }
 }
@@ -772,6 +812,33 @@ mod tests {
         let sweep = gc(&folders, 0).unwrap();
         assert_eq!(sweep.removed.len(), 1);
         assert!(!held.exists());
+    }
+
+    #[test]
+    fn a_dropped_hold_records_the_size_the_sweep_reads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let folders = Folders::under(tmp.path());
+        let dir = folders.skill_target_dir("sized-0");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.rlib"), vec![1u8; 100_000]).unwrap();
+        drop(InUse::acquire(&dir).unwrap());
+        let recorded: u64 = std::fs::read_to_string(use_file(&dir))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(recorded, disk_usage(&dir));
+        let entry = measure(Kind::Targets, dir.clone(), Measure::Recorded).unwrap();
+        assert_eq!(entry.bytes, recorded);
+        // A record that does not read is measured instead.
+        std::fs::write(use_file(&dir), "garbage").unwrap();
+        let entry = measure(Kind::Targets, dir.clone(), Measure::Recorded).unwrap();
+        assert_eq!(entry.bytes, disk_usage(&dir));
+        // The cargo home's hold records no size.
+        let home = folders.cargo_home();
+        std::fs::create_dir_all(&home).unwrap();
+        drop(InUse::acquire_unsized(&home).unwrap());
+        assert_eq!(std::fs::read(use_file(&home)).unwrap(), b"");
     }
 
     #[test]

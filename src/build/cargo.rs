@@ -239,7 +239,8 @@ pub enum BuildError {
         dir: PathBuf,
         written: u64,
         limit: u64,
-        /// Whether `dir` (boternity's own target directory) was removed.
+        /// Whether `dir` was removed (boternity's own target directory, or
+        /// the build's private TMPDIR; a caller's target directory never is).
         removed: bool,
     },
     #[error(transparent)]
@@ -417,12 +418,6 @@ fn build_confined(
         Some(dir) => dir.clone(),
         None => folders.skill_target_dir(&target_key(&folder_name, &source_root)),
     };
-    // Held until the build is over: no cache sweep removes boternity's own
-    // target directory meanwhile, and the sweep's order knows it was used.
-    let _in_use = match folders.is_own_target_dir(&target_dir) {
-        true => Some(crate::cache::InUse::acquire(&target_dir)?),
-        false => None,
-    };
     // The copy has a stable place, `<cache>/sources/<name>`, named like
     // boternity's own target directory (one per source) or after the folder:
     // so cargo sees unchanged files as unchanged.
@@ -473,7 +468,13 @@ fn build_confined(
         }
     }
     // 5. The build, in a target directory that holds only what this source's
-    // build-time code wrote.
+    // build-time code wrote. Held until the build is over: no cache sweep
+    // removes boternity's own target directory meanwhile, and the sweep's
+    // order knows it was used.
+    let _in_use = match folders.is_own_target_dir(&target_dir) {
+        true => Some(crate::cache::InUse::acquire(&target_dir)?),
+        false => None,
+    };
     if folders.is_own_target_dir(&target_dir) {
         let key = BuildKey::of(toolchain, &package_name, &metadata, copy, &copied)?;
         if key.start_clean(&target_dir)? {
@@ -1025,7 +1026,7 @@ impl<'a> ConfinedBuild<'a> {
             .on(IoOp::Create, &temp)?;
         let rustup_home = toolchain.host.rustup_home().unwrap_or_default();
         let cargo_home = folders.cargo_home();
-        let cargo_home_in_use = crate::cache::InUse::acquire(&cargo_home)?;
+        let cargo_home_in_use = crate::cache::InUse::acquire_unsized(&cargo_home)?;
         clean_cargo_home(&cargo_home)?;
         let mut lock_name = source_place.file_name().unwrap_or_default().to_os_string();
         lock_name.push(".lock");
@@ -1484,7 +1485,8 @@ fn run_cargo(
                 dir: dir.to_path_buf(),
                 written,
                 limit: disk.max,
-                removed: disk.own && dir == disk.dirs[0],
+                // The private TMPDIR goes with the build's scratch folder.
+                removed: disk.own || dir != disk.dirs[0],
             }
         })
     };

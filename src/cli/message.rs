@@ -680,7 +680,8 @@ pub struct CacheKindField<'a> {
     pub path: &'a Path,
     pub bytes: u64,
     pub entries: usize,
-    /// The most recent use boternity recorded, RFC 3339 (null: none).
+    /// The most recent use of one of its entries, RFC 3339: boternity's
+    /// record, else when the entry's folder last changed (null: no entry).
     pub last_used: Option<String>,
     /// Whether `cache gc` (and the sweep after a build) removes it to the budget.
     pub swept: bool,
@@ -693,7 +694,8 @@ pub struct CacheEntryField<'a> {
     pub kind: &'static str,
     pub path: &'a Path,
     pub bytes: u64,
-    /// Its last recorded use, RFC 3339 (null: none).
+    /// Its last use, RFC 3339: boternity's record, else when its folder
+    /// last changed (null: unknown).
     pub last_used: Option<String>,
 }
 
