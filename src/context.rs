@@ -30,6 +30,10 @@ pub struct Context {
     pub transport: TransportOptions,
     /// How git is run.
     pub git: GitSettings,
+    /// What the cache folder's build outputs (target directories, dependency
+    /// layers) may take: the sweep after a build removes the least recently
+    /// used down to it ([`crate::cache`]). `None`: never swept.
+    pub cache_budget: Option<u64>,
 }
 
 impl Context {
@@ -42,6 +46,7 @@ impl Context {
             host: HostEnv::default(),
             transport: TransportOptions::default(),
             git: GitSettings::default(),
+            cache_budget: Some(crate::cache::DEFAULT_MAX_SIZE),
         }
     }
 

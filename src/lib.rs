@@ -38,8 +38,9 @@
 //!    prepared and staged, then committed together; `update` and `sync`.
 //!
 //! [`context`] and [`paths`] (what the caller decides, where things live),
-//! [`fsutil`]/[`digest`] (I/O and hashing) and [`process`] (the one way a
-//! program is started) serve every stage. The library never prints: it
+//! [`fsutil`]/[`digest`] (I/O and hashing), [`process`] (the one way a
+//! program is started) and [`cache`] (the cache folder's budget) serve every
+//! stage. The library never prints: it
 //! returns values and typed errors and emits `tracing` events.
 //!
 //! ```
@@ -98,6 +99,7 @@ compile_error!(
 
 pub mod address;
 pub mod build;
+pub mod cache;
 pub mod context;
 pub mod digest;
 pub mod executor;

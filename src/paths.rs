@@ -68,13 +68,26 @@ impl Folders {
     /// `key` names the skill's source (its folder), so rebuilds of the same
     /// skill are incremental.
     pub fn skill_target_dir(&self, key: &str) -> PathBuf {
-        self.cache.join("targets").join(key)
+        self.targets_dir().join(key)
+    }
+
+    /// Where the per-skill target directories are ([`Folders::skill_target_dir`]).
+    pub fn targets_dir(&self) -> PathBuf {
+        self.cache.join("targets")
     }
 
     /// Whether `dir` is one of boternity's own per-skill target directories
     /// (which it may start clean or remove), not a folder a caller passed in.
     pub fn is_own_target_dir(&self, dir: &Path) -> bool {
-        dir.parent() == Some(self.cache.join("targets").as_path())
+        dir.parent() == Some(self.targets_dir().as_path())
+    }
+
+    /// The dependency layers, one folder per layer key (`layers/<key>/`),
+    /// built once and shared read-only by the builds of skills whose
+    /// dependencies they hold; swept by [`crate::cache`] like target
+    /// directories.
+    pub fn layers_dir(&self) -> PathBuf {
+        self.cache.join("layers")
     }
 
     /// Private copies of skill sources, one per skill, that confined builds

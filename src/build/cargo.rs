@@ -112,8 +112,9 @@ pub struct BuildOptions {
     /// The package registries a confined fetch may reach (crates.io, or a
     /// mirror that replaces it).
     pub registries: RegistryHosts,
-    /// Most bytes a confined build may add to its target directory
-    /// ([`MAX_TARGET_BYTES`] by default).
+    /// Most bytes a confined build may write into its target directory and
+    /// private temporary folder: files it creates or changes, what they held
+    /// before not counted ([`MAX_TARGET_BYTES`] by default).
     pub max_target_bytes: u64,
 }
 
@@ -224,6 +225,24 @@ pub enum BuildError {
     },
     #[error("cargo built `{package}` but reported no .wasm artifact for it")]
     NoArtifact { package: String },
+    #[error(
+        "the build of `{package}` wrote {written} bytes into {} (files it created or changed), \
+         over the {limit}-byte disk limit of one build: it was stopped{}; if the build needs that \
+         much room, raise the limit, else it is broken or hostile",
+        dir.display(),
+        if *removed { "; the folder, boternity's own, was removed" } else { " (the folder is kept)" }
+    )]
+    DiskLimit {
+        package: String,
+        /// The folder it wrote most into: its target directory, or its
+        /// private temporary folder.
+        dir: PathBuf,
+        written: u64,
+        limit: u64,
+        /// Whether `dir` was removed (boternity's own target directory, or
+        /// the build's private TMPDIR; a caller's target directory never is).
+        removed: bool,
+    },
     #[error(transparent)]
     Source(#[from] SourceRefused),
     #[error("cannot copy the skill's source for its build")]
@@ -321,6 +340,11 @@ fn build_crate(
             notes,
         ),
         Confinement::Unconfined => {
+            let shared = folders.shared_target_dir();
+            let _in_use = match options.target_dir.as_deref() == Some(shared.as_path()) {
+                true => Some(crate::cache::InUse::acquire(&shared)?),
+                false => None,
+            };
             let built = build_unconfined(toolchain, manifest_path, options, wrapper_additions)?;
             notes.extend(built.notes);
             Ok(Built { notes, ..built })
@@ -444,7 +468,13 @@ fn build_confined(
         }
     }
     // 5. The build, in a target directory that holds only what this source's
-    // build-time code wrote.
+    // build-time code wrote. Held until the build is over: no cache sweep
+    // removes boternity's own target directory meanwhile, and the sweep's
+    // order knows it was used.
+    let _in_use = match folders.is_own_target_dir(&target_dir) {
+        true => Some(crate::cache::InUse::acquire(&target_dir)?),
+        false => None,
+    };
     if folders.is_own_target_dir(&target_dir) {
         let key = BuildKey::of(toolchain, &package_name, &metadata, copy, &copied)?;
         if key.start_clean(&target_dir)? {
@@ -923,6 +953,8 @@ struct ConfinedBuild<'a> {
     _scratch: tempfile::TempDir,
     // Holds the source copy's place for this build alone.
     _place_lock: std::fs::File,
+    // Keeps `boternity cache clean` off the cargo home while it is used.
+    _cargo_home_in_use: crate::cache::InUse,
 }
 
 /// Top-level entries boternity's cargo home may hold: registry caches and
@@ -994,6 +1026,7 @@ impl<'a> ConfinedBuild<'a> {
             .on(IoOp::Create, &temp)?;
         let rustup_home = toolchain.host.rustup_home().unwrap_or_default();
         let cargo_home = folders.cargo_home();
+        let cargo_home_in_use = crate::cache::InUse::acquire_unsized(&cargo_home)?;
         clean_cargo_home(&cargo_home)?;
         let mut lock_name = source_place.file_name().unwrap_or_default().to_os_string();
         lock_name.push(".lock");
@@ -1025,6 +1058,7 @@ impl<'a> ConfinedBuild<'a> {
             helper,
             _scratch: scratch,
             _place_lock: place_lock,
+            _cargo_home_in_use: cargo_home_in_use,
         })
     }
 
@@ -1161,6 +1195,13 @@ impl<'a> ConfinedBuild<'a> {
             "CARGO_ENCODED_RUSTFLAGS".into(),
             reproducible_rustflags(Some(&self.layout.cargo_home), &self.layout.target_dir),
         ));
+        // One file over the whole build's disk limit is over it by itself:
+        // the kernel stops it at that byte, where the watchdog, which looks
+        // now and then, could find it later and larger.
+        policy.limits.max_file_bytes = policy
+            .limits
+            .max_file_bytes
+            .min(self.options.max_target_bytes.saturating_add(1));
         self.spawn(args, &policy, package)
     }
 
@@ -1181,13 +1222,14 @@ impl<'a> ConfinedBuild<'a> {
         if let Some(client) = &self.options.jobserver {
             client.configure(&mut cmd);
         }
-        let own = self.folders.is_own_target_dir(&self.layout.target_dir);
-        let disk = Some((
-            self.layout.target_dir.as_path(),
-            self.options.max_target_bytes,
-            own,
-        ));
-        let output = run_cargo(cmd, self.options.timeout, disk, package)?;
+        // The private TMPDIR is writable too.
+        let tmp = self.layout.scratch.join("tmp");
+        let disk = DiskWatch {
+            dirs: vec![self.layout.target_dir.as_path(), &tmp],
+            max: self.options.max_target_bytes,
+            own: self.folders.is_own_target_dir(&self.layout.target_dir),
+        };
+        let output = run_cargo(cmd, self.options.timeout, Some(&disk), package)?;
         if super::sandbox::parse_report(&output.stderr).is_none() {
             let reason = output
                 .stderr
@@ -1328,38 +1370,99 @@ struct CargoOutput {
     stderr: String,
 }
 
-/// Most bytes a confined build may add to its target directory: the
-/// sandbox caps each file, this caps them all, so a build script cannot fill
-/// the disk.
+/// Most bytes one confined build may write into its target directory and
+/// private temporary folder: the sandbox caps each file, this caps them
+/// all, so a build script cannot fill the disk.
 pub const MAX_TARGET_BYTES: u64 = 8 * 1024 * 1024 * 1024;
-/// How often the target directory's size is measured during a confined build.
-const DISK_CHECK_EVERY: Duration = Duration::from_secs(2);
+/// How often the watchdog measures what a confined build wrote.
+const DISK_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How far before a build's start the watchdog counts changes from: file
+/// times come from a coarse clock (a scheduler tick behind), so a file the
+/// build writes at once may carry a time just before it began.
+const CLOCK_SLACK: Duration = Duration::from_millis(100);
 
-/// Bytes below `dir` (not following symlinks).
-fn dir_bytes(dir: &Path) -> u64 {
+/// The folders a confined build may write and the most it may write into
+/// them together.
+struct DiskWatch<'a> {
+    /// Its target directory first.
+    dirs: Vec<&'a Path>,
+    max: u64,
+    /// Whether the target directory is boternity's own (removed when the
+    /// build goes over; a caller's never is).
+    own: bool,
+}
+
+/// Bytes of the files below `dir` created or changed since `since` (since
+/// the epoch; not
+/// following symlinks; each inode once), each counted at the larger of its
+/// length and its allocated blocks (a sparse file and space reserved past
+/// the end both count). Change time, not modification time: the build can
+/// set a file's modification time back, never its change time. What the
+/// folder held before is not counted, so a caller's target directory full of
+/// earlier builds' artifacts is not this build's doing.
+fn written_since(
+    dir: &Path,
+    since: Duration,
+    seen: &mut std::collections::HashSet<(u64, u64)>,
+) -> u64 {
+    use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
-            _ => 0,
-        })
-        .sum()
+    let mut sum = 0u64;
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_dir() {
+            sum = sum.saturating_add(written_since(&entry.path(), since, seen));
+            continue;
+        }
+        if !meta.is_file() || !seen.insert((meta.dev(), meta.ino())) {
+            continue;
+        }
+        let changed = Duration::new(
+            meta.ctime().max(0) as u64,
+            meta.ctime_nsec().clamp(0, 999_999_999) as u32,
+        );
+        if changed >= since {
+            sum = sum.saturating_add(meta.len().max(meta.blocks() * 512));
+        }
+    }
+    sum
+}
+
+impl DiskWatch<'_> {
+    /// What the build wrote since `since`, in all, and the folder it wrote
+    /// most into.
+    fn written(&self, since: std::time::SystemTime) -> (u64, &Path) {
+        let since = since
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let mut seen = std::collections::HashSet::new();
+        let mut total = 0u64;
+        let mut most = (0u64, self.dirs[0]);
+        for dir in &self.dirs {
+            let bytes = written_since(dir, since, &mut seen);
+            total = total.saturating_add(bytes);
+            if bytes > most.0 {
+                most = (bytes, dir);
+            }
+        }
+        (total, most.1)
+    }
 }
 
 /// Runs cargo through [`crate::process`]: its own process group (killed
 /// whole at the end, at the deadline or over the disk limit), bounded
-/// output. With `disk` (folder, limit, whether it is boternity's own), also
-/// stops it once *this build* has added more than the limit to the folder
-/// (what it held before is not counted); boternity's own folder is then
-/// removed (it holds nothing worth keeping), a caller's never.
+/// output. With `disk`, also stops it once *this build* has written more
+/// than the limit into its folders (files created or changed since it
+/// began; what they held before is not counted), and checks once more when
+/// it ends (a build may write fast between two looks); boternity's own
+/// target directory is then removed (it holds nothing worth keeping), a
+/// caller's never.
 fn run_cargo(
     cmd: Command,
     timeout: Duration,
-    disk: Option<(&Path, u64, bool)>,
+    disk: Option<&DiskWatch<'_>>,
     package: &str,
 ) -> Result<CargoOutput, BuildError> {
     let program = PathBuf::from(cmd.get_program());
@@ -1369,14 +1472,31 @@ fn run_cargo(
         max_stderr: 16 * 1024 * 1024,
         drain: Duration::from_secs(2),
     };
+    let since = std::time::SystemTime::now() - CLOCK_SLACK;
+    let over_limit = || {
+        let disk = disk?;
+        let (written, dir) = disk.written(since);
+        (written > disk.max).then(|| {
+            if disk.own {
+                let _ = std::fs::remove_dir_all(disk.dirs[0]);
+            }
+            BuildError::DiskLimit {
+                package: package.to_string(),
+                dir: dir.to_path_buf(),
+                written,
+                limit: disk.max,
+                // The private TMPDIR goes with the build's scratch folder.
+                removed: disk.own || dir != disk.dirs[0],
+            }
+        })
+    };
     let mut over = None;
-    let before = disk.map_or(0, |(dir, _, _)| dir_bytes(dir));
     let mut watch = || {
-        let (dir, max, _) = disk?;
-        let added = dir_bytes(dir).saturating_sub(before);
-        (added > max).then(|| {
-            over = Some(added);
-            format!("it wrote {added} bytes into {}", dir.display())
+        let disk = disk?;
+        let (written, dir) = disk.written(since);
+        (written > disk.max).then(|| {
+            over = Some(());
+            format!("it wrote {written} bytes into {}", dir.display())
         })
     };
     let every = if disk.is_some() {
@@ -1385,6 +1505,13 @@ fn run_cargo(
         Duration::MAX
     };
     let result = crate::process::run_watched(cmd, None, &limits, every, &mut watch);
+    // Over the limit however it ended (stopped by the watchdog, or by the
+    // file size limit, or done between two looks): that is what it says.
+    if disk.is_some()
+        && let Some(err) = over_limit()
+    {
+        return Err(err);
+    }
     match result {
         Ok(done) => Ok(CargoOutput {
             success: done.status.success(),
@@ -1396,20 +1523,18 @@ fn run_cargo(
             timeout,
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         }),
-        Err(RunError::Stopped { .. }) => {
-            let (dir, max, own) = disk.unwrap_or((Path::new(""), 0, false));
-            if own {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Err(BuildError::Sandbox {
-                message: format!(
-                    "the build of `{package}` wrote {} bytes into {}, over the {max}-byte disk limit; it was stopped{}",
-                    over.unwrap_or_default(),
-                    dir.display(),
-                    if own { " and the folder removed" } else { "" }
-                ),
-            })
-        }
+        Err(RunError::Stopped { why, .. }) => Err(BuildError::Sandbox {
+            // Over the limit when looked at, under it once stopped (the
+            // build removed files as it was killed): said as it was seen.
+            message: format!(
+                "the build of `{package}` was stopped: {why}{}",
+                if over.is_some() {
+                    " (over its disk limit)"
+                } else {
+                    ""
+                }
+            ),
+        }),
         Err(RunError::OutputTooLarge { max, .. }) => Err(BuildError::Sandbox {
             message: format!(
                 "the build of `{package}` wrote over {max} bytes of output; it was stopped"

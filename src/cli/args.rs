@@ -370,8 +370,10 @@ pub struct BuildArgs {
         requires = "crates_mirror"
     )]
     pub fetch_host: Vec<String>,
-    /// Most bytes one confined build may add to its target directory (what
-    /// the folder held before is not counted); over it, the build is stopped.
+    /// Most bytes one confined build may write: files it creates or changes
+    /// in its target directory and private temporary folder (what the
+    /// folder held before is not counted). Over it, the build is stopped
+    /// (and a target directory of boternity's own removed; yours never).
     #[arg(
         long,
         value_name = "BYTES",
@@ -459,16 +461,17 @@ impl InstallArgs {
 fn unwrap_transparent<'a>(
     err: &'a (dyn std::error::Error + 'static),
 ) -> &'a (dyn std::error::Error + 'static) {
-    use boternity_skills::InstallError;
     use boternity_skills::git::GitError;
     use boternity_skills::registry::client::RegistryError;
     use boternity_skills::registry::precompile::PrecompileError;
+    use boternity_skills::{InstallError, PipelineError};
     // A boxed source is its own type in the chain.
     let install = err
         .downcast_ref::<InstallError>()
         .or_else(|| err.downcast_ref::<Box<InstallError>>().map(|b| &**b));
     if let Some(e) = install {
         match e {
+            InstallError::Pipeline(e) => return unwrap_transparent(e),
             InstallError::Git(e) => return unwrap_transparent(e),
             InstallError::Registry(e) => return unwrap_transparent(e),
             InstallError::Store(e) => return e,
@@ -476,6 +479,9 @@ fn unwrap_transparent<'a>(
         }
     }
     if let Some(GitError::Store(e)) = err.downcast_ref::<GitError>() {
+        return e;
+    }
+    if let Some(PipelineError::Build(e)) = err.downcast_ref::<PipelineError>() {
         return e;
     }
     if let Some(RegistryError::Sign(e)) = err.downcast_ref::<RegistryError>() {
@@ -491,6 +497,7 @@ fn unwrap_transparent<'a>(
 /// the chain (inside transparent wrappers too): the library says what is
 /// wrong in its own terms, the CLI says which flag changes it.
 pub fn flag_hint(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use boternity_skills::build::BuildError;
     use boternity_skills::git::GitError;
     use boternity_skills::registry::client::RegistryError;
     use boternity_skills::registry::sign::SignError;
@@ -536,6 +543,11 @@ pub fn flag_hint(err: &(dyn std::error::Error + 'static)) -> Option<&'static str
                 }
                 _ => {}
             }
+        }
+        if let Some(BuildError::DiskLimit { .. }) = c.downcast_ref::<BuildError>() {
+            return Some(
+                "raise the limit with --max-target-bytes BYTES (BOTERNITY_MAX_TARGET_BYTES)",
+            );
         }
         if let Some(SignError::PasswordNeeded { .. }) = c.downcast_ref::<SignError>() {
             return Some("pass --password-env VAR naming the variable that holds the password");

@@ -48,9 +48,14 @@ impl Opts {
         match self.build() {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(err) if self.format.json() => {
+                let mut error = message::error_text(&err);
+                if let Some(hint) = super::args::flag_hint(err.as_ref()) {
+                    error.push_str("; ");
+                    error.push_str(hint);
+                }
                 message::emit(&BuildFailed {
                     skill_dir: &self.skill_dir,
-                    error: message::error_text(&err),
+                    error,
                 });
                 Ok(ExitCode::FAILURE)
             }
@@ -68,9 +73,11 @@ impl Opts {
             toolchain: None,
             registry: None,
         };
-        let prepared =
-            pipeline::prepare(&super::context::from_env(None), &self.skill_dir, &options)
-                .with_context(what)?;
+        let context = super::context::from_env(None);
+        let prepared = pipeline::prepare(&context, &self.skill_dir, &options);
+        // Built or not, the cache's build outputs back within their budget.
+        boternity_skills::cache::sweep_after_build(&context);
+        let prepared = prepared.with_context(what)?;
         let Some(binary) = &prepared.binary else {
             anyhow::bail!(
                 "`{}` is a prompt skill (metadata.skill-type: prompt): it has nothing to build",

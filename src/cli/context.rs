@@ -9,6 +9,7 @@
 //! | `BOTERNITY_CACHE_DIR` | the cache folder, else `$XDG_CACHE_HOME/boternity`, else `~/.cache/boternity` |
 //! | `BOTERNITY_HTTP_TIMEOUT`, `_RETRIES`, `_DEADLINE`, `_INSTALL_DEADLINE` | registry downloads |
 //! | `BOTERNITY_GIT_DEADLINE` | the longest one git call may take (seconds) |
+//! | `BOTERNITY_CACHE_MAX_SIZE` | the cache's budget for build outputs (`10GiB` by default; `unlimited`: never swept) |
 //! | `GIT_SSH_COMMAND` | the ssh git uses (boternity adds `-o BatchMode=yes`) |
 //! | `BOTERNITY_SECRET_<NAME>` | secrets a skill was granted (`get-secret`) |
 
@@ -35,7 +36,27 @@ pub fn from_env(store: Option<&Path>) -> Context {
         deadline: secs("BOTERNITY_GIT_DEADLINE").unwrap_or(boternity_skills::context::GIT_DEADLINE),
         ssh_command: var("GIT_SSH_COMMAND"),
     };
+    if let Some(budget) = cache_budget() {
+        context.cache_budget = budget;
+    }
     context
+}
+
+/// `BOTERNITY_CACHE_MAX_SIZE`: a size (`10GiB`, `500M`), or `unlimited`
+/// (never swept); `None` when unset. A value that does not read is
+/// reported and ignored (the default budget stays).
+fn cache_budget() -> Option<Option<u64>> {
+    let value = var("BOTERNITY_CACHE_MAX_SIZE")?;
+    if value.trim().eq_ignore_ascii_case("unlimited") {
+        return Some(None);
+    }
+    match boternity_skills::cache::parse_size(&value) {
+        Ok(size) => Some(Some(size)),
+        Err(err) => {
+            tracing::warn!("BOTERNITY_CACHE_MAX_SIZE: {err}; the default budget applies");
+            None
+        }
+    }
 }
 
 /// The data folder: `$BOTERNITY_DATA_DIR`, else `~/.boternity`; `None`

@@ -653,3 +653,80 @@ pub struct SkillCreated<'a> {
 impl Message for SkillCreated<'_> {
     const REASON: &'static str = "skill-created";
 }
+
+/// `cache info`: what the cache folder holds, by kind.
+#[derive(Serialize, JsonSchema)]
+pub struct CacheInfo<'a> {
+    pub cache_dir: &'a Path,
+    /// Every kind together, in bytes of disk.
+    pub total_bytes: u64,
+    /// What the budget bounds: the kinds `cache gc` sweeps.
+    pub swept_bytes: u64,
+    /// The budget (null: never swept).
+    pub budget: Option<u64>,
+    pub kinds: Vec<CacheKindField<'a>>,
+}
+
+impl Message for CacheInfo<'_> {
+    const REASON: &'static str = "cache-info";
+}
+
+/// One kind of `cache-info`.
+#[derive(Serialize, JsonSchema)]
+pub struct CacheKindField<'a> {
+    /// `targets`, `layers`, `shared-target`, `sources`, `fetched`,
+    /// `cargo-home`, `git`, `downloads` or `compiled`.
+    pub kind: &'static str,
+    pub path: &'a Path,
+    pub bytes: u64,
+    pub entries: usize,
+    /// The most recent use of one of its entries, RFC 3339: boternity's
+    /// record, else when the entry's folder last changed (null: no entry).
+    pub last_used: Option<String>,
+    /// Whether `cache gc` (and the sweep after a build) removes it to the budget.
+    pub swept: bool,
+}
+
+/// One entry a sweep removed or kept.
+#[derive(Serialize, JsonSchema)]
+pub struct CacheEntryField<'a> {
+    /// Its kind, as in `cache-info`.
+    pub kind: &'static str,
+    pub path: &'a Path,
+    pub bytes: u64,
+    /// Its last use, RFC 3339: boternity's record, else when its folder
+    /// last changed (null: unknown).
+    pub last_used: Option<String>,
+}
+
+/// `cache gc`.
+#[derive(Serialize, JsonSchema)]
+pub struct CacheGc<'a> {
+    pub budget: u64,
+    /// What the build outputs took before and after.
+    pub before_bytes: u64,
+    pub after_bytes: u64,
+    /// Removed, least recently used first.
+    pub removed: Vec<CacheEntryField<'a>>,
+    /// Kept because a build was using them.
+    pub in_use: Vec<CacheEntryField<'a>>,
+}
+
+impl Message for CacheGc<'_> {
+    const REASON: &'static str = "cache-gc";
+}
+
+/// `cache clean`.
+#[derive(Serialize, JsonSchema)]
+pub struct CacheCleaned<'a> {
+    /// What the cache folder's kinds took before and after.
+    pub before_bytes: u64,
+    pub after_bytes: u64,
+    pub removed: Vec<CacheEntryField<'a>>,
+    /// Kept because a build was using them.
+    pub in_use: Vec<CacheEntryField<'a>>,
+}
+
+impl Message for CacheCleaned<'_> {
+    const REASON: &'static str = "cache-cleaned";
+}

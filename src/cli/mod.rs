@@ -5,6 +5,7 @@
 mod args;
 mod bench;
 mod build_skill;
+mod cache;
 mod check;
 mod completions;
 mod context;
@@ -79,6 +80,8 @@ pub enum Command {
     Sync(Box<sync::Opts>),
     /// Print the completion script for a shell
     Completions(completions::Opts),
+    /// Show and sweep boternity's cache folder
+    Cache(cache::Opts),
 }
 
 impl Command {
@@ -117,6 +120,7 @@ impl Command {
             Command::Verify(o) => o.run(),
             Command::Sync(o) => o.run(),
             Command::Completions(o) => o.run(),
+            Command::Cache(o) => o.run(),
         }
     }
 
@@ -141,6 +145,7 @@ impl Command {
             Command::Verify(_) => "verify",
             Command::Sync(_) => "sync",
             Command::Completions(_) => "completions",
+            Command::Cache(o) => o.name(),
         }
     }
 
@@ -166,6 +171,7 @@ impl Command {
             Command::Verify(o) => o.format,
             Command::Sync(o) => o.format,
             Command::Completions(_) => OutputArgs::default(),
+            Command::Cache(o) => o.format(),
         }
     }
 }

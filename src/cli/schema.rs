@@ -80,6 +80,9 @@ pub fn message_schemas() -> Vec<(&'static str, Value)> {
         one::<message::IndexVerified<'static>>(),
         one::<message::IndexYanked<'static>>(),
         one::<message::SkillCreated<'static>>(),
+        one::<message::CacheInfo<'static>>(),
+        one::<message::CacheGc<'static>>(),
+        one::<message::CacheCleaned<'static>>(),
     ];
     all.sort_by_key(|(reason, _)| *reason);
     all

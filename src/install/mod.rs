@@ -193,15 +193,19 @@ impl<'a> Installer<'a> {
         source: &Source,
         options: &InstallOptions,
     ) -> Result<Vec<Installed>, InstallError> {
-        match source {
-            Source::Folder(dir) => Ok(vec![self.install_folder(dir, options)?]),
+        let result = match source {
+            Source::Folder(dir) => self.install_folder(dir, options).map(|i| vec![i]),
             Source::Git {
                 spec,
                 pick,
                 offline,
             } => git::install(self, spec, pick, *offline, options),
             Source::Registry { client, skills } => registry::install(self, client, skills, options),
-        }
+        };
+        // The cache's build outputs back within their budget, whatever came
+        // of the install (a failed build leaves its target directory too).
+        crate::cache::sweep_after_build(self.context);
+        result
     }
 
     /// Installs the skill folder `dir`.

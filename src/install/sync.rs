@@ -182,6 +182,18 @@ pub fn update(
     options: &InstallOptions,
     offline: bool,
 ) -> Result<Vec<(String, Updated)>, InstallError> {
+    let result = update_each(installer, names, options, offline);
+    // The cache's build outputs back within their budget ([`crate::cache`]).
+    crate::cache::sweep_after_build(installer.context);
+    result
+}
+
+fn update_each(
+    installer: &Installer<'_>,
+    names: &[String],
+    options: &InstallOptions,
+    offline: bool,
+) -> Result<Vec<(String, Updated)>, InstallError> {
     let store = installer.store;
     let skills: Vec<InstalledSkill> = if names.is_empty() {
         store.list()?
@@ -326,6 +338,18 @@ pub struct Synced {
 /// fetched (or taken from the cache), built and checked against the lock's
 /// hashes before any is committed, and all are committed together.
 pub fn sync(
+    installer: &Installer<'_>,
+    lock: &LockFile,
+    options: &InstallOptions,
+    offline: bool,
+) -> Result<Synced, InstallError> {
+    let result = sync_all(installer, lock, options, offline);
+    // The cache's build outputs back within their budget ([`crate::cache`]).
+    crate::cache::sweep_after_build(installer.context);
+    result
+}
+
+fn sync_all(
     installer: &Installer<'_>,
     lock: &LockFile,
     options: &InstallOptions,

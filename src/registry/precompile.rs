@@ -89,7 +89,8 @@ pub struct PrecompileOptions {
     pub confinement: crate::build::Confinement,
     /// The package registries confined fetches may reach.
     pub registries: crate::build::fetch_proxy::RegistryHosts,
-    /// Most bytes one confined build may add to its target directory.
+    /// Most bytes one confined build may write (see
+    /// [`crate::build::BuildOptions::max_target_bytes`]).
     pub max_target_bytes: u64,
     /// Fail skills whose `SKILL.md` needed a lenient fallback (for registries
     /// that enforce the Agent Skills spec).
@@ -246,6 +247,9 @@ pub fn precompile(
             });
         }
     });
+    // Every build of the run is over: the cache's build outputs back within
+    // their budget.
+    crate::cache::sweep_after_build(context);
     let mut index = Index {
         skills: results
             .into_inner()

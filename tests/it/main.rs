@@ -11,6 +11,7 @@ mod common;
 
 mod build_and_run;
 mod build_sandbox;
+mod cache;
 mod doctor;
 mod executor_server;
 mod executor_speed;
