@@ -77,6 +77,27 @@ impl Folders {
         dir.parent() == Some(self.cache.join("targets").as_path())
     }
 
+    /// Dependency layers, one folder per key (see [`crate::build::layer`]):
+    /// `<key>/` a frozen layer (its `target/`, the generated crate it was
+    /// built from, `layer.json` with every file's hash, the `used` stamp),
+    /// `<key>.lock` the lock taken to build it (exclusive) or use it (shared).
+    pub fn layers_dir(&self) -> PathBuf {
+        self.cache.join("layers")
+    }
+
+    /// Where every layered build sees its target directory, inside its own
+    /// mount namespace (an empty folder outside them): one fixed path, so the
+    /// fingerprints cargo wrote into a layer match every build over it.
+    pub fn layered_target_mount(&self) -> PathBuf {
+        self.cache.join("build-target")
+    }
+
+    /// overlayfs's work folders of layered builds (each emptied and removed
+    /// when its build ends).
+    pub fn overlay_work_dir(&self) -> PathBuf {
+        self.cache.join("overlay-work")
+    }
+
     /// Private copies of skill sources, one per skill, that confined builds
     /// read (exactly the files the source hash covers).
     pub fn sources_dir(&self) -> PathBuf {
