@@ -1270,6 +1270,7 @@ impl<'a> ConfinedBuild<'a> {
             reproducible_rustflags(Some(&layout.cargo_home), &layout.target_dir),
         ));
         policy.target_view = view.cloned();
+        policy.read_only_mounts = vec![layout.cargo_home.clone(), self.folders.layers_dir()];
         self.spawn(args, &policy, package, &self.layout.target_dir)
     }
 
@@ -1352,6 +1353,7 @@ impl<'a> ConfinedBuild<'a> {
             upper: target.to_path_buf(),
             layer: None,
         });
+        policy.read_only_mounts = vec![layout.cargo_home.clone()];
         let mut args = build_args(
             &crate_dir.join("Cargo.toml"),
             layer::LAYER_PACKAGE,

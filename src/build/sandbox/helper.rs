@@ -222,6 +222,11 @@ fn pid1_main(
         Some(view) => Some(mount_target_view(view)?),
         None => None,
     };
+    for dir in &policy.read_only_mounts {
+        if dir.is_dir() {
+            bind(dir, dir, true)?;
+        }
+    }
     // Per-PID-namespace pid_max (Linux >= 6.14): bounds the process count for root too.
     // The kernel's minimum is 301 (PIDs below 300 are reserved after the first wrap).
     let pid_max = (policy.limits.max_processes + 1).max(301);

@@ -28,6 +28,12 @@ pub struct Policy {
     /// refuses to run a policy with a view where it cannot make one.
     #[serde(default)]
     pub target_view: Option<TargetView>,
+    /// Folders bind-mounted read-only in the mount namespace (where there is
+    /// one), after the target view: Landlock governs what a process may open,
+    /// not `chmod` or `utimes` of a file it owns, which a read-only mount
+    /// refuses (the cargo home's registry cache, the dependency layers).
+    #[serde(default)]
+    pub read_only_mounts: Vec<PathBuf>,
 }
 
 /// A target directory seen at a fixed path inside the build's mount namespace.
@@ -191,6 +197,7 @@ pub fn fetch_policy(l: &Layout, proxy_port: u16) -> std::io::Result<Policy> {
         limits: Limits::default(),
         namespaces: true,
         target_view: None,
+        read_only_mounts: Vec::new(),
     })
 }
 
@@ -227,6 +234,7 @@ pub fn build_policy(l: &Layout) -> std::io::Result<Policy> {
         limits: Limits::default(),
         namespaces: true,
         target_view: None,
+        read_only_mounts: Vec::new(),
     })
 }
 
