@@ -607,7 +607,10 @@ fn build_bytes(cache: &Path) -> u64 {
 /// their ratios (the machine may be shared: the ratios are the figures).
 fn bench_precompile() -> anyhow::Result<()> {
     const SKILLS: usize = 12;
-    let boternity = build_boternity(true)?;
+    // The time is cargo's and rustc's: a debug boternity drives them as fast
+    // (its hashing runs in optimised dependencies), without the release
+    // build's minutes of whole-program LTO.
+    let boternity = build_boternity(false)?;
     let dir = scratch("bench-precompile")?;
     let registry = dir.join("registry");
     let warm_home = dir.join("warm-cargo-home");
