@@ -59,7 +59,11 @@ fn forget(skill: &Path) {
     stamp.push(".build-key");
     let _ = layer::remove_tree(&target);
     let _ = std::fs::remove_file(stamp);
-    let _ = std::fs::remove_dir_all(cache_dir().join("sources").join(target.file_name().unwrap()));
+    let _ = std::fs::remove_dir_all(
+        cache_dir()
+            .join("sources")
+            .join(target.file_name().unwrap()),
+    );
 }
 
 /// Every file below `dir` with its mode and the sha256 of its bytes (a link:
@@ -97,8 +101,11 @@ fn skill_copy(name: &str, parent: &Path, as_name: &str) -> PathBuf {
     let dir = copy_fixture(name, parent, as_name);
     let md = dir.join("SKILL.md");
     let text = std::fs::read_to_string(&md).unwrap();
-    std::fs::write(&md, text.replacen(&format!("name: {name}"), &format!("name: {as_name}"), 1))
-        .unwrap();
+    std::fs::write(
+        &md,
+        text.replacen(&format!("name: {name}"), &format!("name: {as_name}"), 1),
+    )
+    .unwrap();
     dir
 }
 
@@ -118,7 +125,9 @@ fn a_hostile_build_over_a_layer_changes_nothing_another_skill_reads() {
     let layer_dir = cache_dir().join("layers").join(&key);
     let layer_before = digests(&layer_dir.join("target"));
     assert!(
-        layer_before.keys().any(|p| p.to_string_lossy().contains("wit_bindgen")),
+        layer_before
+            .keys()
+            .any(|p| p.to_string_lossy().contains("wit_bindgen")),
         "the layer holds no wit-bindgen"
     );
     let registry = cache_dir().join("cargo-home/registry");
@@ -170,8 +179,16 @@ fn a_hostile_build_over_a_layer_changes_nothing_another_skill_reads() {
     }
     // The layer is as it was frozen: by its record, and byte for byte.
     layer::verify(&layer_dir).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(digests(&layer_dir.join("target")), layer_before, "the layer changed");
-    assert_eq!(digests(&registry), registry_before, "the registry cache changed");
+    assert_eq!(
+        digests(&layer_dir.join("target")),
+        layer_before,
+        "the layer changed"
+    );
+    assert_eq!(
+        digests(&registry),
+        registry_before,
+        "the registry cache changed"
+    );
     forget(&hostile);
 
     // The next skill over the layer gets the component it gets alone.
@@ -209,7 +226,11 @@ fn a_second_skill_with_the_same_dependencies_reuses_the_layer() {
         built.layer.as_ref().map(|l| (l.key.as_str(), l.outcome)),
         Some((key.as_str(), LayerOutcome::Reused))
     );
-    assert_eq!(built.compiled, ["echo_skill"], "compiled more than the skill");
+    assert_eq!(
+        built.compiled,
+        ["echo_skill"],
+        "compiled more than the skill"
+    );
     forget(&second);
 
     // precompile says so, per skill.
@@ -253,7 +274,10 @@ fn a_second_skill_with_the_same_dependencies_reuses_the_layer() {
     let table = stdout(&again);
     assert!(table.lines().next().unwrap().contains("LAYER"), "{table}");
     assert!(
-        table.lines().skip(1).all(|l| l.contains(" cached ") && l.contains(" none ")),
+        table
+            .lines()
+            .skip(1)
+            .all(|l| l.contains(" cached ") && l.contains(" none ")),
         "{table}"
     );
 }

@@ -15,9 +15,12 @@
 //!    inside the folder only.
 //! 3. `cargo metadata --offline`, confined.
 //! 4. `cargo fetch`, confined, its only way out the [fetch proxy](super::fetch_proxy).
-//! 5. `cargo build --offline --locked`: no network, the copy read-only, only
+//! 5. The [dependency layer](super::layer) of its registry dependencies:
+//!    found, or built (confined, without the skill's code) and frozen.
+//! 6. `cargo build --offline --locked`: no network, the copy read-only, only
 //!    its own target directory writable — a directory that is started clean
-//!    whenever what runs at build time changes (see [`BuildKey`]).
+//!    whenever what runs at build time changes (see [`BuildKey`]) — seen, over
+//!    the read-only layer, at one fixed path in the build's mount namespace.
 //!
 //! cargo and rustc are the pinned toolchain's, by absolute path, run from a
 //! private working folder: a skill's `rust-toolchain(.toml)` and
@@ -476,7 +479,14 @@ fn build_confined(
     // build-time code wrote (over the layer, in its own mount namespace).
     if own_dir {
         let layer_key = lease.as_ref().map(|l| l.layered.key.as_str());
-        let key = BuildKey::of(toolchain, &package_name, &metadata, copy, &copied, layer_key)?;
+        let key = BuildKey::of(
+            toolchain,
+            &package_name,
+            &metadata,
+            copy,
+            &copied,
+            layer_key,
+        )?;
         if key.start_clean(&target_dir)? {
             notes.push(format!(
                 "started {} clean: what runs at build time changed since its last build",
@@ -500,7 +510,10 @@ fn build_confined(
                 upper: target_dir.clone(),
                 layer: Some(LayerMount {
                     lower: lease.target(),
-                    work: work.as_ref().map(|w| w.path().to_path_buf()).unwrap_or_default(),
+                    work: work
+                        .as_ref()
+                        .map(|w| w.path().to_path_buf())
+                        .unwrap_or_default(),
                 }),
             })
         }
@@ -509,7 +522,9 @@ fn build_confined(
             None
         }
     };
-    let seen_at = view.as_ref().map_or(target_dir.as_path(), |v| v.at.as_path());
+    let seen_at = view
+        .as_ref()
+        .map_or(target_dir.as_path(), |v| v.at.as_path());
     let mut args = build_args(&manifest_path, &package_name, seen_at, options.jobs);
     args.extend(["--offline".into(), "--locked".into()]);
     let output = match sandbox.run(&args, &package_name, view.as_ref()) {
@@ -1281,7 +1296,9 @@ impl<'a> ConfinedBuild<'a> {
         let support = super::sandbox::probe();
         if !(support.user_ns && support.mount_ns) {
             return Err(BuildError::Sandbox {
-                message: "dependency layers need user and mount namespaces, which this kernel refuses".into(),
+                message:
+                    "dependency layers need user and mount namespaces, which this kernel refuses"
+                        .into(),
             });
         }
         let at = self.folders.layered_target_mount();

@@ -158,7 +158,11 @@ pub fn plan(
         }
         skill_lock
             .iter()
-            .find(|l| l.name == p.name.as_str() && l.version == p.version.to_string() && l.source == source)
+            .find(|l| {
+                l.name == p.name.as_str()
+                    && l.version == p.version.to_string()
+                    && l.source == source
+            })
             .cloned()
     };
     // Features the skill's own enabled features turn on in its dependencies
@@ -232,7 +236,9 @@ pub fn plan(
         if !seen.insert(id) {
             continue;
         }
-        let p = packages.get(id).ok_or("a dependency is missing from the graph")?;
+        let p = packages
+            .get(id)
+            .ok_or("a dependency is missing from the graph")?;
         let locked = checksum(p).ok_or_else(|| {
             format!(
                 "`{} {}` among its dependencies is no registry package with a checksum",
@@ -284,7 +290,7 @@ fn generated_manifest(
 ) -> Result<String, NoLayer> {
     let parsed: toml::Table =
         toml::from_str(manifest).map_err(|e| format!("its Cargo.toml does not parse: {e}"))?;
-    let edition = serde_json::to_value(&package.edition)
+    let edition = serde_json::to_value(package.edition)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| "2021".into());
@@ -418,7 +424,10 @@ impl Plan {
                 _ => false,
             };
             if !found {
-                return Err(LayerError::ForeignPackage(format!("{} {}", e.name, e.version)));
+                return Err(LayerError::ForeignPackage(format!(
+                    "{} {}",
+                    e.name, e.version
+                )));
             }
         }
         Ok(())
@@ -656,8 +665,8 @@ fn touch_used(dir: &Path) {
 pub fn remove_tree(path: &Path) -> Result<(), IoError> {
     use std::os::unix::fs::PermissionsExt;
     match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(IoError::new(IoOp::Inspect, path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(IoError::new(IoOp::Inspect, path, e)),
         Ok(meta) if meta.is_dir() => {
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
             for entry in std::fs::read_dir(path).on(IoOp::List, path)? {

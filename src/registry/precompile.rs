@@ -3,10 +3,13 @@
 //! path), into `<out>/<name>/<version>/` with its provenance, plus
 //! `<out>/index.json`.
 //!
-//! Fast: one shared cargo target directory (common dependencies compile once
-//! per registry), a content-addressed cache (an unchanged skill is not rebuilt),
-//! and `jobs` skills at a time under one jobserver so parallel cargo processes
-//! never oversubscribe the cores. Shardable: `K/N` splits by skill name.
+//! Fast: each skill builds confined in its own target directory over a
+//! read-only [dependency layer](crate::build::layer) (common dependencies
+//! compile once per dependency set, and each skill reports whether it built or
+//! reused its layer), a content-addressed cache (an unchanged skill is not
+//! rebuilt), and `jobs` skills at a time under one jobserver so parallel cargo
+//! processes never oversubscribe the cores. Shardable: `K/N` splits by skill
+//! name.
 //!
 //! Each entry is checked as an install checks it before it is listed: its
 //! name, its folder and its published `SKILL.md`'s name and version agree
@@ -251,8 +254,8 @@ pub fn precompile(
         options,
     };
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<(IndexEntry, Option<Layered>)>>> =
-        Mutex::new(vec![None; skills.len()]);
+    type Done = (IndexEntry, Option<Layered>);
+    let results: Mutex<Vec<Option<Done>>> = Mutex::new(vec![None; skills.len()]);
     std::thread::scope(|scope| {
         for _ in 0..options.jobs.clamp(1, skills.len().max(1)) {
             scope.spawn(|| {

@@ -622,7 +622,11 @@ fn bench_precompile() -> anyhow::Result<()> {
         let out = out.to_str().context("UTF-8 path")?;
         let mut args = vec!["precompile", reg, "--out", out, "--no-stub"];
         args.extend(extra);
-        let took = run_quiet_env(&boternity, &args, &[("BOTERNITY_CACHE_DIR", cache.as_os_str())])?;
+        let took = run_quiet_env(
+            &boternity,
+            &args,
+            &[("BOTERNITY_CACHE_DIR", cache.as_os_str())],
+        )?;
         Ok((took.as_secs_f64(), build_bytes(&cache), cache))
     };
     println!("precompile, layered (the default) ...");

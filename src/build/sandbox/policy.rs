@@ -70,9 +70,7 @@ pub struct LayerMount {
 impl TargetView {
     /// Whether every path of the view can be written into overlayfs's options.
     pub fn paths_are_plain(&self) -> bool {
-        let plain = |p: &Path| {
-            p.is_absolute() && !p.to_string_lossy().contains([',', ':', '\\'])
-        };
+        let plain = |p: &Path| p.is_absolute() && !p.to_string_lossy().contains([',', ':', '\\']);
         plain(&self.at)
             && plain(&self.upper)
             && self
