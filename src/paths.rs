@@ -85,6 +85,13 @@ impl Folders {
         self.cache.join("layers")
     }
 
+    /// What each skill's dependency layer is, by its manifest and lock (a
+    /// layer's key, or none): a warm build finds its layer without resolving
+    /// its dependency graph again.
+    pub fn layer_plans_dir(&self) -> PathBuf {
+        self.cache.join("layer-plans")
+    }
+
     /// Where every layered build sees its target directory, inside its own
     /// mount namespace (an empty folder outside them): one fixed path, so the
     /// fingerprints cargo wrote into a layer match every build over it.

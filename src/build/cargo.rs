@@ -1325,8 +1325,6 @@ impl<'a> ConfinedBuild<'a> {
             return Ok(None);
         };
         let text = std::fs::read_to_string(manifest).on(IoOp::Read, manifest)?;
-        let metadata = self.metadata_with(manifest, false)?;
-        let package = cdylib_package(&metadata, manifest)?;
         let salt = [
             crate::TOOL_VERSION,
             &self.toolchain.rustc_version,
@@ -1337,16 +1335,35 @@ impl<'a> ConfinedBuild<'a> {
             &cargo_home.to_string_lossy(),
             &rustflags,
         ];
+        // The plan is a function of the manifest, the lock and the salt: a
+        // warm build finds the key it planned before (or that there is no
+        // layer) without resolving the graph again.
+        let layers = self.folders.layers_dir();
+        let memo = layer::plan_memo(&self.folders.layer_plans_dir(), &text, &lock, &salt);
+        match std::fs::read_to_string(&memo).ok().as_deref() {
+            Some(layer::NO_LAYER) => return Ok(None),
+            Some(key) => {
+                if let Some(lease) = layer::reuse(&layers, key.trim())? {
+                    return Ok(Some(lease));
+                }
+            }
+            None => {}
+        }
+        let metadata = self.metadata_with(manifest, false)?;
+        let package = cdylib_package(&metadata, manifest)?;
         let plan = match layer::plan(&metadata, package, &text, &lock, &salt) {
             Ok(plan) => plan,
             Err(why) => {
                 tracing::debug!(%why, "no dependency layer");
+                // Best effort: without the memo the next build plans again.
+                let _ = crate::fsutil::write_atomically(&memo, layer::NO_LAYER.as_bytes());
                 return Ok(None);
             }
         };
-        let lease = layer::acquire(&self.folders.layers_dir(), &plan, |crate_dir, target| {
+        let lease = layer::acquire(&layers, &plan, |crate_dir, target| {
             self.build_layer(crate_dir, target, &at)
         })?;
+        let _ = crate::fsutil::write_atomically(&memo, plan.key.as_bytes());
         Ok(Some(lease))
     }
 

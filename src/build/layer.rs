@@ -460,6 +460,53 @@ impl LayerLease {
     }
 }
 
+/// What a plan memo holds for a skill without a layer.
+pub const NO_LAYER: &str = "none";
+
+/// Where the plan of a skill with this manifest, lock and salt is noted (the
+/// layer's key, or [`NO_LAYER`]), in `plans`.
+pub fn plan_memo(plans: &Path, manifest: &str, lock: &str, salt: &[&str]) -> PathBuf {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for part in [LAYER_FORMAT, manifest, lock].iter().chain(salt) {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part.as_bytes());
+    }
+    plans.join(hex::encode(hash.finalize()))
+}
+
+/// The frozen layer `key`, held shared, if it is there.
+pub fn reuse(layers: &Path, key: &str) -> Result<Option<LayerLease>, LayerError> {
+    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let dir = layer_dir(layers, key);
+    if !is_frozen(&dir) {
+        return Ok(None);
+    }
+    let lock_file = lock_path(layers, key);
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_file)
+        .on(IoOp::Create, &lock_file)?;
+    lock.lock_shared().on(IoOp::Lock, &lock_file)?;
+    // Checked again under the lock: a sweep may have removed it meanwhile.
+    if !is_frozen(&dir) {
+        return Ok(None);
+    }
+    touch_used(&dir);
+    Ok(Some(LayerLease {
+        dir,
+        layered: Layered {
+            key: key.to_string(),
+            outcome: LayerOutcome::Reused,
+        },
+        _lock: lock,
+    }))
+}
+
 /// The folder of layer `key` in `layers`.
 pub fn layer_dir(layers: &Path, key: &str) -> PathBuf {
     layers.join(key)
