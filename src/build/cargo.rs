@@ -1293,13 +1293,12 @@ impl<'a> ConfinedBuild<'a> {
     /// (after its fetch): found, or built and frozen, and held. `None` where
     /// it has none (no registry dependencies, no lock).
     fn layer(&self, manifest: &Path) -> Result<Option<LayerLease>, BuildError> {
-        let support = super::sandbox::probe();
-        if !(support.user_ns && support.mount_ns) {
-            return Err(BuildError::Sandbox {
-                message:
-                    "dependency layers need user and mount namespaces, which this kernel refuses"
-                        .into(),
-            });
+        // The helper mounts a view only where it enters all its namespaces.
+        if !super::sandbox::probe().namespaces() {
+            return Err(LayerError::Unavailable(
+                "it needs the build sandbox's user, mount, network and PID namespaces, which this kernel refuses".into(),
+            )
+            .into());
         }
         let at = self.folders.layered_target_mount();
         let cargo_home = &self.layout.cargo_home;
@@ -1313,12 +1312,11 @@ impl<'a> ConfinedBuild<'a> {
             }),
         };
         if !probe_view.paths_are_plain() || !cargo_home.is_absolute() {
-            return Err(BuildError::Sandbox {
-                message: format!(
-                    "the cache folder's path {} holds `,`, `:` or `\\`, which overlayfs cannot mount",
-                    self.folders.cache.display()
-                ),
-            });
+            return Err(LayerError::Unavailable(format!(
+                "the cache folder's path {} holds `,`, `:` or `\\`, which overlayfs cannot mount",
+                self.folders.cache.display()
+            ))
+            .into());
         }
         let lock_path = self.layout.skill_dir.join("Cargo.lock");
         let Ok(lock) = std::fs::read_to_string(&lock_path) else {

@@ -123,6 +123,8 @@ pub enum LayerError {
     Changed { dir: PathBuf, changed: Vec<String> },
     #[error("the dependency layer {} has no readable record", .0.display())]
     NoRecord(PathBuf),
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Io(#[from] IoError),
 }
