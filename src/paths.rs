@@ -82,12 +82,33 @@ impl Folders {
         dir.parent() == Some(self.targets_dir().as_path())
     }
 
-    /// The dependency layers, one folder per layer key (`layers/<key>/`),
-    /// built once and shared read-only by the builds of skills whose
-    /// dependencies they hold; swept by [`crate::cache`] like target
-    /// directories.
+    /// Dependency layers, one folder per key (see [`crate::build::layer`]):
+    /// `<key>/` a frozen layer (its `target/`, the generated crate it was
+    /// built from, `layer.json` with every file's hash),
+    /// `<key>.lock` the lock taken to build it (exclusive) or use it (shared).
+    /// Swept by [`crate::cache`] like target directories.
     pub fn layers_dir(&self) -> PathBuf {
         self.cache.join("layers")
+    }
+
+    /// What each skill's dependency layer is, by its manifest and lock (a
+    /// layer's key, or none): a warm build finds its layer without resolving
+    /// its dependency graph again.
+    pub fn layer_plans_dir(&self) -> PathBuf {
+        self.cache.join("layer-plans")
+    }
+
+    /// Where every layered build sees its target directory, inside its own
+    /// mount namespace (an empty folder outside them): one fixed path, so the
+    /// fingerprints cargo wrote into a layer match every build over it.
+    pub fn layered_target_mount(&self) -> PathBuf {
+        self.cache.join("build-target")
+    }
+
+    /// overlayfs's work folders of layered builds (each emptied and removed
+    /// when its build ends).
+    pub fn overlay_work_dir(&self) -> PathBuf {
+        self.cache.join("overlay-work")
     }
 
     /// Private copies of skill sources, one per skill, that confined builds

@@ -118,6 +118,8 @@ pub struct Prepared {
     /// The skill shipped no `Cargo.lock` and is installed with the one its
     /// build resolved (set by the git source, which keeps it).
     pub resolved_cargo_lock: bool,
+    /// The dependency layer its build was built over (built or reused), if any.
+    pub layer: Option<crate::build::layer::Layered>,
 }
 
 /// Why the pipeline wrote a stub instead of a real component.
@@ -162,6 +164,7 @@ impl Prepared {
             shipped: None,
             stub_reason: None,
             resolved_cargo_lock: false,
+            layer: None,
             folder,
         })
     }
@@ -346,6 +349,7 @@ fn build_source(
         options,
     )?;
     prepared.notes.extend(built.notes.iter().cloned());
+    prepared.layer = built.layer.clone();
     if options.confinement == crate::build::Confinement::Unconfined {
         prepared.notes.push(
             "built UNCONFINED (as allowed): its build scripts and macros ran with your rights"

@@ -15,9 +15,12 @@
 //!    inside the folder only.
 //! 3. `cargo metadata --offline`, confined.
 //! 4. `cargo fetch`, confined, its only way out the [fetch proxy](super::fetch_proxy).
-//! 5. `cargo build --offline --locked`: no network, the copy read-only, only
+//! 5. The [dependency layer](super::layer) of its registry dependencies:
+//!    found, or built (confined, without the skill's code) and frozen.
+//! 6. `cargo build --offline --locked`: no network, the copy read-only, only
 //!    its own target directory writable — a directory that is started clean
-//!    whenever what runs at build time changes (see [`BuildKey`]).
+//!    whenever what runs at build time changes (see [`BuildKey`]) — seen, over
+//!    the read-only layer, at one fixed path in the build's mount namespace.
 //!
 //! cargo and rustc are the pinned toolchain's, by absolute path, run from a
 //! private working folder: a skill's `rust-toolchain(.toml)` and
@@ -35,6 +38,8 @@ use std::time::Duration;
 use cargo_metadata::{CrateType, Message, Metadata, MetadataCommand};
 
 use crate::build::fetch_proxy::{FetchProxy, RegistryHosts};
+use crate::build::layer::{self, LayerError, LayerLease, Layered};
+use crate::build::sandbox::{LayerMount, TargetView};
 use crate::build::sources::{self, SourceRefused};
 use crate::build::toolchain::{IGNORED_CONFIGURATION, NEUTRAL_DIR, SKILL_TARGET, Toolchain};
 use crate::build::wrap::{self, WrapError};
@@ -116,6 +121,10 @@ pub struct BuildOptions {
     /// private temporary folder: files it creates or changes, what they held
     /// before not counted ([`MAX_TARGET_BYTES`] by default).
     pub max_target_bytes: u64,
+    /// Whether a confined build in boternity's own target directory builds
+    /// over a [dependency layer](super::layer) (the default); off, every
+    /// skill compiles its dependencies itself (for comparisons).
+    pub layers: bool,
 }
 
 /// How a build of skill source is confined.
@@ -144,6 +153,7 @@ impl Default for BuildOptions {
             sandbox_helper: None,
             registries: RegistryHosts::default(),
             max_target_bytes: MAX_TARGET_BYTES,
+            layers: true,
         }
     }
 }
@@ -164,6 +174,11 @@ pub struct Built {
     /// What the build ignored or did that its caller should say (a skill's
     /// toolchain file, a target directory started clean).
     pub notes: Vec<String>,
+    /// The dependency layer it was built over, if any.
+    pub layer: Option<Layered>,
+    /// The targets cargo compiled in this build (those it found fresh are
+    /// not listed), by crate name.
+    pub compiled: Vec<String>,
 }
 
 /// Why a build failed.
@@ -245,6 +260,8 @@ pub enum BuildError {
     },
     #[error(transparent)]
     Source(#[from] SourceRefused),
+    #[error(transparent)]
+    Layer(#[from] LayerError),
     #[error("cannot copy the skill's source for its build")]
     Files(#[from] FilesError),
     #[error(transparent)]
@@ -467,16 +484,39 @@ fn build_confined(
             }
         }
     }
-    // 5. The build, in a target directory that holds only what this source's
-    // build-time code wrote. Held until the build is over: no cache sweep
-    // removes boternity's own target directory meanwhile, and the sweep's
-    // order knows it was used.
-    let _in_use = match folders.is_own_target_dir(&target_dir) {
+    // 5. The dependency layer: built or found, held until the build is over.
+    let own_dir = folders.is_own_target_dir(&target_dir);
+    let lease = match own_dir && options.layers {
+        true => match sandbox.layer(&manifest_path) {
+            Ok(lease) => lease,
+            Err(e) => {
+                notes.push(format!(
+                    "built without a dependency layer: {}",
+                    crate::error_chain(&e)
+                ));
+                None
+            }
+        },
+        false => None,
+    };
+    // 6. The build, in a target directory that holds only what this source's
+    // build-time code wrote (over the layer, in its own mount namespace).
+    // Held until the build is over: no cache sweep removes boternity's own
+    // target directory meanwhile, and the sweep's order knows it was used.
+    let _in_use = match own_dir {
         true => Some(crate::cache::InUse::acquire(&target_dir)?),
         false => None,
     };
-    if folders.is_own_target_dir(&target_dir) {
-        let key = BuildKey::of(toolchain, &package_name, &metadata, copy, &copied)?;
+    if own_dir {
+        let layer_key = lease.as_ref().map(|l| l.layered.key.as_str());
+        let key = BuildKey::of(
+            toolchain,
+            &package_name,
+            &metadata,
+            copy,
+            &copied,
+            layer_key,
+        )?;
         if key.start_clean(&target_dir)? {
             notes.push(format!(
                 "started {} clean: what runs at build time changed since its last build",
@@ -484,17 +524,61 @@ fn build_confined(
             ));
         }
     }
-    let mut args = build_args(&manifest_path, &package_name, &target_dir, options.jobs);
+    let work;
+    let view = match &lease {
+        Some(lease) => {
+            let parent = folders.overlay_work_dir();
+            std::fs::create_dir_all(&parent).on(IoOp::Create, &parent)?;
+            work = Some(
+                tempfile::Builder::new()
+                    .prefix("work-")
+                    .tempdir_in(&parent)
+                    .on(IoOp::Create, &parent)?,
+            );
+            Some(TargetView {
+                at: folders.layered_target_mount(),
+                upper: target_dir.clone(),
+                layer: Some(LayerMount {
+                    lower: lease.target(),
+                    work: work
+                        .as_ref()
+                        .map(|w| w.path().to_path_buf())
+                        .unwrap_or_default(),
+                }),
+            })
+        }
+        None => {
+            work = None;
+            None
+        }
+    };
+    let seen_at = view
+        .as_ref()
+        .map_or(target_dir.as_path(), |v| v.at.as_path());
+    let mut args = build_args(&manifest_path, &package_name, seen_at, options.jobs);
     args.extend(["--offline".into(), "--locked".into()]);
-    let output = match sandbox.run(&args, &package_name) {
+    let output = match sandbox.run(&args, &package_name, view.as_ref()) {
         Ok(out) if fetched_before && !out.success && needs_fetch(&out.stderr) => {
             sandbox.fetch(&manifest_path, lock_shipped, &package_name)?;
             remember_fetch(folders, copy);
-            sandbox.run(&args, &package_name)
+            sandbox.run(&args, &package_name, view.as_ref())
         }
         other => other,
-    }?;
-    finish(output, package, &target_dir, true, wrapper_additions, notes)
+    };
+    if let Some(work) = work {
+        // overlayfs leaves a folder without permissions behind.
+        let _ = layer::remove_tree(work.path());
+    }
+    let mut built = finish(
+        output?,
+        package,
+        (seen_at, &target_dir),
+        true,
+        wrapper_additions,
+        notes,
+    )?;
+    built.layer = lease.map(|l| l.layered.clone());
+    Ok(built)
 }
 
 /// The unconfined build (an explicit choice): in place, with the pinned
@@ -542,7 +626,7 @@ fn build_unconfined(
     finish(
         output?,
         package,
-        &target_dir,
+        (&target_dir, &target_dir),
         false,
         wrapper_additions,
         Vec::new(),
@@ -550,26 +634,38 @@ fn build_unconfined(
 }
 
 /// The built artifact out of cargo's messages, or the build's error.
+/// `(seen_at, target_dir)`: where cargo saw its target directory (a fixed
+/// path in a layered build's mount namespace) and where it is here.
 fn finish(
     output: CargoOutput,
     package: &cargo_metadata::Package,
-    target_dir: &Path,
+    (seen_at, target_dir): (&Path, &Path),
     sandboxed: bool,
     wrapper_additions: Option<String>,
     notes: Vec<String>,
 ) -> Result<Built, BuildError> {
     let package_name = package.name.to_string();
     let mut artifact = None;
+    let mut compiled = Vec::new();
     for message in Message::parse_stream(output.stdout.as_slice()).flatten() {
-        if let Message::CompilerArtifact(a) = message
-            && a.package_id == package.id
-            && a.target.crate_types.contains(&CrateType::CDyLib)
-        {
+        let Message::CompilerArtifact(a) = message else {
+            continue;
+        };
+        if !a.fresh {
+            compiled.push(a.target.name.clone());
+        }
+        if a.package_id == package.id && a.target.crate_types.contains(&CrateType::CDyLib) {
             artifact = a
                 .filenames
                 .iter()
                 .find(|f| f.extension() == Some("wasm"))
-                .map(|f| f.clone().into_std_path_buf());
+                .map(|f| {
+                    let path = f.as_std_path();
+                    match path.strip_prefix(seen_at) {
+                        Ok(rel) => target_dir.join(rel),
+                        Err(_) => path.to_path_buf(),
+                    }
+                });
         }
     }
     if !output.success {
@@ -595,6 +691,8 @@ fn finish(
         diagnostics: only_diagnostics(&without_sandbox_report(&output.stderr)),
         wrapper_additions,
         notes,
+        layer: None,
+        compiled,
     })
 }
 
@@ -753,6 +851,7 @@ impl BuildKey {
         metadata: &Metadata,
         copy: &Path,
         copied: &[String],
+        layer: Option<&str>,
     ) -> Result<BuildKey, BuildError> {
         let runs_own_code = metadata.packages.iter().any(|p| {
             p.targets.iter().any(|t| {
@@ -776,6 +875,8 @@ impl BuildKey {
             &toolchain.rustc_version,
             SKILL_TARGET,
             package,
+            // What lies below the folder: a layer's, or nothing.
+            layer.unwrap_or("no layer"),
         ] {
             key.update((part.len() as u64).to_le_bytes());
             key.update(part.as_bytes());
@@ -1123,22 +1224,34 @@ impl<'a> ConfinedBuild<'a> {
 
     /// `cargo metadata --no-deps --offline`, confined like the build.
     fn metadata(&self, manifest: &Path) -> Result<Metadata, BuildError> {
-        let policy =
-            super::sandbox::build_policy(&self.layout).map_err(|e| self.sandbox_error(e))?;
-        let args: Vec<OsString> = vec![
+        self.metadata_with(manifest, true)
+    }
+
+    /// `cargo metadata --offline`, confined like the build: the crate alone
+    /// (`no_deps`), or after the fetch its whole resolved graph (`--locked`).
+    fn metadata_with(&self, manifest: &Path, no_deps: bool) -> Result<Metadata, BuildError> {
+        let mut layout = self.layout.clone();
+        if !no_deps {
+            // Resolving the graph asks rustc about the target, and cargo
+            // caches its answer in the target directory: a scratch one, so
+            // the skill's stays as its last build left it.
+            layout.target_dir = layout.scratch.join("metadata-target");
+        }
+        let policy = super::sandbox::build_policy(&layout).map_err(|e| self.sandbox_error(e))?;
+        let mut args: Vec<OsString> = vec![
             "metadata".into(),
             "--format-version".into(),
             "1".into(),
-            "--no-deps".into(),
             "--offline".into(),
             "--manifest-path".into(),
             manifest.into(),
         ];
+        args.push(if no_deps { "--no-deps" } else { "--locked" }.into());
         let err = |message: String| BuildError::Metadata {
             manifest: manifest.to_path_buf(),
             message,
         };
-        let output = self.spawn(&args, &policy, "metadata")?;
+        let output = self.spawn(&args, &policy, "metadata", &self.layout.target_dir)?;
         if !output.success {
             return Err(err(without_sandbox_report(&output.stderr)
                 .trim()
@@ -1171,7 +1284,7 @@ impl<'a> ConfinedBuild<'a> {
         if locked {
             args.push("--locked".into());
         }
-        let output = self.spawn(&args, &policy, package)?;
+        let output = self.spawn(&args, &policy, package, &self.layout.target_dir)?;
         if !output.success {
             let mut stderr = without_sandbox_report(&output.stderr);
             for refused in proxy.refused() {
@@ -1187,13 +1300,23 @@ impl<'a> ConfinedBuild<'a> {
     }
 
     /// The build itself, offline, with the copy read-only and only the
-    /// target directory writable.
-    fn run(&self, args: &[OsString], package: &str) -> Result<CargoOutput, BuildError> {
+    /// target directory writable; with a `view`, the target directory is
+    /// seen at its fixed path, over the layer.
+    fn run(
+        &self,
+        args: &[OsString],
+        package: &str,
+        view: Option<&TargetView>,
+    ) -> Result<CargoOutput, BuildError> {
+        let mut layout = self.layout.clone();
+        if let Some(view) = view {
+            layout.target_dir = view.at.clone();
+        }
         let mut policy =
-            super::sandbox::build_policy(&self.layout).map_err(|e| self.sandbox_error(e))?;
+            super::sandbox::build_policy(&layout).map_err(|e| self.sandbox_error(e))?;
         policy.env.push((
             "CARGO_ENCODED_RUSTFLAGS".into(),
-            reproducible_rustflags(Some(&self.layout.cargo_home), &self.layout.target_dir),
+            reproducible_rustflags(Some(&layout.cargo_home), &layout.target_dir),
         ));
         // One file over the whole build's disk limit is over it by itself:
         // the kernel stops it at that byte, where the watchdog, which looks
@@ -1202,14 +1325,135 @@ impl<'a> ConfinedBuild<'a> {
             .limits
             .max_file_bytes
             .min(self.options.max_target_bytes.saturating_add(1));
-        self.spawn(args, &policy, package)
+        policy.target_view = view.cloned();
+        policy.read_only_mounts = vec![layout.cargo_home.clone(), self.folders.layers_dir()];
+        self.spawn(args, &policy, package, &self.layout.target_dir)
     }
 
+    /// The dependency layer of the skill whose copy's manifest is `manifest`
+    /// (after its fetch): found, or built and frozen, and held. `None` where
+    /// it has none (no registry dependencies, no lock).
+    fn layer(&self, manifest: &Path) -> Result<Option<LayerLease>, BuildError> {
+        // The helper mounts a view only where it enters all its namespaces.
+        if !super::sandbox::probe().namespaces() {
+            return Err(LayerError::Unavailable(
+                "it needs the build sandbox's user, mount, network and PID namespaces, which this kernel refuses".into(),
+            )
+            .into());
+        }
+        let at = self.folders.layered_target_mount();
+        let cargo_home = &self.layout.cargo_home;
+        let rustflags = reproducible_rustflags(Some(cargo_home), &at);
+        let probe_view = TargetView {
+            at: at.clone(),
+            upper: self.layout.target_dir.clone(),
+            layer: Some(LayerMount {
+                lower: self.folders.layers_dir(),
+                work: self.folders.overlay_work_dir(),
+            }),
+        };
+        if !probe_view.paths_are_plain() || !cargo_home.is_absolute() {
+            return Err(LayerError::Unavailable(format!(
+                "the cache folder's path {} holds `,`, `:` or `\\`, which overlayfs cannot mount",
+                self.folders.cache.display()
+            ))
+            .into());
+        }
+        let lock_path = self.layout.skill_dir.join("Cargo.lock");
+        let Ok(lock) = std::fs::read_to_string(&lock_path) else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(manifest).on(IoOp::Read, manifest)?;
+        let salt = [
+            crate::TOOL_VERSION,
+            &self.toolchain.rustc_version,
+            &self.toolchain.cargo_version,
+            SKILL_TARGET,
+            "release",
+            &at.to_string_lossy(),
+            &cargo_home.to_string_lossy(),
+            &rustflags,
+        ];
+        // The plan is a function of the manifest, the lock and the salt: a
+        // warm build finds the key it planned before (or that there is no
+        // layer) without resolving the graph again.
+        let layers = self.folders.layers_dir();
+        let memo = layer::plan_memo(&self.folders.layer_plans_dir(), &text, &lock, &salt);
+        match std::fs::read_to_string(&memo).ok().as_deref() {
+            Some(layer::NO_LAYER) => return Ok(None),
+            Some(key) => {
+                if let Some(lease) = layer::reuse(&layers, key.trim())? {
+                    return Ok(Some(lease));
+                }
+            }
+            None => {}
+        }
+        let metadata = self.metadata_with(manifest, false)?;
+        let package = cdylib_package(&metadata, manifest)?;
+        let plan = match layer::plan(&metadata, package, &text, &lock, &salt) {
+            Ok(plan) => plan,
+            Err(why) => {
+                tracing::debug!(%why, "no dependency layer");
+                // Best effort: without the memo the next build plans again.
+                let _ = crate::fsutil::write_atomically(&memo, layer::NO_LAYER.as_bytes());
+                return Ok(None);
+            }
+        };
+        let lease = layer::acquire(&layers, &plan, |crate_dir, target| {
+            self.build_layer(crate_dir, target, &at)
+        })?;
+        let _ = crate::fsutil::write_atomically(&memo, plan.key.as_bytes());
+        Ok(Some(lease))
+    }
+
+    /// Builds the generated crate in `crate_dir` into `target`, confined like
+    /// a skill's build and seen at `at`, as every build over it will see it.
+    fn build_layer(&self, crate_dir: &Path, target: &Path, at: &Path) -> Result<(), BuildError> {
+        let mut layout = self.layout.clone();
+        layout.skill_dir = crate_dir.to_path_buf();
+        layout.target_dir = at.to_path_buf();
+        let mut policy =
+            super::sandbox::build_policy(&layout).map_err(|e| self.sandbox_error(e))?;
+        // cargo writes the generated crate's lock (pruned to what it
+        // compiles, offline; checked afterwards against the skill's).
+        policy.read_write.push(crate_dir.to_path_buf());
+        policy.env.push((
+            "CARGO_ENCODED_RUSTFLAGS".into(),
+            reproducible_rustflags(Some(&layout.cargo_home), at),
+        ));
+        policy.target_view = Some(TargetView {
+            at: at.to_path_buf(),
+            upper: target.to_path_buf(),
+            layer: None,
+        });
+        policy.read_only_mounts = vec![layout.cargo_home.clone()];
+        let mut args = build_args(
+            &crate_dir.join("Cargo.toml"),
+            layer::LAYER_PACKAGE,
+            at,
+            self.options.jobs,
+        );
+        args.push("--offline".into());
+        let what = "the dependency layer";
+        let output = self.spawn(&args, &policy, what, target)?;
+        if !output.success {
+            return Err(BuildError::Compile {
+                package: what.into(),
+                stderr: without_sandbox_report(&output.stderr),
+                denials: super::sandbox::explain_denials(&output.stderr),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs cargo confined by `policy`; `disk`: the folder (here, outside any
+    /// mount namespace) the build writes into, which the watchdog measures.
     fn spawn(
         &self,
         args: &[OsString],
         policy: &super::sandbox::Policy,
         package: &str,
+        disk: &Path,
     ) -> Result<CargoOutput, BuildError> {
         let mut policy = policy.clone();
         policy.env.extend(self.toolchain.pinned_env());
@@ -1225,9 +1469,9 @@ impl<'a> ConfinedBuild<'a> {
         // The private TMPDIR is writable too.
         let tmp = self.layout.scratch.join("tmp");
         let disk = DiskWatch {
-            dirs: vec![self.layout.target_dir.as_path(), &tmp],
+            dirs: vec![disk, &tmp],
             max: self.options.max_target_bytes,
-            own: self.folders.is_own_target_dir(&self.layout.target_dir),
+            own: self.folders.is_own_target_dir(disk),
         };
         let output = run_cargo(cmd, self.options.timeout, Some(&disk), package)?;
         if super::sandbox::parse_report(&output.stderr).is_none() {

@@ -8,6 +8,7 @@
 pub mod cargo;
 pub mod componentize;
 pub mod fetch_proxy;
+pub mod layer;
 pub mod sandbox;
 pub mod sources;
 pub mod toolchain;

@@ -381,6 +381,11 @@ pub struct BuildArgs {
         default_value_t = boternity_skills::build::cargo::MAX_TARGET_BYTES
     )]
     pub max_target_bytes: u64,
+    /// Build every skill's dependencies in its own target directory, without
+    /// the shared dependency layers (for comparisons: `cargo xtask
+    /// bench-precompile`).
+    #[arg(long, hide = true)]
+    pub no_build_layers: bool,
 }
 
 fn parse_mirror(value: &str) -> Result<String, String> {
@@ -406,6 +411,7 @@ impl BuildArgs {
             },
             registries,
             max_target_bytes: self.max_target_bytes,
+            layers: !self.no_build_layers,
             ..BuildOptions::default()
         }
     }

@@ -243,12 +243,46 @@ impl Message for InstalledSkillLine<'_> {
     const REASON: &'static str = "installed-skill";
 }
 
-/// One skill of `precompile`, as its index entry.
+/// One skill of `precompile`, as its index entry, with the dependency
+/// layer its build used.
 #[derive(Serialize, JsonSchema)]
 pub struct SkillPrecompiled<'a> {
     #[serde(flatten)]
     #[schemars(with = "IndexEntrySchema")]
     pub entry: &'a IndexEntry,
+    /// `built` (its build built the dependency layer), `reused` (it found
+    /// it) or `none` (nothing was built, or without a layer).
+    pub layer: LayerWord,
+    /// The layer's key (its folder in the cache's `layers/`), when there is one.
+    pub layer_key: Option<&'a str>,
+}
+
+/// How a build came by its dependency layer.
+#[derive(Serialize, JsonSchema, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerWord {
+    Built,
+    Reused,
+    None,
+}
+
+impl LayerWord {
+    pub fn of(layer: Option<&boternity_skills::build::layer::Layered>) -> LayerWord {
+        use boternity_skills::build::layer::LayerOutcome;
+        match layer.map(|l| l.outcome) {
+            Some(LayerOutcome::Built) => LayerWord::Built,
+            Some(LayerOutcome::Reused) => LayerWord::Reused,
+            None => LayerWord::None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LayerWord::Built => "built",
+            LayerWord::Reused => "reused",
+            LayerWord::None => "none",
+        }
+    }
 }
 
 impl Message for SkillPrecompiled<'_> {

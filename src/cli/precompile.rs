@@ -9,7 +9,7 @@ use boternity_skills::registry::index::Status;
 use boternity_skills::registry::precompile::{self, PrecompileOptions, Progress, Shard};
 
 use super::args::{BuildArgs, NoStubArgs, OutputArgs, SigningArgs};
-use super::message::{self, PrecompileFinished, SkillPrecompiled};
+use super::message::{self, LayerWord, PrecompileFinished, SkillPrecompiled};
 
 /// Pre-compile every skill of a registry into validated components.
 ///
@@ -18,7 +18,9 @@ use super::message::{self, PrecompileFinished, SkillPrecompiled};
 /// OUT/<name>/<version>/ with its provenance, and OUT/index.json lists them
 /// all with every file's size and sha256. Prompt skills are published too
 /// (their files, no binary). Each skill builds confined, in its own target
-/// directory; unchanged skills are not rebuilt. The index's serial grows past
+/// directory, over a read-only dependency layer shared by the skills with the
+/// same dependencies (the cache's layers/; each skill says whether it built
+/// or reused its layer); unchanged skills are not rebuilt. The index's serial grows past
 /// the previous OUT/index.json (whose yanks it keeps); --sign-key signs it,
 /// valid for --expires-in.
 #[derive(clap::Args)]
@@ -88,6 +90,7 @@ impl Opts {
             jobserver,
             strict: self.strict,
             sign_key,
+            layers: !self.build.no_build_layers,
         };
         let json = self.format.json();
         // The bar's length is this run's (this shard's) skills, which the
@@ -108,8 +111,12 @@ impl Opts {
                     bar.set_length(skills as u64);
                 }
             }
-            Progress::Finished(entry) if json => message::emit(&SkillPrecompiled { entry }),
-            Progress::Finished(entry) => {
+            Progress::Finished { entry, layer } if json => message::emit(&SkillPrecompiled {
+                entry,
+                layer: LayerWord::of(layer),
+                layer_key: layer.map(|l| l.key.as_str()),
+            }),
+            Progress::Finished { entry, .. } => {
                 if let Some(bar) = &bar {
                     bar.inc(1);
                     bar.set_message(format!("{} {}", entry.name, status_word(entry.status)));
@@ -140,8 +147,8 @@ impl Opts {
             });
         } else {
             println!(
-                "{:<28} {:<10} {:<8} {:<14} DETAIL",
-                "NAME", "VERSION", "STATUS", "PATH TAKEN"
+                "{:<28} {:<10} {:<8} {:<14} {:<7} DETAIL",
+                "NAME", "VERSION", "STATUS", "PATH TAKEN", "LAYER"
             );
             for e in &report.index.skills {
                 let detail = match (&e.error, e.size) {
@@ -151,11 +158,12 @@ impl Opts {
                 };
                 let taken = e.path_taken.map_or("-".to_string(), |p| p.to_string());
                 println!(
-                    "{:<28} {:<10} {:<8} {:<14} {}",
+                    "{:<28} {:<10} {:<8} {:<14} {:<7} {}",
                     e.name,
                     e.version,
                     status_word(e.status),
                     taken,
+                    LayerWord::of(report.layer(e)).as_str(),
                     detail
                 );
             }

@@ -3,10 +3,13 @@
 //! path), into `<out>/<name>/<version>/` with its provenance, plus
 //! `<out>/index.json`.
 //!
-//! Fast: one shared cargo target directory (common dependencies compile once
-//! per registry), a content-addressed cache (an unchanged skill is not rebuilt),
-//! and `jobs` skills at a time under one jobserver so parallel cargo processes
-//! never oversubscribe the cores. Shardable: `K/N` splits by skill name.
+//! Fast: each skill builds confined in its own target directory over a
+//! read-only [dependency layer](crate::build::layer) (common dependencies
+//! compile once per dependency set, and each skill reports whether it built or
+//! reused its layer), a content-addressed cache (an unchanged skill is not
+//! rebuilt), and `jobs` skills at a time under one jobserver so parallel cargo
+//! processes never oversubscribe the cores. Shardable: `K/N` splits by skill
+//! name.
 //!
 //! Each entry is checked as an install checks it before it is listed: its
 //! name, its folder and its published `SKILL.md`'s name and version agree
@@ -24,6 +27,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::build::cargo::BuildOptions;
+use crate::build::layer::Layered;
 use crate::build::toolchain::{Toolchain, ToolchainError};
 use crate::digest::sha256_hex;
 use crate::executor::{Executor, ExecutorConfig, Grants, HostServices};
@@ -107,6 +111,10 @@ pub struct PrecompileOptions {
     /// its validity (without one, a stale signature is removed: it could not
     /// match).
     pub sign_key: Option<crate::registry::sign::IndexSigner>,
+    /// Build over [dependency layers](crate::build::layer) (the default), so
+    /// skills with the same dependencies compile them once; off, each skill
+    /// compiles its own (for comparisons).
+    pub layers: bool,
 }
 
 /// What [`precompile`] reports as it goes.
@@ -114,8 +122,12 @@ pub struct PrecompileOptions {
 pub enum Progress<'a> {
     /// The skills of this run (this shard's) are known.
     Started { skills: usize },
-    /// One skill is done.
-    Finished(&'a IndexEntry),
+    /// One skill is done: its entry, and the dependency layer its build
+    /// built or reused (none when nothing was built, or without one).
+    Finished {
+        entry: &'a IndexEntry,
+        layer: Option<&'a Layered>,
+    },
 }
 
 /// The jobserver this process inherited, if any. Call it first thing in
@@ -139,9 +151,18 @@ pub struct PrecompileReport {
     pub found: usize,
     pub duration: Duration,
     pub index_path: PathBuf,
+    /// The dependency layer each skill built in this run was built over, by
+    /// name and version.
+    layers: HashMap<(String, String), Layered>,
 }
 
 impl PrecompileReport {
+    /// The dependency layer `entry`'s build built or reused in this run.
+    pub fn layer(&self, entry: &IndexEntry) -> Option<&Layered> {
+        self.layers
+            .get(&(entry.name.clone(), entry.version.clone()))
+    }
+
     pub fn count(&self, status: Status) -> usize {
         self.index
             .skills
@@ -228,21 +249,26 @@ pub fn precompile(
             max_target_bytes: options.max_target_bytes,
             jobserver: options.jobserver.clone().or_else(new_jobserver),
             leave_source_untouched: true,
+            layers: options.layers,
             ..BuildOptions::default()
         },
         options,
     };
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<IndexEntry>>> = Mutex::new(vec![None; skills.len()]);
+    type Done = (IndexEntry, Option<Layered>);
+    let results: Mutex<Vec<Option<Done>>> = Mutex::new(vec![None; skills.len()]);
     std::thread::scope(|scope| {
         for _ in 0..options.jobs.clamp(1, skills.len().max(1)) {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(dir) = skills.get(i) else { break };
-                    let entry = job.one(dir);
-                    progress(Progress::Finished(&entry));
-                    results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(entry);
+                    let (entry, layer) = job.one(dir);
+                    progress(Progress::Finished {
+                        entry: &entry,
+                        layer: layer.as_ref(),
+                    });
+                    results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some((entry, layer));
                 }
             });
         }
@@ -250,13 +276,18 @@ pub fn precompile(
     // Every build of the run is over: the cache's build outputs back within
     // their budget.
     crate::cache::sweep_after_build(context);
+    let results: Vec<(IndexEntry, Option<Layered>)> = results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .flatten()
+        .collect();
+    let layers = results
+        .iter()
+        .filter_map(|(e, l)| Some(((e.name.clone(), e.version.clone()), l.clone()?)))
+        .collect();
     let mut index = Index {
-        skills: results
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-            .into_iter()
-            .flatten()
-            .collect(),
+        skills: results.into_iter().map(|(e, _)| e).collect(),
         ..Index::default()
     };
     index.sort();
@@ -294,6 +325,7 @@ pub fn precompile(
         found,
         duration: started.elapsed(),
         index_path,
+        layers,
     })
 }
 
@@ -344,21 +376,34 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-    fn one(&self, dir: &Path) -> IndexEntry {
+    /// The skill's entry, and the layer its build used.
+    fn one(&self, dir: &Path) -> (IndexEntry, Option<Layered>) {
         match Manifest::load(dir) {
-            Ok(manifest) => IndexEntry {
-                warnings: manifest.warnings.clone(),
-                ..self.one_manifest(dir, &manifest)
-            },
-            Err(e) => failed(
-                &manifest::folder_name(dir),
-                "unknown",
-                format!("{}: {}", dir.display(), crate::error_chain(&e)),
+            Ok(manifest) => {
+                let mut layer = None;
+                let entry = IndexEntry {
+                    warnings: manifest.warnings.clone(),
+                    ..self.one_manifest(dir, &manifest, &mut layer)
+                };
+                (entry, layer)
+            }
+            Err(e) => (
+                failed(
+                    &manifest::folder_name(dir),
+                    "unknown",
+                    format!("{}: {}", dir.display(), crate::error_chain(&e)),
+                ),
+                None,
             ),
         }
     }
 
-    fn one_manifest(&self, dir: &Path, manifest: &Manifest) -> IndexEntry {
+    fn one_manifest(
+        &self,
+        dir: &Path,
+        manifest: &Manifest,
+        layer: &mut Option<Layered>,
+    ) -> IndexEntry {
         let version = manifest.version_or_default().to_string();
         if let Some(collision) = self.collisions.get(dir) {
             return failed(&manifest.name, &version, collision.clone());
@@ -398,7 +443,7 @@ impl Job<'_> {
                 &cached,
             );
         }
-        match self.build(dir, &entry_dir, &key) {
+        match self.build(dir, &entry_dir, &key, layer) {
             Ok(provenance) => entry(
                 &manifest.name,
                 &version,
@@ -430,7 +475,13 @@ impl Job<'_> {
         Ok(sha256_hex(key.as_bytes()))
     }
 
-    fn build(&self, dir: &Path, entry_dir: &Path, key: &str) -> Result<Provenance, String> {
+    fn build(
+        &self,
+        dir: &Path,
+        entry_dir: &Path,
+        key: &str,
+        layer: &mut Option<Layered>,
+    ) -> Result<Provenance, String> {
         let options = PipelineOptions {
             build: self.build.clone(),
             no_stub: self.options.no_stub,
@@ -439,6 +490,7 @@ impl Job<'_> {
         };
         let prepared =
             pipeline::prepare(self.context, dir, &options).map_err(|e| crate::error_chain(&e))?;
+        layer.clone_from(&prepared.layer);
         let binary = prepared.binary.as_deref();
         let (cwasm, record) = match (&self.executor, &prepared.component) {
             (Some(executor), Some(_)) => {

@@ -276,6 +276,7 @@ fn precompile_progress_counts_only_the_skills_of_its_shard() {
             cwasm: false,
             jobserver: None,
             sign_key: None,
+            layers: true,
         };
         let started = Mutex::new(Vec::new());
         let finished = Mutex::new(Vec::new());
@@ -285,7 +286,7 @@ fn precompile_progress_counts_only_the_skills_of_its_shard() {
             >| {
                 match progress {
                     Progress::Started { skills } => started.lock().unwrap().push(skills),
-                    Progress::Finished(entry) => finished
+                    Progress::Finished { entry, .. } => finished
                         .lock()
                         .unwrap()
                         .push((entry.name.clone(), entry.status)),

@@ -18,6 +18,7 @@ mod executor_speed;
 mod git_sources;
 mod house;
 mod install;
+mod layer;
 mod lenient;
 mod precompile;
 mod registry;

@@ -9,9 +9,11 @@
 //!   side with the wasmtime CLI when it is installed (`--version`, running an
 //!   installed skill against `wasmtime run` of the same precompiled
 //!   component, and a second run of a `.wasm` against wasmtime's cache).
-//! - `cargo xtask bench-precompile`: a generated registry of 10 skills,
-//!   precompiled as a batch against 10 isolated `build-skill` runs, and the
-//!   unchanged rerun, side by side in one run.
+//! - `cargo xtask bench-precompile`: a generated registry of 12 skills over
+//!   3 dependency sets, precompiled by default (over dependency layers)
+//!   against the same without layers (a target directory per skill) and 12
+//!   isolated `build-skill` runs, from cold caches, side by side in one run;
+//!   then a new skill over an existing layer.
 //! - `cargo xtask bench-build`: what the build sandbox costs, a cold and a
 //!   warm `build-skill` of the example skill, confined against unconfined.
 //! - `cargo xtask fuzz [SECONDS]`: both cargo-fuzz targets for a while each.
@@ -68,7 +70,7 @@ tasks:
   demo    scaffold, build, validate and run the example skill
   test    install the wasm targets, then run every test and the embed example
   bench   executor figures (release build)
-  bench-precompile   batch precompile vs isolated builds
+  bench-precompile   layered precompile vs per-skill target dirs and isolated builds
   bench-build        build sandbox cost, cold and warm
   fuzz [SECONDS]     run the cargo-fuzz targets
   man     regenerate docs/: man pages, CLI reference, JSON Schema"
@@ -495,14 +497,30 @@ fn run_quiet_env(
     Ok(elapsed)
 }
 
-/// Ten skills from the template, each a little different.
-fn generate_registry(boternity: &Path, registry: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// The dependency sets of the bench registry: what each skill adds to the
+/// template's `[dependencies]` (wit-bindgen alone for the first).
+const BENCH_DEPENDENCY_SETS: [&str; 3] = [
+    "",
+    "serde = { version = \"1\", features = [\"derive\"] }\nserde_json = \"1\"\n",
+    "regex-lite = \"0.1\"\nitoa = \"1\"\n",
+];
+
+/// `count` skills from the template in `registry`, over the dependency sets
+/// in turn, each with its `Cargo.lock` resolved (in `cargo_home`, which the
+/// crates are then fetched into, so no measured build downloads anything).
+fn generate_layered_registry(
+    boternity: &Path,
+    registry: &Path,
+    count: usize,
+    cargo_home: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
     let parent = registry.to_str().context("UTF-8 path")?;
     let mut skills = Vec::new();
-    for i in 0..10 {
+    for i in 0..count {
         let name = format!("bench-skill-{i:02}");
         run_quiet(boternity, &["new-skill", &name, "--path", parent])?;
-        let lib = registry.join(&name).join("src/lib.rs");
+        let dir = registry.join(&name);
+        let lib = dir.join("src/lib.rs");
         let text = std::fs::read_to_string(&lib)?;
         std::fs::write(
             &lib,
@@ -511,66 +529,171 @@ fn generate_registry(boternity: &Path, registry: &Path) -> anyhow::Result<Vec<Pa
                 &format!("\"skill {i}: words={{}} lines={{}} chars={{}}\""),
             ),
         )?;
-        skills.push(registry.join(name));
+        let manifest = dir.join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest)?;
+        let extra = BENCH_DEPENDENCY_SETS[i % BENCH_DEPENDENCY_SETS.len()];
+        std::fs::write(
+            &manifest,
+            text.replacen("[dependencies]\n", &format!("[dependencies]\n{extra}"), 1),
+        )?;
+        for args in [
+            vec!["generate-lockfile"],
+            vec!["fetch", "--locked", "--target", "wasm32-wasip2"],
+        ] {
+            let status = cargo()
+                .args(&args)
+                .arg("--manifest-path")
+                .arg(&manifest)
+                .env("CARGO_HOME", cargo_home)
+                .status()
+                .context("run cargo")?;
+            if !status.success() {
+                bail!("cargo {} failed for {name}", args[0]);
+            }
+        }
+        skills.push(dir);
     }
     Ok(skills)
 }
 
+/// Bytes below `dir` (files only, links not followed).
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let dest = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &dest)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &dest)?;
+        }
+    }
+    Ok(())
+}
+
+/// A fresh cache folder `dir` whose cargo home holds every crate the bench
+/// registry needs (copied): builds then start cold but download nothing.
+fn fresh_cache(dir: &Path, cargo_home: &Path) -> anyhow::Result<PathBuf> {
+    copy_tree(cargo_home, &dir.join("cargo-home"))?;
+    Ok(dir.to_path_buf())
+}
+
+/// What a build leaves in a cache folder: target directories and layers.
+fn build_bytes(cache: &Path) -> u64 {
+    dir_bytes(&cache.join("targets")) + dir_bytes(&cache.join("layers"))
+}
+
+/// The registry CI at scale: 12 skills over 3 dependency sets, from cold
+/// caches, side by side in one run: `precompile` as it is by default
+/// (confined, each skill over a shared dependency layer), the same without
+/// layers (a target directory per skill, each compiling its dependencies),
+/// and 12 isolated `build-skill` runs (each with a cache folder of its own);
+/// then a new skill whose layer exists, built cold. Prints times, disk and
+/// their ratios (the machine may be shared: the ratios are the figures).
 fn bench_precompile() -> anyhow::Result<()> {
-    let boternity = build_boternity(true)?;
+    const SKILLS: usize = 12;
+    // The time is cargo's and rustc's: a debug boternity drives them as fast
+    // (its hashing runs in optimised dependencies), without the release
+    // build's minutes of whole-program LTO.
+    let boternity = build_boternity(false)?;
     let dir = scratch("bench-precompile")?;
     let registry = dir.join("registry");
-    let skills = generate_registry(&boternity, &registry)?;
-
-    // Ten isolated builds: each skill alone, with its own (cold) target directory.
-    let mut isolated = std::time::Duration::ZERO;
-    for skill in &skills {
+    let warm_home = dir.join("warm-cargo-home");
+    let skills = generate_layered_registry(&boternity, &registry, SKILLS, &warm_home)?;
+    let reg = registry.to_str().context("UTF-8 path")?;
+    let precompile = |name: &str, extra: &[&str]| -> anyhow::Result<(f64, u64, PathBuf)> {
+        let cache = fresh_cache(&dir.join(format!("cache-{name}")), &warm_home)?;
+        let out = dir.join(format!("out-{name}"));
+        let out = out.to_str().context("UTF-8 path")?;
+        let mut args = vec!["precompile", reg, "--out", out, "--no-stub"];
+        args.extend(extra);
+        let took = run_quiet_env(
+            &boternity,
+            &args,
+            &[("BOTERNITY_CACHE_DIR", cache.as_os_str())],
+        )?;
+        Ok((took.as_secs_f64(), build_bytes(&cache), cache))
+    };
+    println!("precompile, layered (the default) ...");
+    let (layered, layered_bytes, layered_cache) = precompile("layered", &[])?;
+    println!("precompile, a target directory per skill without layers ...");
+    let (per_skill, per_skill_bytes, _) = precompile("per-skill", &["--no-build-layers"])?;
+    println!("{SKILLS} isolated build-skill runs ...");
+    let (mut isolated, mut isolated_bytes) = (0.0, 0);
+    for (i, skill) in skills.iter().enumerate() {
+        let cache = fresh_cache(&dir.join(format!("cache-isolated-{i:02}")), &warm_home)?;
         let skill = skill.to_str().context("UTF-8 path")?;
-        isolated += run_quiet(
+        isolated += run_quiet_env(
             &boternity,
             &["build-skill", skill, "-o", &format!("{skill}.wasm")],
-        )?;
+            &[("BOTERNITY_CACHE_DIR", cache.as_os_str())],
+        )?
+        .as_secs_f64();
+        isolated_bytes += build_bytes(&cache);
     }
-    for skill in &skills {
-        std::fs::remove_dir_all(skill.join("target"))?;
-    }
-
-    // The batch: one shared (cold) target directory.
-    let (reg, out, target) = (
-        registry.to_str().context("UTF-8 path")?,
-        dir.join("out"),
-        dir.join("shared-target"),
-    );
-    let (out, target) = (
-        out.to_str().context("UTF-8")?,
-        target.to_str().context("UTF-8")?,
-    );
-    let batch = run_quiet(
+    // A new skill with the first set's dependencies: its layer exists.
+    let new_skill = registry.join("bench-skill-00");
+    let fresh = dir.join("bench-new-skill");
+    copy_tree(&new_skill, &fresh)?;
+    std::fs::remove_file(fresh.join("skill.wasm")).ok();
+    let fresh = fresh.to_str().context("UTF-8 path")?;
+    let new_cold = run_quiet_env(
         &boternity,
-        &["precompile", reg, "--out", out, "--target-dir", target],
-    )?;
-    let rerun = run_quiet(
-        &boternity,
-        &["precompile", reg, "--out", out, "--target-dir", target],
-    )?;
+        &["build-skill", fresh, "-o", &format!("{fresh}.wasm")],
+        &[("BOTERNITY_CACHE_DIR", layered_cache.as_os_str())],
+    )?
+    .as_secs_f64();
 
+    let mb = |b: u64| b as f64 / 1e6;
     println!(
-        "registry of {} skills (cold caches, one run):",
-        skills.len()
+        "\nregistry of {SKILLS} Rust skills over {} dependency sets (cold caches, crates downloaded, one run):",
+        BENCH_DEPENDENCY_SETS.len()
+    );
+    println!("{:<46} {:>9} {:>10}", "", "seconds", "disk MB");
+    println!(
+        "{:<46} {:>9.1} {:>10.0}",
+        "precompile, layered (default)",
+        layered,
+        mb(layered_bytes)
     );
     println!(
-        "  10 isolated build-skill runs  {:>8.1} s",
-        isolated.as_secs_f64()
+        "{:<46} {:>9.1} {:>10.0}",
+        "precompile, a target dir per skill, no layers",
+        per_skill,
+        mb(per_skill_bytes)
     );
     println!(
-        "  precompile (batch)            {:>8.1} s   ratio {:.2} (target <= 0.40)",
-        batch.as_secs_f64(),
-        batch.as_secs_f64() / isolated.as_secs_f64()
+        "{:<46} {:>9.1} {:>10.0}",
+        format!("{SKILLS} isolated build-skill runs"),
+        isolated,
+        mb(isolated_bytes)
     );
     println!(
-        "  precompile, unchanged rerun   {:>8.2} s",
-        rerun.as_secs_f64()
+        "\nlayered / per-skill dirs: time {:.2} (target <= 0.30), disk {:.2} (target <= 0.40)",
+        layered / per_skill,
+        layered_bytes as f64 / per_skill_bytes.max(1) as f64
     );
+    println!(
+        "layered / isolated builds: time {:.2}, disk {:.2}",
+        layered / isolated,
+        layered_bytes as f64 / isolated_bytes.max(1) as f64
+    );
+    println!("a new skill whose layer exists, built cold: {new_cold:.1} s (target <= 3)");
     Ok(())
 }
 

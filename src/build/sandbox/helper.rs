@@ -12,7 +12,7 @@ use std::process::{Command, ExitCode};
 
 use super::confine::{confine_and_exec, seccomp_filters};
 use super::report::{Report, to_parent};
-use super::{Policy, SandboxError, probe, sys_err};
+use super::{Policy, SandboxError, TargetView, probe, sys_err};
 
 /// Hidden first argument that turns the main binary into the sandbox helper.
 pub const HELPER_MARKER: &str = "__boternity-sandbox-exec";
@@ -132,6 +132,11 @@ fn run_helper(rest: Vec<OsString>, env: Vec<(String, String)>) -> Result<u8, San
     let filters = seccomp_filters(&policy)?;
 
     let use_ns = policy.namespaces && support.namespaces();
+    if !use_ns && policy.target_view.is_some() {
+        return Err(SandboxError::Policy(
+            "a target view needs user and mount namespaces, which this kernel refuses".into(),
+        ));
+    }
     if !use_ns {
         let mut report = Report {
             proc: "denied".into(),
@@ -211,6 +216,17 @@ fn pid1_main(
             return Err(sys_err("mount /proc"));
         }
     }
+    // The target directory at its fixed path, before anything is confined
+    // (the confined program can mount nothing: seccomp refuses it).
+    let target_view = match &policy.target_view {
+        Some(view) => Some(mount_target_view(view)?),
+        None => None,
+    };
+    for dir in &policy.read_only_mounts {
+        if dir.is_dir() {
+            bind(dir, dir, true)?;
+        }
+    }
     // Per-PID-namespace pid_max (Linux >= 6.14): bounds the process count for root too.
     // The kernel's minimum is 301 (PIDs below 300 are reserved after the first wrap).
     let pid_max = (policy.limits.max_processes + 1).max(301);
@@ -227,6 +243,7 @@ fn pid1_main(
             proc: "private".into(),
             namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
             pid_max,
+            target_view: target_view.map(str::to_string),
             ..Default::default()
         };
         let err = confine_and_exec(policy, filters, argv, envp, true, &mut report).unwrap_err();
@@ -249,6 +266,122 @@ fn pid1_main(
             return Ok(status_code(status));
         }
     }
+}
+
+/// Mounts `view` in this (private) mount namespace; how: "private",
+/// "overlay" or "copy" (see [`TargetView`]).
+fn mount_target_view(view: &TargetView) -> Result<&'static str, SandboxError> {
+    if !view.paths_are_plain() {
+        return Err(SandboxError::Policy(
+            "a target view's paths must be absolute, without `,`, `:` or `\\`".into(),
+        ));
+    }
+    let Some(layer) = &view.layer else {
+        bind(&view.upper, &view.at, false)?;
+        return Ok("private");
+    };
+    // The layer read-only in this namespace whatever its files' modes: not
+    // even a bug here could write it.
+    bind(&layer.lower, &layer.lower, true)?;
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        layer.lower.display(),
+        view.upper.display(),
+        layer.work.display()
+    );
+    let at = cpath(&view.at)?;
+    let data = cstring(OsStr::new(&options))?;
+    // SAFETY: mount(2) with valid NUL-terminated strings; in our own mount namespace.
+    let mounted = unsafe {
+        libc::mount(
+            c"overlay".as_ptr(),
+            at.as_ptr(),
+            c"overlay".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            data.as_ptr().cast(),
+        )
+    } == 0;
+    if mounted {
+        return Ok("overlay");
+    }
+    // No overlayfs here (an old kernel, or none in user namespaces): a
+    // private copy of the layer below what the build already wrote.
+    copy_missing(&layer.lower, &view.upper)
+        .map_err(|e| SandboxError::Sys("copy the dependency layer", e))?;
+    bind(&view.upper, &view.at, false)?;
+    Ok("copy")
+}
+
+/// Bind-mounts `from` at `to`, read-only when asked (keeping the flags the
+/// original mount has locked, which a user namespace may not clear).
+fn bind(from: &Path, to: &Path, read_only: bool) -> Result<(), SandboxError> {
+    let (from_c, to_c) = (cpath(from)?, cpath(to)?);
+    let none = std::ptr::null::<libc::c_char>();
+    // SAFETY: mount(2) with valid NUL-terminated strings and null data; in our own namespace.
+    if unsafe {
+        libc::mount(
+            from_c.as_ptr(),
+            to_c.as_ptr(),
+            none,
+            libc::MS_BIND | libc::MS_REC,
+            std::ptr::null(),
+        )
+    } != 0
+    {
+        return Err(sys_err("mount(MS_BIND)"));
+    }
+    if !read_only {
+        return Ok(());
+    }
+    // SAFETY: statvfs writes into a zeroed local struct.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid path and a pointer to the local struct.
+    if unsafe { libc::statvfs(to_c.as_ptr(), &mut stat) } != 0 {
+        return Err(sys_err("statvfs"));
+    }
+    let mut flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
+    for (st, ms) in [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if stat.f_flag & st != 0 {
+            flags |= ms;
+        }
+    }
+    // SAFETY: as above; a remount of the bind mount just made.
+    if unsafe { libc::mount(none, to_c.as_ptr(), none, flags, std::ptr::null()) } != 0 {
+        return Err(sys_err("mount(MS_REMOUNT | MS_RDONLY)"));
+    }
+    Ok(())
+}
+
+/// Copies what `from` holds and `to` lacks (files, folders, links), so a
+/// build over a private copy sees the layer below its own writes.
+fn copy_missing(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dest) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_missing(&src, &dest)?;
+        } else if std::fs::symlink_metadata(&dest).is_ok() {
+            continue;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dest)?;
+        } else if kind.is_file() {
+            std::fs::copy(&src, &dest)?;
+        }
+    }
+    Ok(())
+}
+
+fn cpath(path: &Path) -> Result<CString, SandboxError> {
+    cstring(path.as_os_str())
 }
 
 fn wait_exit_code(pid: libc::pid_t) -> u8 {

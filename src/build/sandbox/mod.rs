@@ -32,7 +32,8 @@ mod report;
 
 pub use helper::{HELPER_ENV, HELPER_FAILURE, HELPER_MARKER, command, helper_main};
 pub use policy::{
-    CARGO_HOME_WRITABLE, Layout, Limits, Policy, SYSTEM_READ_ONLY, build_policy, fetch_policy,
+    CARGO_HOME_WRITABLE, LayerMount, Layout, Limits, Policy, SYSTEM_READ_ONLY, TargetView,
+    build_policy, fetch_policy,
 };
 pub use probe::{Support, landlock_abi, probe};
 pub use report::{REPORT_PREFIX, Report, explain_denials, parse_report};

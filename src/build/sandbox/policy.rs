@@ -23,6 +23,61 @@ pub struct Policy {
     /// Use user+mount+PID namespaces (and a network namespace unless `proxy_port` is set)
     /// when the kernel offers them.
     pub namespaces: bool,
+    /// The target directory the program sees, mounted in its mount namespace before
+    /// anything is confined (see [`TargetView`]). Requires the namespaces: the helper
+    /// refuses to run a policy with a view where it cannot make one.
+    #[serde(default)]
+    pub target_view: Option<TargetView>,
+    /// Folders bind-mounted read-only in the mount namespace (where there is
+    /// one), after the target view: Landlock governs what a process may open,
+    /// not `chmod` or `utimes` of a file it owns, which a read-only mount
+    /// refuses (the cargo home's registry cache, the dependency layers).
+    #[serde(default)]
+    pub read_only_mounts: Vec<PathBuf>,
+}
+
+/// A target directory seen at a fixed path inside the build's mount namespace.
+///
+/// cargo's fingerprints name the target directory by its path, so a
+/// [dependency layer](crate::build::layer) is only reused when every build sees
+/// it where it was built: every layered build sees its target directory at
+/// `at` (the same path for all of them, each in its own mount namespace). The
+/// helper bind-mounts `upper` there, or, with a `layer`, mounts overlayfs with
+/// the layer as its read-only lower directory and `upper` as the build's
+/// private, writable one: what a build writes, changes or deletes lands in
+/// `upper`, never in the layer. Where overlayfs cannot be mounted, the layer's
+/// files are copied into `upper` first (a private copy) and `upper` is
+/// bind-mounted. `at` and every path here must hold no `,`, `:` or `\`
+/// (overlayfs's option separators).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TargetView {
+    /// Where the program sees its target directory.
+    pub at: PathBuf,
+    /// The build's own writable directory.
+    pub upper: PathBuf,
+    /// The frozen layer below it, if any.
+    pub layer: Option<LayerMount>,
+}
+
+/// The read-only lower directory of a [`TargetView`], and overlayfs's work
+/// directory (empty, on the same filesystem as the view's `upper`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LayerMount {
+    pub lower: PathBuf,
+    pub work: PathBuf,
+}
+
+impl TargetView {
+    /// Whether every path of the view can be written into overlayfs's options.
+    pub fn paths_are_plain(&self) -> bool {
+        let plain = |p: &Path| p.is_absolute() && !p.to_string_lossy().contains([',', ':', '\\']);
+        plain(&self.at)
+            && plain(&self.upper)
+            && self
+                .layer
+                .as_ref()
+                .is_none_or(|l| plain(&l.lower) && plain(&l.work))
+    }
 }
 
 /// The rlimits of the confined process and its children.
@@ -139,6 +194,8 @@ pub fn fetch_policy(l: &Layout, proxy_port: u16) -> std::io::Result<Policy> {
         env,
         limits: Limits::default(),
         namespaces: true,
+        target_view: None,
+        read_only_mounts: Vec::new(),
     })
 }
 
@@ -174,6 +231,8 @@ pub fn build_policy(l: &Layout) -> std::io::Result<Policy> {
         env: base_env(l),
         limits: Limits::default(),
         namespaces: true,
+        target_view: None,
+        read_only_mounts: Vec::new(),
     })
 }
 

@@ -29,6 +29,12 @@ pub struct Report {
     /// pid_max of the private PID namespace (Linux >= 6.14), a hard bound on the number of
     /// processes even for uid 0, whose RLIMIT_NPROC the kernel does not enforce.
     pub pid_max: Option<u64>,
+    /// How the target directory was mounted at its fixed path (see
+    /// [`super::TargetView`]): "private" (the build's own folder), "overlay"
+    /// (over a read-only dependency layer) or "copy" (a private copy of the
+    /// layer, where overlayfs could not be mounted); absent without a view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_view: Option<String>,
 }
 
 /// The report line the helper printed, if any.
