@@ -58,6 +58,9 @@ pub enum Kind {
     Targets,
     /// Dependency layers shared read-only by skills' builds (`layers/<key>/`).
     Layers,
+    /// Which layer each skill's manifest and lock plan (`layer-plans/`):
+    /// tiny memo files, planned again when gone.
+    LayerPlans,
     /// The target directory unconfined builds of bare `lib.rs` skills share
     /// (`target/`).
     SharedTarget,
@@ -78,9 +81,10 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order `info` lists them.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Targets,
         Kind::Layers,
+        Kind::LayerPlans,
         Kind::SharedTarget,
         Kind::Sources,
         Kind::Fetched,
@@ -95,6 +99,7 @@ impl Kind {
         match self {
             Kind::Targets => "targets",
             Kind::Layers => "layers",
+            Kind::LayerPlans => "layer-plans",
             Kind::SharedTarget => "shared-target",
             Kind::Sources => "sources",
             Kind::Fetched => "fetched",
@@ -116,6 +121,7 @@ impl Kind {
         match self {
             Kind::Targets => folders.targets_dir(),
             Kind::Layers => folders.layers_dir(),
+            Kind::LayerPlans => folders.layer_plans_dir(),
             Kind::SharedTarget => folders.shared_target_dir(),
             Kind::Sources => folders.sources_dir(),
             Kind::Fetched => folders.fetched_dir(),

@@ -708,7 +708,7 @@ impl Message for CacheInfo<'_> {
 /// One kind of `cache-info`.
 #[derive(Serialize, JsonSchema)]
 pub struct CacheKindField<'a> {
-    /// `targets`, `layers`, `shared-target`, `sources`, `fetched`,
+    /// `targets`, `layers`, `layer-plans`, `shared-target`, `sources`, `fetched`,
     /// `cargo-home`, `git`, `downloads` or `compiled`.
     pub kind: &'static str,
     pub path: &'a Path,

@@ -212,6 +212,7 @@ fn info_reports_every_kind_with_sizes_entries_and_last_use() {
         [
             "targets",
             "layers",
+            "layer-plans",
             "shared-target",
             "sources",
             "fetched",
