@@ -30,6 +30,9 @@ pub struct Context {
     pub transport: TransportOptions,
     /// How git is run.
     pub git: GitSettings,
+    /// How OCI registries are reached: credentials, CA certificates, plain
+    /// HTTP.
+    pub oci: crate::oci::OciSettings,
 }
 
 impl Context {
@@ -42,6 +45,7 @@ impl Context {
             host: HostEnv::default(),
             transport: TransportOptions::default(),
             git: GitSettings::default(),
+            oci: crate::oci::OciSettings::default(),
         }
     }
 

@@ -255,6 +255,47 @@ impl Message for SkillPrecompiled<'_> {
     const REASON: &'static str = "skill-precompiled";
 }
 
+/// A skill pushed to an OCI registry (`push`, `precompile --push`).
+#[derive(Serialize, JsonSchema)]
+pub struct SkillPushed<'a> {
+    pub name: &'a str,
+    pub version: Option<&'a str>,
+    /// Where it was pushed (`host/repository:tag`).
+    pub reference: String,
+    /// The manifest's digest (`sha256:…`): what `install oci://…@DIGEST` pins.
+    pub digest: &'a str,
+    /// Blobs uploaded, bytes uploaded, and blobs the registry already had.
+    pub uploaded: usize,
+    pub bytes: u64,
+    pub skipped: usize,
+    /// The signature manifest's digest, when signed.
+    pub signature: Option<&'a str>,
+}
+
+impl<'a> SkillPushed<'a> {
+    pub fn new(
+        name: &'a str,
+        version: Option<&'a str>,
+        pushed: &'a boternity_skills::oci::Pushed,
+        signature: Option<&'a str>,
+    ) -> SkillPushed<'a> {
+        SkillPushed {
+            name,
+            version,
+            reference: pushed.reference.to_string(),
+            digest: &pushed.digest,
+            uploaded: pushed.uploaded,
+            bytes: pushed.bytes,
+            skipped: pushed.skipped,
+            signature,
+        }
+    }
+}
+
+impl Message for SkillPushed<'_> {
+    const REASON: &'static str = "skill-pushed";
+}
+
 /// `precompile` finished.
 #[derive(Serialize, JsonSchema)]
 pub struct PrecompileFinished<'a> {

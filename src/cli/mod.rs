@@ -17,8 +17,10 @@ mod keygen;
 mod list;
 mod message;
 mod new_skill;
+mod oci;
 mod outdated;
 mod precompile;
+mod push;
 pub mod references;
 mod registry;
 mod remove;
@@ -61,6 +63,8 @@ pub enum Command {
     Bench(bench::Opts),
     /// Pre-compile every skill of a registry into validated components
     Precompile(Box<precompile::Opts>),
+    /// Build and check a skill as install does, then push it to an OCI registry
+    Push(Box<push::Opts>),
     /// Work with precompiled registry indexes
     Index(index::Opts),
     /// Write a minisign key pair for signing a registry's index.json
@@ -108,6 +112,7 @@ impl Command {
             Command::Remove(o) => o.run(),
             Command::Bench(o) => o.run(),
             Command::Precompile(o) => o.run(jobserver),
+            Command::Push(o) => o.run(),
             Command::Index(o) => o.run(),
             Command::Keygen(o) => o.run(),
             Command::Doctor(o) => o.run(),
@@ -132,6 +137,7 @@ impl Command {
             Command::Remove(_) => "remove",
             Command::Bench(_) => "bench",
             Command::Precompile(_) => "precompile",
+            Command::Push(_) => "push",
             Command::Index(o) => o.name(),
             Command::Keygen(_) => "keygen",
             Command::Doctor(_) => "doctor",
@@ -157,6 +163,7 @@ impl Command {
             Command::Remove(o) => o.format,
             Command::Bench(o) => o.format,
             Command::Precompile(o) => o.format,
+            Command::Push(o) => o.format,
             Command::Index(o) => o.format(),
             Command::Keygen(o) => o.format,
             Command::Doctor(o) => o.format,

@@ -340,6 +340,7 @@ pub fn sync(
     let mut report = Synced::default();
     let mut planned = Vec::new();
     let mut checkouts: BTreeMap<(String, String), Checkout> = BTreeMap::new();
+    let mut oci: Option<crate::oci::OciClient> = None;
     for (key, entry) in &lock.skills {
         if current
             .skills
@@ -384,6 +385,28 @@ pub fn sync(
                     entry.cargo_lock.as_deref(),
                 )?
             }
+            SourceKind::Oci => {
+                // Exactly the locked digest: its bytes are what the lock pins.
+                let digest = entry.digest.clone().unwrap_or_default();
+                let reference = crate::oci::Reference::parse(&entry.url)
+                    .map_err(crate::oci::OciError::from)?
+                    .with_digest(&digest);
+                let client = match &oci {
+                    Some(client) => client,
+                    None => {
+                        let mut client = crate::oci::OciClient::new(installer.context, Vec::new())?;
+                        client.offline = offline;
+                        oci.insert(client)
+                    }
+                };
+                let mut plan = super::oci::plan(client, &reference, options, &client.budget())?;
+                // Recorded as locked: the reference as it was asked for.
+                plan.origin = Origin::Oci {
+                    reference: entry.url.clone(),
+                    digest,
+                };
+                plan
+            }
             other => {
                 return Err(GitError::CannotSync {
                     key: key.clone(),
@@ -412,6 +435,7 @@ fn same_install(current: &LockedSkill, locked: &LockedSkill) -> bool {
         && current.url == locked.url
         && current.path == locked.path
         && current.commit == locked.commit
+        && current.digest == locked.digest
         && current.source_sha256 == locked.source_sha256
         && current.wasm_sha256 == locked.wasm_sha256
         && current.files == locked.files
