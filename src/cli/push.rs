@@ -2,16 +2,14 @@
 //! validated, world-checked, linked against the executor), then pushed to an
 //! OCI registry as a Wasm OCI artifact, signed with `--sign-key`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use boternity_skills::oci::manifest::{
-    Artifact, DESCRIPTION, Descriptor, MANIFEST, REVISION, SOURCE, TITLE, VERSION,
-};
-use boternity_skills::oci::{OciClient, Pushed, Reference};
-use boternity_skills::pipeline::{self, PipelineOptions, Prepared};
+use boternity_skills::oci::manifest::{REVISION, SOURCE};
+use boternity_skills::oci::publish::{self, Published};
+use boternity_skills::oci::{OciClient, Reference};
+use boternity_skills::pipeline::{self, PipelineOptions};
 use boternity_skills::registry::sign::SigningKey;
 
 use super::args::{BuildArgs, OutputArgs, PasswordArgs};
@@ -97,116 +95,44 @@ impl Opts {
                 .precompile(wasm)
                 .context("the component does not run on this executor")?;
         }
-        let annotations = self.annotations(&prepared);
-        let artifact = artifact(&prepared, annotations)?;
+        let mut artifact = publish::artifact_of(&prepared)?;
+        if let Some(source) = &self.source {
+            artifact.annotations.insert(SOURCE.into(), source.clone());
+        }
+        if let Some(revision) = &self.revision {
+            artifact
+                .annotations
+                .insert(REVISION.into(), revision.clone());
+        }
         let reference = match reference.tag {
             Some(_) => reference,
             None => reference.with_tag(prepared.folder.manifest.version_or_default()),
         };
-        let (pushed, signature) = push(&client, &reference, &artifact, key.as_ref())?;
-        report(&prepared, &pushed, signature.as_deref(), self.format);
+        let published = publish::push_signed(&client, &reference, &artifact, key.as_ref())
+            .with_context(|| format!("cannot push {} to {reference}", self.skill_dir.display()))?;
+        let manifest = &prepared.folder.manifest;
+        report(
+            &manifest.name,
+            manifest.version.as_deref(),
+            &published,
+            self.format,
+        );
         Ok(ExitCode::SUCCESS)
     }
-
-    fn annotations(&self, prepared: &Prepared) -> BTreeMap<String, String> {
-        let mut annotations = base_annotations(prepared);
-        if let Some(source) = &self.source {
-            annotations.insert(SOURCE.into(), source.clone());
-        }
-        if let Some(revision) = &self.revision {
-            annotations.insert(REVISION.into(), revision.clone());
-        }
-        annotations
-    }
 }
 
-/// The annotations every pushed skill has: title (its name), version,
-/// description.
-pub fn base_annotations(prepared: &Prepared) -> BTreeMap<String, String> {
-    let manifest = &prepared.folder.manifest;
-    let mut annotations = BTreeMap::new();
-    annotations.insert(TITLE.into(), manifest.name.clone());
-    annotations.insert(VERSION.into(), manifest.version_or_default().to_string());
-    if !manifest.description.is_empty() {
-        annotations.insert(DESCRIPTION.into(), manifest.description.clone());
-    }
-    annotations
-}
-
-/// The artifact of what the pipeline prepared: its installed files and
-/// component.
-pub fn artifact(
-    prepared: &Prepared,
-    annotations: BTreeMap<String, String>,
-) -> anyhow::Result<Artifact> {
-    let files = boternity_skills::skill::files::read_all(prepared.folder.installed_files())?;
-    Ok(Artifact {
-        files: files
-            .into_iter()
-            .map(|f| (f.rel, f.bytes, f.executable))
-            .collect(),
-        wasm: prepared.binary.clone(),
-        imports: prepared
-            .component
-            .as_ref()
-            .map(|c| c.imports.clone())
-            .unwrap_or_default(),
-        annotations,
-    })
-}
-
-/// Pushes `artifact` to `reference` and, with `key`, its signature.
-pub fn push(
-    client: &OciClient,
-    reference: &Reference,
-    artifact: &Artifact,
-    key: Option<&SigningKey>,
-) -> anyhow::Result<(Pushed, Option<String>)> {
-    let budget = client.budget();
-    let built = artifact.build();
-    let pushed = client
-        .push(reference, &built, &budget)
-        .with_context(|| format!("cannot push to {reference}"))?;
-    let signature = match key {
-        Some(key) => {
-            let comment = format!("oci://{reference}").replace(['\t', '\n', '\r'], " ");
-            let text = key.sign(pushed.digest.as_bytes(), &comment)?;
-            let subject = Descriptor {
-                media_type: MANIFEST.into(),
-                digest: built.digest.clone(),
-                size: built.manifest_bytes.len() as u64,
-                artifact_type: built.manifest.artifact_type.clone(),
-                annotations: BTreeMap::new(),
-            };
-            Some(
-                client
-                    .push_signature(reference, &subject, &text, &budget)
-                    .with_context(|| {
-                        format!("pushed {reference}, but cannot push its signature")
-                    })?,
-            )
-        }
-        None => None,
-    };
-    Ok((pushed, signature))
-}
-
-fn report(prepared: &Prepared, pushed: &Pushed, signature: Option<&str>, format: OutputArgs) {
-    let manifest = &prepared.folder.manifest;
+/// Reports one push: a `skill-pushed` message, or lines on stderr.
+pub fn report(name: &str, version: Option<&str>, published: &Published, format: OutputArgs) {
+    let (pushed, signature) = (&published.pushed, published.signature.as_deref());
     if format.json() {
-        message::emit(&SkillPushed::new(
-            manifest.name.as_str(),
-            manifest.version.as_deref(),
-            pushed,
-            signature,
-        ));
+        message::emit(&SkillPushed::new(name, version, pushed, signature));
         return;
     }
     eprintln!(
         "{:>12} `{}` v{} -> {}@{}",
         "Pushed",
-        manifest.name,
-        manifest.version_or_default(),
+        name,
+        version.unwrap_or("-"),
         pushed.reference,
         pushed.digest
     );

@@ -161,22 +161,13 @@ impl OciClient {
             return Ok(format!("{scheme}://{host}"));
         }
         let https = format!("https://{host}");
-        let scheme = match self.probe.call(
-            &Request::new(Method::GET, format!("{https}/v2/"), MAX_SMALL_JSON),
-            None,
-            budget,
-        ) {
-            Ok(_) => "https",
-            // Refused, unreachable or too slow: the same over plain http.
-            Err(HttpError::Unreachable {
-                source: ureq::Error::ConnectionFailed,
-                ..
-            })
-            | Err(HttpError::Timeout { .. })
-            | Err(HttpError::Deadline { .. })
-            | Err(HttpError::InstallDeadline { .. }) => "https",
-            // It answered, but not in TLS.
-            Err(_) => "http",
+        let probe = Request::new(Method::GET, format!("{https}/v2/"), MAX_SMALL_JSON);
+        let scheme = match self.probe.call(&probe, None, budget) {
+            // It answered TLS with plain HTTP: a registry without TLS.
+            Err(HttpError::Unreachable { source, .. }) if answers_plain_http(&source) => "http",
+            // It speaks TLS (maybe with a certificate we do not trust: then
+            // that is the error), is down, or is too slow: https, and its error.
+            _ => "https",
         };
         self.session().schemes.insert(host.clone(), scheme);
         Ok(format!("{scheme}://{host}"))
@@ -935,6 +926,20 @@ fn roots(settings: &OciSettings) -> Result<Option<Vec<Vec<u8>>>, OciError> {
         read(ca, true)?;
     }
     Ok(Some(roots))
+}
+
+/// Whether a TLS handshake failed because the server answered with
+/// something that is not TLS (a plain HTTP server's error page).
+fn answers_plain_http(err: &ureq::Error) -> bool {
+    let not_tls = |e: &rustls::Error| matches!(e, rustls::Error::InvalidMessage(_));
+    match err {
+        ureq::Error::Rustls(e) => not_tls(e),
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .is_some_and(not_tls),
+        _ => false,
+    }
 }
 
 /// Whether `url` is on `origin` (`scheme://host[:port]`).

@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod client;
 pub mod manifest;
+pub mod publish;
 pub mod reference;
 
 use std::path::PathBuf;
