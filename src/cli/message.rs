@@ -150,6 +150,10 @@ pub struct SkillInstalled<'a> {
     /// What was asked for and not granted: `capabilities`, `secrets`.
     #[schemars(with = "RequestedSchema")]
     pub not_granted: &'a Requested,
+    /// Where it came from (`kind` and its fields; for `oci`, the reference
+    /// as asked and the manifest digest it resolved to).
+    #[schemars(with = "Option<OriginSchema>")]
+    pub origin: Option<&'a boternity_skills::store::provenance::Origin>,
 }
 
 /// `granted` of `skill-installed`: the grants without the data folder (the
@@ -198,6 +202,7 @@ impl<'a> SkillInstalled<'a> {
                 secrets: &installed.granted.secrets,
             },
             not_granted: &installed.not_granted,
+            origin: installed.provenance.origin.as_ref(),
         }
     }
 }

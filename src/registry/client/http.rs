@@ -366,7 +366,9 @@ impl Http {
             .get("content-length")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
+        // A HEAD's length is the length of what a GET would send.
         if success
+            && request.method != Method::HEAD
             && let Some(size) = length
             && size > max
         {
