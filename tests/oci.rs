@@ -273,8 +273,8 @@ fn assert_ok(out: &Output, what: &str) {
     assert!(
         out.status.success(),
         "{what}: {}{}",
-        stdout(&out),
-        stderr(&out)
+        stdout(out),
+        stderr(out)
     );
 }
 

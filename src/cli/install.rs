@@ -113,7 +113,10 @@ impl Opts {
             )?;
             let executor = super::executor()?;
             let installer = Installer::new(context, store).with_executor(&executor);
-            let source = Source::Oci { client, references };
+            let source = Source::Oci {
+                client: Box::new(client),
+                references,
+            };
             return Ok(installer.install(&source, options)?);
         }
         let context = &*context;

@@ -75,7 +75,7 @@ pub enum Source {
     },
     /// Skills in OCI registries, each by tag or digest.
     Oci {
-        client: crate::oci::OciClient,
+        client: Box<crate::oci::OciClient>,
         references: Vec<crate::oci::Reference>,
     },
 }
