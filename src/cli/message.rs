@@ -461,7 +461,7 @@ impl Message for SkillFound<'_> {
 #[derive(Serialize, JsonSchema)]
 pub struct SkillOutdated<'a> {
     pub name: &'a str,
-    /// `git` or `registry`.
+    /// `git`, `registry` or `oci`.
     pub kind: &'static str,
     /// The repository, or the registry (URL or folder).
     pub url: &'a str,

@@ -49,7 +49,7 @@ impl Opts {
         if !self.format.json() {
             if lines.is_empty() && registry.is_empty() {
                 eprintln!(
-                    "no skill in {} was installed from git or a registry",
+                    "no skill in {} was installed from git, a registry or an OCI registry",
                     store.root().display()
                 );
                 return Ok(ExitCode::SUCCESS);
@@ -63,7 +63,10 @@ impl Opts {
             if self.format.json() {
                 message::emit(&SkillOutdated {
                     name: &line.name,
-                    kind: "git",
+                    kind: match line.kind {
+                        boternity_skills::store::lock::SourceKind::Oci => "oci",
+                        _ => "git",
+                    },
                     url: &line.url,
                     path: Some(&line.path),
                     requested: line.requested.as_deref(),
@@ -75,8 +78,14 @@ impl Opts {
                 });
                 continue;
             }
-            let short = |c: &str| c[..c.len().min(12)].to_string();
+            let short = |c: &str| {
+                let c = c.strip_prefix("sha256:").unwrap_or(c);
+                c[..c.len().min(12)].to_string()
+            };
             let reference = match (&line.status, line.requested.as_deref()) {
+                (Status::Pinned, _) if line.kind == boternity_skills::store::lock::SourceKind::Oci => {
+                    "(pinned digest)".to_string()
+                }
                 (Status::Pinned, _) => "(pinned --rev)".to_string(),
                 (_, None) => "(default branch)".to_string(),
                 (_, Some(r)) => r

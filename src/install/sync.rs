@@ -35,6 +35,9 @@ pub enum Status {
 #[derive(Debug, Clone)]
 pub struct Outdated {
     pub name: String,
+    /// `Git`, or `Oci` (then `url` is `host/repository`, `requested` the
+    /// tag followed, and the commits are manifest digests).
+    pub kind: SourceKind,
     pub url: String,
     pub path: String,
     /// The ref followed (`None`: the default branch).
@@ -56,6 +59,58 @@ fn git_origin(skill: &InstalledSkill) -> Option<(String, String, Option<String>,
             commit,
         } => Some((url.clone(), path.clone(), requested.clone(), commit.clone())),
         _ => None,
+    }
+}
+
+/// The OCI origin of an installed skill: the reference as asked, and the
+/// digest installed.
+fn oci_origin(skill: &InstalledSkill) -> Option<(crate::oci::Reference, String)> {
+    match skill.provenance.as_ref()?.origin.as_ref()? {
+        Origin::Oci { reference, digest } => crate::oci::Reference::parse(reference)
+            .ok()
+            .map(|r| (r, digest.clone())),
+        _ => None,
+    }
+}
+
+/// Asks OCI registries what their tags point at (one client for the run).
+struct OciTags<'c> {
+    context: &'c Context,
+    offline: bool,
+    client: Option<Result<crate::oci::OciClient, String>>,
+}
+
+impl<'c> OciTags<'c> {
+    fn new(context: &'c Context, offline: bool) -> OciTags<'c> {
+        OciTags {
+            context,
+            offline,
+            client: None,
+        }
+    }
+
+    fn client(&mut self) -> Result<&crate::oci::OciClient, String> {
+        let (context, offline) = (self.context, self.offline);
+        self.client
+            .get_or_insert_with(|| {
+                crate::oci::OciClient::new(context, Vec::new())
+                    .map(|mut c| {
+                        c.offline = offline;
+                        c
+                    })
+                    .map_err(|e| crate::error_chain(&e))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The digest `reference`'s tag points at now.
+    fn latest(&mut self, reference: &crate::oci::Reference) -> Result<String, String> {
+        let client = self.client()?;
+        client
+            .manifest(reference, &client.budget())
+            .map(|(_, digest)| digest)
+            .map_err(|e| crate::error_chain(&e))
     }
 }
 
@@ -116,12 +171,45 @@ pub fn outdated(
         offline,
     };
     let mut out = Vec::new();
+    let mut oci = OciTags::new(context, offline);
     for skill in store.list()? {
+        if let Some((reference, installed)) = oci_origin(&skill) {
+            let mut line = Outdated {
+                name: skill.name.clone(),
+                kind: SourceKind::Oci,
+                url: reference.repository_name(),
+                path: String::new(),
+                requested: reference.tag.clone().filter(|_| reference.digest.is_none()),
+                installed: installed.clone(),
+                latest: None,
+                status: Status::Pinned,
+                error: None,
+            };
+            if line.requested.is_some() {
+                match oci.latest(&reference) {
+                    Ok(latest) => {
+                        line.status = if latest == installed {
+                            Status::UpToDate
+                        } else {
+                            Status::Outdated
+                        };
+                        line.latest = Some(latest);
+                    }
+                    Err(e) => {
+                        line.status = Status::Unknown;
+                        line.error = Some(e);
+                    }
+                }
+            }
+            out.push(line);
+            continue;
+        }
         let Some((url, path, requested, installed)) = git_origin(&skill) else {
             continue;
         };
         let mut line = Outdated {
             name: skill.name.clone(),
+            kind: SourceKind::Git,
             url: url.clone(),
             path,
             requested: requested.clone(),
@@ -197,7 +285,13 @@ pub fn update(
         offline,
     };
     let mut out = Vec::new();
+    let mut oci = OciTags::new(installer.context, offline);
     for skill in skills {
+        if let Some((reference, installed)) = oci_origin(&skill) {
+            let outcome = update_oci(installer, &mut oci, &reference, &installed, options);
+            out.push((skill.name.clone(), outcome));
+            continue;
+        }
         let Some((url, path, requested, installed)) = git_origin(&skill) else {
             if !names.is_empty() {
                 out.push((skill.name.clone(), Updated::NotGit));
@@ -237,6 +331,54 @@ pub fn update(
         out.push((skill.name.clone(), outcome));
     }
     Ok(out)
+}
+
+/// Moves an OCI install to what its tag points at now (a digest install is
+/// pinned).
+fn update_oci(
+    installer: &Installer<'_>,
+    tags: &mut OciTags<'_>,
+    reference: &crate::oci::Reference,
+    installed: &str,
+    options: &InstallOptions,
+) -> Updated {
+    if reference.digest.is_some() || reference.tag.is_none() {
+        return Updated::Pinned {
+            commit: installed.into(),
+        };
+    }
+    let latest = match tags.latest(reference) {
+        Ok(latest) => latest,
+        Err(e) => {
+            return Updated::Failed(InstallError::Oci(crate::oci::OciError::Registry {
+                url: reference.to_string(),
+                status: 0,
+                message: e,
+            }));
+        }
+    };
+    if latest == installed {
+        return Updated::UpToDate { commit: latest };
+    }
+    let moved = tags.client().map_err(|e| {
+        InstallError::Oci(crate::oci::OciError::Registry {
+            url: reference.to_string(),
+            status: 0,
+            message: e,
+        })
+    });
+    let result = moved.and_then(|client| {
+        let planned = super::oci::plan(client, reference, options, &client.budget())?;
+        commit_one(installer, planned, options)
+    });
+    match result {
+        Ok(done) => Updated::Moved {
+            from: installed.into(),
+            to: latest,
+            installed: Box::new(done),
+        },
+        Err(e) => Updated::Failed(e),
+    }
 }
 
 /// Where an update moves a skill to.

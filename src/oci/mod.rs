@@ -44,7 +44,7 @@ pub enum OciError {
         "{registry} refused the request (HTTP 401) {}",
         match with {
             Some(from) => format!("with the credentials from {from}: wrong user name or password/token?"),
-            None => "and no credentials were found for it: log in (docker login), set BOTERNITY_OCI_USERNAME and BOTERNITY_OCI_PASSWORD, or pass --username with --password-stdin".into(),
+            None => "and no credentials were found for it".into(),
         }
     )]
     Unauthorized {
@@ -103,7 +103,7 @@ pub enum OciError {
     },
     #[error(
         "{reference} ({digest}) is not signed (no signature referrer and no tag {tag}) but a \
-         registry key is pinned; the publisher must push it with --sign-key"
+         registry key is pinned; the publisher must sign it"
     )]
     Unsigned {
         reference: String,
@@ -135,7 +135,7 @@ pub enum OciError {
     },
     #[error(
         "the token service {realm} is plain http:// to another machine: credentials and tokens \
-         would cross the network in the clear (pass --plain-http to allow it)"
+         would cross the network in the clear"
     )]
     InsecureRealm { realm: String },
     #[error(transparent)]
