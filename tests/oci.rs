@@ -17,6 +17,7 @@ mod common;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -446,6 +447,45 @@ fn push_install_by_tag_and_digest_run_sync_and_skopeo() {
     );
     assert!(run_skill(&synced, "echo-skill", "x").contains("ECHO: X"));
 
+    // `outdated` sees the tag moved; `update` follows it; a digest install is pinned.
+    let out = bt(&cache)
+        .args(["outdated", "--message-format", "json", "--store"])
+        .arg(&by_tag)
+        .output()
+        .unwrap();
+    assert_ok(&out, "outdated");
+    let lines: Vec<serde_json::Value> = stdout(&out).lines().map(json_line).collect();
+    let kind_line = lines.iter().find(|l| l["name"] == "be-kind").unwrap();
+    assert_eq!(kind_line["kind"], "oci", "{kind_line}");
+    assert_eq!(kind_line["status"], "outdated", "{kind_line}");
+    assert_eq!(kind_line["latest"], v2["digest"]);
+    let echo_line = lines.iter().find(|l| l["name"] == "echo-skill").unwrap();
+    assert_eq!(echo_line["status"], "up-to-date", "{echo_line}");
+    let out = bt(&cache)
+        .args(["update", "be-kind", "--store"])
+        .arg(&by_tag)
+        .output()
+        .unwrap();
+    assert_ok(&out, "update");
+    let md = std::fs::read_to_string(by_tag.join("skills/be-kind/SKILL.md")).unwrap();
+    assert!(
+        md.contains("version: 2.0.0"),
+        "update did not follow the tag: {md}"
+    );
+    let out = bt(&cache)
+        .args(["outdated", "--message-format", "json", "--store"])
+        .arg(&by_digest)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out)
+            .lines()
+            .map(json_line)
+            .all(|l| l["status"] == "pinned"),
+        "{}",
+        stdout(&out)
+    );
+
     // A second client reads what boternity pushed, and copies it.
     if !have("skopeo") {
         return;
@@ -558,6 +598,45 @@ fn basic_auth_registry() {
         .output()
         .unwrap();
     assert_ok(&out, "install with Docker's config.json");
+
+    // A credential helper named by config.json: found on PATH, given the
+    // host on standard input.
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-testhelper");
+    let asked = tmp.path().join("asked");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 2\ncat > {}\necho '{{\"ServerURL\":\"x\",\"Username\":\"bot\",\"Secret\":\"s3cret\"}}'\n",
+            asked.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let helped = tmp.path().join("helped");
+    std::fs::create_dir_all(&helped).unwrap();
+    std::fs::write(
+        helped.join("config.json"),
+        format!(r#"{{"credHelpers": {{"{host}": "testhelper"}}}}"#),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = bt(&tmp.path().join("cache-helper"))
+        .env("DOCKER_CONFIG", &helped)
+        .env("PATH", &path)
+        .arg("install")
+        .arg(format!("oci://{reference}"))
+        .arg("--store")
+        .arg(tmp.path().join("store-3"))
+        .output()
+        .unwrap();
+    assert_ok(&out, "install with a credential helper");
+    assert_eq!(std::fs::read_to_string(&asked).unwrap(), *host);
 
     // Without credentials, and with wrong ones: 401, the store unchanged.
     let out = install(&tmp.path().join("cache-3"), &store, &reference, &[]);

@@ -83,7 +83,9 @@ impl Opts {
                 c[..c.len().min(12)].to_string()
             };
             let reference = match (&line.status, line.requested.as_deref()) {
-                (Status::Pinned, _) if line.kind == boternity_skills::store::lock::SourceKind::Oci => {
+                (Status::Pinned, _)
+                    if line.kind == boternity_skills::store::lock::SourceKind::Oci =>
+                {
                     "(pinned digest)".to_string()
                 }
                 (Status::Pinned, _) => "(pinned --rev)".to_string(),

@@ -350,10 +350,9 @@ fn update_oci(
     let latest = match tags.latest(reference) {
         Ok(latest) => latest,
         Err(e) => {
-            return Updated::Failed(InstallError::Oci(crate::oci::OciError::Registry {
-                url: reference.to_string(),
-                status: 0,
-                message: e,
+            return Updated::Failed(InstallError::Oci(crate::oci::OciError::Tag {
+                reference: reference.to_string(),
+                why: e,
             }));
         }
     };
@@ -361,10 +360,9 @@ fn update_oci(
         return Updated::UpToDate { commit: latest };
     }
     let moved = tags.client().map_err(|e| {
-        InstallError::Oci(crate::oci::OciError::Registry {
-            url: reference.to_string(),
-            status: 0,
-            message: e,
+        InstallError::Oci(crate::oci::OciError::Tag {
+            reference: reference.to_string(),
+            why: e,
         })
     });
     let result = moved.and_then(|client| {

@@ -423,12 +423,16 @@ impl OciClient {
             });
         }
         if !self.offline {
-            let doc = CachedDocument {
-                bytes: bytes.clone(),
-                etag: None,
-            };
-            if let Err(e) = self.cache.put_document(&key, &doc) {
-                tracing::warn!(error = %crate::error_chain(&e), "cannot cache {key}");
+            // Kept by digest too: `sync --offline` asks for exactly that.
+            let by_digest = format!("oci://{}/{}@{digest}", r.registry, r.repository);
+            for key in [key.as_str(), by_digest.as_str()] {
+                let doc = CachedDocument {
+                    bytes: bytes.clone(),
+                    etag: None,
+                };
+                if let Err(e) = self.cache.put_document(key, &doc) {
+                    tracing::warn!(error = %crate::error_chain(&e), "cannot cache {key}");
+                }
             }
         }
         Ok((bytes, digest))

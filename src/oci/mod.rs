@@ -138,6 +138,8 @@ pub enum OciError {
          would cross the network in the clear"
     )]
     InsecureRealm { realm: String },
+    #[error("cannot ask {reference} what its tag points at: {why}")]
+    Tag { reference: String, why: String },
     #[error(transparent)]
     Io(#[from] IoError),
 }
