@@ -75,7 +75,7 @@ pub enum Command {
     Check(check::Opts),
     /// Show which installed skills have newer commits or versions, or were yanked
     Outdated(outdated::Opts),
-    /// Update skills installed from git to the newest commit of their ref
+    /// Update skills installed from git or OCI registries to the newest of their ref or tag
     Update(Box<update::Opts>),
     /// Check installed skills against what was installed
     Verify(verify::Opts),

@@ -9,11 +9,12 @@ use boternity_skills::install::sync::{self, Updated};
 use super::args::{InstallArgs, MessageFormat, OfflineArgs, OutputArgs, StoreArgs, flag_hint};
 use super::message::{self, SkillUpdated, UpdateOutcome};
 
-/// Update skills installed from git to the newest commit of their ref.
+/// Update skills installed from git or OCI registries to the newest of their ref or tag.
 ///
 /// Each skill is fetched, built and checked before it replaces the installed
 /// version, atomically; a failure keeps the installed version and says why.
-/// A skill installed with --rev is pinned and left alone. A Rust skill that
+/// A skill installed with --rev, or from an OCI registry by digest, is pinned
+/// and left alone. A Rust skill that
 /// ships no Cargo.lock is rebuilt with the one kept from its install.
 #[derive(clap::Args)]
 #[command(
