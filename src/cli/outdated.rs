@@ -32,13 +32,17 @@ pub struct Opts {
     #[command(flatten)]
     trust: TrustArgs,
     #[command(flatten)]
+    oci: super::oci::OciArgs,
+    #[command(flatten)]
     pub format: OutputArgs,
 }
 
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let store = self.store.open()?;
-        let context = self.store.context();
+        let mut context = self.store.context();
+        // OCI origins are reached with these flags (credentials, CA file).
+        self.oci.apply(&mut context)?;
         let lines = sync::outdated(&context, &store, self.offline.offline)?;
         let ask = AskOptions {
             keys: self.trust.keys()?,

@@ -34,6 +34,8 @@ pub struct Opts {
     #[command(flatten)]
     install: InstallArgs,
     #[command(flatten)]
+    oci: super::oci::OciArgs,
+    #[command(flatten)]
     pub format: OutputArgs,
 }
 
@@ -41,7 +43,9 @@ impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let store = self.store.open()?;
         let options = self.install.options();
-        let context = self.store.context();
+        let mut context = self.store.context();
+        // OCI origins are reached with these flags (credentials, CA file).
+        self.oci.apply(&mut context)?;
         let executor = super::executor()?;
         let installer = Installer::new(&context, &store).with_executor(&executor);
         let outcomes = sync::update(&installer, &self.names, &options, self.offline.offline)?;
