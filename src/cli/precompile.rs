@@ -227,11 +227,10 @@ impl Opts {
         let mut items = Vec::new();
         let mut failures = Vec::new();
         for entry in report.index.skills.iter().filter(|e| e.is_installable()) {
-            // A tag has no `+`: build metadata is written with `_` (as Helm does).
             let reference = format!(
                 "{target}/{}:{}",
                 entry.name,
-                entry.version.replace('+', "_")
+                boternity_skills::oci::reference::tag_for_version(&entry.version)
             );
             let item = Reference::parse(&reference)
                 .map_err(boternity_skills::oci::OciError::from)

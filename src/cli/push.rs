@@ -72,10 +72,9 @@ impl Opts {
             "push to a tag, not a digest: the digest is what the push makes"
         );
         let mut context = super::context::from_env(None);
-        let mut client =
+        let client =
             self.oci
                 .client(&mut context, &Default::default(), Default::default(), true)?;
-        client.keys.clear();
         let options = PipelineOptions {
             build: self.build.options(),
             no_stub: true,
@@ -106,7 +105,9 @@ impl Opts {
         }
         let reference = match reference.tag {
             Some(_) => reference,
-            None => reference.with_tag(prepared.folder.manifest.version_or_default()),
+            None => reference.with_tag(&boternity_skills::oci::reference::tag_for_version(
+                prepared.folder.manifest.version_or_default(),
+            )),
         };
         let published = publish::push_signed(&client, &reference, &artifact, key.as_ref())
             .with_context(|| format!("cannot push {} to {reference}", self.skill_dir.display()))?;

@@ -140,6 +140,12 @@ impl std::fmt::Display for Reference {
     }
 }
 
+/// The tag a skill's version is pushed under: a tag has no `+`, so build
+/// metadata is written with `_` (as Helm does).
+pub fn tag_for_version(version: &str) -> String {
+    version.replace('+', "_")
+}
+
 /// `host` of `host[:port]` (brackets of an IPv6 address removed).
 pub fn host_of(registry: &str) -> &str {
     if let Some(v6) = registry.strip_prefix('[') {
