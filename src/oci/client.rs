@@ -23,7 +23,7 @@ use super::reference::{Reference, is_sha256_hex};
 use crate::context::{Context, HostEnv};
 use crate::fsutil::{IoError, IoOp};
 use crate::registry::client::cache::{CachedDocument, DownloadCache};
-use crate::registry::client::http::{Budget, Http, HttpError, Method, Request, Response};
+use crate::registry::client::http::{Budget, Http, HttpError, Method, Request, Response, encode};
 use crate::registry::client::{DownloadEvent, ProgressSink, TransportOptions};
 use crate::registry::sign::{self, TrustedKey};
 
@@ -998,17 +998,4 @@ fn registry_error(response: &Response, status: u16) -> OciError {
             .take(500)
             .collect(),
     }
-}
-
-/// Percent-encodes a query value.
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }

@@ -563,15 +563,23 @@ pub fn join(base: &str, path: &str) -> String {
     let mut url = base.trim_end_matches('/').to_string();
     for part in path.split('/') {
         url.push('/');
-        for byte in part.bytes() {
-            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-                url.push(byte as char);
-            } else {
-                url.push_str(&format!("%{byte:02X}"));
-            }
-        }
+        url.push_str(&encode(part));
     }
     url
+}
+
+/// `text` percent-encoded: every byte but the unreserved ones (a path
+/// part, or a query value).
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
