@@ -260,8 +260,12 @@ fn push_output(mut cmd: Command, dir: &Path, reference: &str, extra: &[&str]) ->
 
 /// `boternity install oci://<reference> --store <store>`.
 fn install(cache: &Path, store: &Path, reference: &str, extra: &[&str]) -> Output {
-    bt(cache)
-        .arg("install")
+    install_with(bt(cache), store, reference, extra)
+}
+
+/// [`install`] with `cmd` (a [`bt`] with variables of its own).
+fn install_with(mut cmd: Command, store: &Path, reference: &str, extra: &[&str]) -> Output {
+    cmd.arg("install")
         .arg(format!("oci://{reference}"))
         .arg("--store")
         .arg(store)
@@ -567,15 +571,10 @@ fn basic_auth_registry() {
     assert_ok(&out, "push with --password-stdin");
 
     let store = tmp.path().join("store");
-    let out = bt(&cache)
-        .env("BOTERNITY_OCI_USERNAME", "bot")
-        .env("BOTERNITY_OCI_PASSWORD", "s3cret")
-        .arg("install")
-        .arg(format!("oci://{reference}"))
-        .arg("--store")
-        .arg(&store)
-        .output()
-        .unwrap();
+    let mut cmd = bt(&cache);
+    cmd.env("BOTERNITY_OCI_USERNAME", "bot")
+        .env("BOTERNITY_OCI_PASSWORD", "s3cret");
+    let out = install_with(cmd, &store, &reference, &[]);
     assert_ok(&out, "install with the CI variables");
     let before = snapshot(&store);
 
@@ -589,14 +588,9 @@ fn basic_auth_registry() {
     )
     .unwrap();
     let other_store = tmp.path().join("store-2");
-    let out = bt(&tmp.path().join("cache-2"))
-        .env("DOCKER_CONFIG", &docker)
-        .arg("install")
-        .arg(format!("oci://{reference}"))
-        .arg("--store")
-        .arg(&other_store)
-        .output()
-        .unwrap();
+    let mut cmd = bt(&tmp.path().join("cache-2"));
+    cmd.env("DOCKER_CONFIG", &docker);
+    let out = install_with(cmd, &other_store, &reference, &[]);
     assert_ok(&out, "install with Docker's config.json");
 
     // A credential helper named by config.json: found on PATH, given the
@@ -626,15 +620,9 @@ fn basic_auth_registry() {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = bt(&tmp.path().join("cache-helper"))
-        .env("DOCKER_CONFIG", &helped)
-        .env("PATH", &path)
-        .arg("install")
-        .arg(format!("oci://{reference}"))
-        .arg("--store")
-        .arg(tmp.path().join("store-3"))
-        .output()
-        .unwrap();
+    let mut cmd = bt(&tmp.path().join("cache-helper"));
+    cmd.env("DOCKER_CONFIG", &helped).env("PATH", &path);
+    let out = install_with(cmd, &tmp.path().join("store-3"), &reference, &[]);
     assert_ok(&out, "install with a credential helper");
     assert_eq!(std::fs::read_to_string(&asked).unwrap(), *host);
 
@@ -646,15 +634,10 @@ fn basic_auth_registry() {
         "{}",
         stderr(&out)
     );
-    let out = bt(&tmp.path().join("cache-4"))
-        .env("BOTERNITY_OCI_USERNAME", "bot")
-        .env("BOTERNITY_OCI_PASSWORD", "wrong")
-        .arg("install")
-        .arg(format!("oci://{reference}"))
-        .arg("--store")
-        .arg(&store)
-        .output()
-        .unwrap();
+    let mut cmd = bt(&tmp.path().join("cache-4"));
+    cmd.env("BOTERNITY_OCI_USERNAME", "bot")
+        .env("BOTERNITY_OCI_PASSWORD", "wrong");
+    let out = install_with(cmd, &store, &reference, &[]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("wrong user name or password"),

@@ -49,6 +49,27 @@ pub struct Outdated {
     pub error: Option<String>,
 }
 
+impl Outdated {
+    /// The line's status against `latest` (the newest commit or digest, or
+    /// why it could not be had).
+    fn stand(&mut self, latest: Result<String, String>) {
+        match latest {
+            Ok(latest) => {
+                self.status = if latest == self.installed {
+                    Status::UpToDate
+                } else {
+                    Status::Outdated
+                };
+                self.latest = Some(latest);
+            }
+            Err(e) => {
+                self.status = Status::Unknown;
+                self.error = Some(e);
+            }
+        }
+    }
+}
+
 /// The git origin of an installed skill.
 fn git_origin(skill: &InstalledSkill) -> Option<(String, String, Option<String>, String)> {
     match skill.provenance.as_ref()?.origin.as_ref()? {
@@ -186,20 +207,7 @@ pub fn outdated(
                 error: None,
             };
             if line.requested.is_some() {
-                match oci.latest(&reference) {
-                    Ok(latest) => {
-                        line.status = if latest == installed {
-                            Status::UpToDate
-                        } else {
-                            Status::Outdated
-                        };
-                        line.latest = Some(latest);
-                    }
-                    Err(e) => {
-                        line.status = Status::Unknown;
-                        line.error = Some(e);
-                    }
-                }
+                line.stand(oci.latest(&reference));
             }
             out.push(line);
             continue;
@@ -219,20 +227,7 @@ pub fn outdated(
             error: None,
         };
         if !matches!(request_of(&requested), RefRequest::Rev(_)) {
-            match remotes.latest(&url, &requested) {
-                Ok(latest) => {
-                    line.status = if latest == installed {
-                        Status::UpToDate
-                    } else {
-                        Status::Outdated
-                    };
-                    line.latest = Some(latest);
-                }
-                Err(e) => {
-                    line.status = Status::Unknown;
-                    line.error = Some(e);
-                }
-            }
+            line.stand(remotes.latest(&url, &requested));
         }
         out.push(line);
     }
