@@ -34,6 +34,9 @@ pub struct Context {
     /// layers) may take: the sweep after a build removes the least recently
     /// used down to it ([`crate::cache`]). `None`: never swept.
     pub cache_budget: Option<u64>,
+    /// How OCI registries are reached: credentials, CA certificates, plain
+    /// HTTP.
+    pub oci: crate::oci::OciSettings,
 }
 
 impl Context {
@@ -47,6 +50,7 @@ impl Context {
             transport: TransportOptions::default(),
             git: GitSettings::default(),
             cache_budget: Some(crate::cache::DEFAULT_MAX_SIZE),
+            oci: crate::oci::OciSettings::default(),
         }
     }
 

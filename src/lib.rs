@@ -106,6 +106,7 @@ pub mod executor;
 pub mod fsutil;
 pub mod git;
 pub mod install;
+pub mod oci;
 pub mod paths;
 pub mod pipeline;
 pub mod process;

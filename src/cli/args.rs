@@ -555,6 +555,26 @@ pub fn flag_hint(err: &(dyn std::error::Error + 'static)) -> Option<&'static str
                 "raise the limit with --max-target-bytes BYTES (BOTERNITY_MAX_TARGET_BYTES)",
             );
         }
+        if let Some(e) = c.downcast_ref::<boternity_skills::oci::OciError>() {
+            use boternity_skills::oci::OciError;
+            match e {
+                OciError::Unauthorized { with: None, .. } => {
+                    return Some(
+                        "log in (`docker login`), set BOTERNITY_OCI_USERNAME and BOTERNITY_OCI_PASSWORD, or pass --username with --password-stdin",
+                    );
+                }
+                OciError::NotCached { .. } => return Some("run once without --offline"),
+                OciError::Unsigned { .. } => {
+                    return Some(
+                        "the key is pinned by --registry-key or BOTERNITY_REGISTRY_KEY; the publisher pushes with `boternity push --sign-key`",
+                    );
+                }
+                OciError::InsecureRealm { .. } => {
+                    return Some("pass --plain-http to allow plain http:// anyway");
+                }
+                _ => {}
+            }
+        }
         if let Some(SignError::PasswordNeeded { .. }) = c.downcast_ref::<SignError>() {
             return Some("pass --password-env VAR naming the variable that holds the password");
         }

@@ -11,6 +11,9 @@
 //! | `BOTERNITY_GIT_DEADLINE` | the longest one git call may take (seconds) |
 //! | `BOTERNITY_CACHE_MAX_SIZE` | the cache's budget for build outputs (`10GiB` by default; `unlimited`: never swept) |
 //! | `GIT_SSH_COMMAND` | the ssh git uses (boternity adds `-o BatchMode=yes`) |
+//! | `BOTERNITY_OCI_USERNAME`, `BOTERNITY_OCI_PASSWORD` | credentials for OCI registries (CI) |
+//! | `DOCKER_CONFIG` | the folder of Docker's `config.json` (else `~/.docker`) |
+//! | `SSL_CERT_FILE` | the CA bundle OCI registries are checked against (else the system's) |
 //! | `BOTERNITY_SECRET_<NAME>` | secrets a skill was granted (`get-secret`) |
 
 use std::path::{Path, PathBuf};
@@ -32,6 +35,7 @@ pub fn from_env(store: Option<&Path>) -> Context {
     );
     let mut context = Context::new(folders).with_host(HostEnv::from_vars(std::env::vars_os()));
     context.transport = transport();
+    context.oci = oci_settings();
     context.git = GitSettings {
         deadline: secs("BOTERNITY_GIT_DEADLINE").unwrap_or(boternity_skills::context::GIT_DEADLINE),
         ssh_command: var("GIT_SSH_COMMAND"),
@@ -56,6 +60,48 @@ fn cache_budget() -> Option<Option<u64>> {
             tracing::warn!("BOTERNITY_CACHE_MAX_SIZE: {err}; the default budget applies");
             None
         }
+    }
+}
+
+/// How OCI registries are reached: credentials from
+/// `BOTERNITY_OCI_USERNAME`/`BOTERNITY_OCI_PASSWORD` (both, or neither),
+/// Docker's `config.json` (`$DOCKER_CONFIG`, else `~/.docker`), the
+/// system's CA bundle (`$SSL_CERT_FILE`, else the first of the usual
+/// places). Flags (`--username`, `--ca-file`, `--plain-http`) are applied
+/// on top by the commands that take them.
+fn oci_settings() -> boternity_skills::oci::OciSettings {
+    let credentials = match (
+        var("BOTERNITY_OCI_USERNAME"),
+        std::env::var("BOTERNITY_OCI_PASSWORD"),
+    ) {
+        (Some(username), Ok(password)) if !password.is_empty() => {
+            Some(boternity_skills::oci::Basic {
+                username,
+                password,
+                from: "BOTERNITY_OCI_USERNAME and BOTERNITY_OCI_PASSWORD".into(),
+            })
+        }
+        _ => None,
+    };
+    let docker_config = std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+        .map(|dir| dir.join("config.json"));
+    const BUNDLES: [&str; 4] = [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/ca-bundle.pem",
+        "/etc/ssl/cert.pem",
+    ];
+    let system_roots = var("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .or_else(|| BUNDLES.iter().map(PathBuf::from).find(|p| p.is_file()));
+    boternity_skills::oci::OciSettings {
+        credentials,
+        docker_config,
+        ca_file: None,
+        system_roots,
+        plain_http: false,
     }
 }
 

@@ -27,12 +27,13 @@ use super::message::{self, InstallFailed, SkillInstalled};
 #[allow(rustdoc::broken_intra_doc_links)]
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  boternity install skills/word-count\n  boternity install ./my-skill --store /tmp/store --trust-tier verified\n  boternity install ./weather --grant http_get --allow-host api.weather.example --grant get_secret --allow-secret api-key\n  boternity install ./registry-skill --no-stub --message-format json\n  boternity install word-count --registry dist/   (from `boternity precompile` output)\n  boternity install word-count@1.2.0 --registry https://example.org/skills --registry-key registry.key.pub\n\nExit status:\n  0  installed (a stub counts, unless --no-stub)\n  1  not installed; the store is unchanged"
+    after_help = "Examples:\n  boternity install skills/word-count\n  boternity install ./my-skill --store /tmp/store --trust-tier verified\n  boternity install ./weather --grant http_get --allow-host api.weather.example --grant get_secret --allow-secret api-key\n  boternity install ./registry-skill --no-stub --message-format json\n  boternity install word-count --registry dist/   (from `boternity precompile` output)\n  boternity install word-count@1.2.0 --registry https://example.org/skills --registry-key registry.key.pub\n  boternity install oci://ghcr.io/acme/skills/weather:1.2.0 --registry-key registry.key.pub\n  boternity install oci://ghcr.io/acme/skills/weather@sha256:<digest>\n\nExit status:\n  0  installed (a stub counts, unless --no-stub)\n  1  not installed; the store is unchanged"
 )]
 pub struct Opts {
     /// The skill folder (holding SKILL.md), or with --registry the skill's
     /// NAME[@VERSION] (an existing folder is always taken as the folder),
-    /// or with --git the first skill to install.
+    /// or with --git the first skill to install, or an OCI artifact
+    /// oci://HOST/REPOSITORY[:TAG][@sha256:DIGEST] (`boternity push`'s).
     #[arg(
         required_unless_present = "git",
         default_value = ".",
@@ -43,6 +44,8 @@ pub struct Opts {
     git: super::install_git::GitArgs,
     #[command(flatten)]
     registry: super::registry::RegistryArgs,
+    #[command(flatten)]
+    oci: super::oci::OciArgs,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -56,7 +59,7 @@ pub struct Opts {
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let store = self.store.open()?;
-        let context = self.store.context();
+        let mut context = self.store.context();
         // An install states the grants: a reinstall grants these, not the
         // installed version's (update and sync, which take none, keep them).
         let options = InstallOptions {
@@ -77,7 +80,7 @@ impl Opts {
             );
         }
         let result = self
-            .install(&context, &store, &options)
+            .install(&mut context, &store, &options)
             .with_context(|| format!("cannot install {}", self.skill_dir.display()));
         match result {
             Ok(installed) => {
@@ -92,10 +95,31 @@ impl Opts {
 
     fn install(
         &self,
-        context: &boternity_skills::Context,
+        context: &mut boternity_skills::Context,
         store: &SkillStore,
         options: &InstallOptions,
     ) -> anyhow::Result<Vec<Installed>> {
+        let first = self.skill_dir.to_string_lossy();
+        if first.starts_with(boternity_skills::oci::reference::SCHEME) {
+            let references = std::iter::once(first.into_owned())
+                .chain(self.git.more.iter().cloned())
+                .map(|text| boternity_skills::oci::Reference::parse(&text))
+                .collect::<Result<Vec<_>, _>>()?;
+            let client = self.oci.client(
+                context,
+                &self.registry.trust,
+                self.registry.offline,
+                self.format.json(),
+            )?;
+            let executor = super::executor()?;
+            let installer = Installer::new(context, store).with_executor(&executor);
+            let source = Source::Oci {
+                client: Box::new(client),
+                references,
+            };
+            return Ok(installer.install(&source, options)?);
+        }
+        let context = &*context;
         let executor = super::executor()?;
         let installer = Installer::new(context, store).with_executor(&executor);
         let registry = self.registry.client(context, self.format.json())?;

@@ -41,7 +41,8 @@ pub struct GitArgs {
     #[arg(long, requires = "git")]
     pub list: bool,
     /// With --git or --registry: more skills to install (by name or
-    /// folder, or NAME[@VERSION]); all are installed, or none.
+    /// folder, or NAME[@VERSION]); after an oci:// reference, more oci://
+    /// references. All are installed, or none.
     #[arg(value_name = "SKILL")]
     pub more: Vec<String>,
 }

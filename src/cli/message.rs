@@ -150,6 +150,10 @@ pub struct SkillInstalled<'a> {
     /// What was asked for and not granted: `capabilities`, `secrets`.
     #[schemars(with = "RequestedSchema")]
     pub not_granted: &'a Requested,
+    /// Where it came from (`kind` and its fields; for `oci`, the reference
+    /// as asked and the manifest digest it resolved to).
+    #[schemars(with = "Option<OriginSchema>")]
+    pub origin: Option<&'a boternity_skills::store::provenance::Origin>,
 }
 
 /// `granted` of `skill-installed`: the grants without the data folder (the
@@ -198,6 +202,7 @@ impl<'a> SkillInstalled<'a> {
                 secrets: &installed.granted.secrets,
             },
             not_granted: &installed.not_granted,
+            origin: installed.provenance.origin.as_ref(),
         }
     }
 }
@@ -287,6 +292,47 @@ impl LayerWord {
 
 impl Message for SkillPrecompiled<'_> {
     const REASON: &'static str = "skill-precompiled";
+}
+
+/// A skill pushed to an OCI registry (`push`, `precompile --push`).
+#[derive(Serialize, JsonSchema)]
+pub struct SkillPushed<'a> {
+    pub name: &'a str,
+    pub version: Option<&'a str>,
+    /// Where it was pushed (`host/repository:tag`).
+    pub reference: String,
+    /// The manifest's digest (`sha256:…`): what `install oci://…@DIGEST` pins.
+    pub digest: &'a str,
+    /// Blobs uploaded, bytes uploaded, and blobs the registry already had.
+    pub uploaded: usize,
+    pub bytes: u64,
+    pub skipped: usize,
+    /// The signature manifest's digest, when signed.
+    pub signature: Option<&'a str>,
+}
+
+impl<'a> SkillPushed<'a> {
+    pub fn new(
+        name: &'a str,
+        version: Option<&'a str>,
+        pushed: &'a boternity_skills::oci::Pushed,
+        signature: Option<&'a str>,
+    ) -> SkillPushed<'a> {
+        SkillPushed {
+            name,
+            version,
+            reference: pushed.reference.to_string(),
+            digest: &pushed.digest,
+            uploaded: pushed.uploaded,
+            bytes: pushed.bytes,
+            skipped: pushed.skipped,
+            signature,
+        }
+    }
+}
+
+impl Message for SkillPushed<'_> {
+    const REASON: &'static str = "skill-pushed";
 }
 
 /// `precompile` finished.
@@ -449,7 +495,7 @@ impl Message for SkillFound<'_> {
 #[derive(Serialize, JsonSchema)]
 pub struct SkillOutdated<'a> {
     pub name: &'a str,
-    /// `git` or `registry`.
+    /// `git`, `registry` or `oci`.
     pub kind: &'static str,
     /// The repository, or the registry (URL or folder).
     pub url: &'a str,

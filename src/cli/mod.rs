@@ -18,8 +18,10 @@ mod keygen;
 mod list;
 mod message;
 mod new_skill;
+mod oci;
 mod outdated;
 mod precompile;
+mod push;
 pub mod references;
 mod registry;
 mod remove;
@@ -62,6 +64,8 @@ pub enum Command {
     Bench(bench::Opts),
     /// Pre-compile every skill of a registry into validated components
     Precompile(Box<precompile::Opts>),
+    /// Build and check a skill as install does, then push it to an OCI registry
+    Push(Box<push::Opts>),
     /// Work with precompiled registry indexes
     Index(index::Opts),
     /// Write a minisign key pair for signing a registry's index.json
@@ -72,7 +76,7 @@ pub enum Command {
     Check(check::Opts),
     /// Show which installed skills have newer commits or versions, or were yanked
     Outdated(outdated::Opts),
-    /// Update skills installed from git to the newest commit of their ref
+    /// Update skills installed from git or OCI registries to the newest of their ref or tag
     Update(Box<update::Opts>),
     /// Check installed skills against what was installed
     Verify(verify::Opts),
@@ -111,6 +115,7 @@ impl Command {
             Command::Remove(o) => o.run(),
             Command::Bench(o) => o.run(),
             Command::Precompile(o) => o.run(jobserver),
+            Command::Push(o) => o.run(),
             Command::Index(o) => o.run(),
             Command::Keygen(o) => o.run(),
             Command::Doctor(o) => o.run(),
@@ -136,6 +141,7 @@ impl Command {
             Command::Remove(_) => "remove",
             Command::Bench(_) => "bench",
             Command::Precompile(_) => "precompile",
+            Command::Push(_) => "push",
             Command::Index(o) => o.name(),
             Command::Keygen(_) => "keygen",
             Command::Doctor(_) => "doctor",
@@ -162,6 +168,7 @@ impl Command {
             Command::Remove(o) => o.format,
             Command::Bench(o) => o.format,
             Command::Precompile(o) => o.format,
+            Command::Push(o) => o.format,
             Command::Index(o) => o.format(),
             Command::Keygen(o) => o.format,
             Command::Doctor(o) => o.format,

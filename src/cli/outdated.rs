@@ -32,13 +32,17 @@ pub struct Opts {
     #[command(flatten)]
     trust: TrustArgs,
     #[command(flatten)]
+    oci: super::oci::OciArgs,
+    #[command(flatten)]
     pub format: OutputArgs,
 }
 
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let store = self.store.open()?;
-        let context = self.store.context();
+        let mut context = self.store.context();
+        // OCI origins are reached with these flags (credentials, CA file).
+        self.oci.apply(&mut context)?;
         let lines = sync::outdated(&context, &store, self.offline.offline)?;
         let ask = AskOptions {
             keys: self.trust.keys()?,
@@ -49,7 +53,7 @@ impl Opts {
         if !self.format.json() {
             if lines.is_empty() && registry.is_empty() {
                 eprintln!(
-                    "no skill in {} was installed from git or a registry",
+                    "no skill in {} was installed from git, a registry or an OCI registry",
                     store.root().display()
                 );
                 return Ok(ExitCode::SUCCESS);
@@ -63,7 +67,10 @@ impl Opts {
             if self.format.json() {
                 message::emit(&SkillOutdated {
                     name: &line.name,
-                    kind: "git",
+                    kind: match line.kind {
+                        boternity_skills::store::lock::SourceKind::Oci => "oci",
+                        _ => "git",
+                    },
                     url: &line.url,
                     path: Some(&line.path),
                     requested: line.requested.as_deref(),
@@ -75,8 +82,16 @@ impl Opts {
                 });
                 continue;
             }
-            let short = |c: &str| c[..c.len().min(12)].to_string();
+            let short = |c: &str| {
+                let c = c.strip_prefix("sha256:").unwrap_or(c);
+                c[..c.len().min(12)].to_string()
+            };
             let reference = match (&line.status, line.requested.as_deref()) {
+                (Status::Pinned, _)
+                    if line.kind == boternity_skills::store::lock::SourceKind::Oci =>
+                {
+                    "(pinned digest)".to_string()
+                }
                 (Status::Pinned, _) => "(pinned --rev)".to_string(),
                 (_, None) => "(default branch)".to_string(),
                 (_, Some(r)) => r

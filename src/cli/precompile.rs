@@ -26,7 +26,7 @@ use super::message::{self, LayerWord, PrecompileFinished, SkillPrecompiled};
 #[derive(clap::Args)]
 #[command(
     group = SigningArgs::requires_key("sign_key"),
-    after_help = "Examples:\n  boternity precompile registry/ --out dist/\n  boternity precompile registry/ --out dist/shard-2 --shard 2/4 --no-stub --message-format json\n  boternity index merge dist/shard-*/index.json -o dist/index.json\n\nExit status:\n  0  every skill succeeded (ok, cached or skipped)\n  1  at least one skill failed (all others were still built)"
+    after_help = "Examples:\n  boternity precompile registry/ --out dist/\n  boternity precompile registry/ --out dist/shard-2 --shard 2/4 --no-stub --message-format json\n  boternity index merge dist/shard-*/index.json -o dist/index.json\n  boternity precompile registry/ --out dist/ --sign-key registry.key --push ghcr.io/acme/skills\n\nExit status:\n  0  every skill succeeded (ok, cached or skipped)\n  1  at least one skill failed (all others were still built)"
 )]
 pub struct Opts {
     /// The registry: a folder with skill folders anywhere below it.
@@ -60,6 +60,16 @@ pub struct Opts {
     sign_key: Option<PathBuf>,
     #[command(flatten)]
     signing: SigningArgs,
+    /// After the build, push every skill to this OCI registry and namespace
+    /// as <NAMESPACE>/<name>:<version> (signed with --sign-key, when given),
+    /// reporting each digest.
+    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
+    push: Option<String>,
+    /// With --push: uploads at once.
+    #[arg(long, value_name = "N", default_value_t = 4, requires = "push")]
+    push_jobs: usize,
+    #[command(flatten)]
+    oci: super::oci::OciArgs,
     #[command(flatten)]
     pub format: OutputArgs,
 }
@@ -76,6 +86,20 @@ impl Opts {
             Some(path) => Some(self.signing.signer(path)?),
             None => None,
         };
+        let mut context = super::context::from_env(None);
+        // Checked before anything is built.
+        let push_to = match &self.push {
+            Some(target) => {
+                let target = target.trim_end_matches('/');
+                boternity_skills::oci::Reference::parse(&format!("{target}/x"))?;
+                let client =
+                    self.oci
+                        .client(&mut context, &Default::default(), Default::default(), true)?;
+                Some((target.to_string(), client))
+            }
+            None => None,
+        };
+        let push_key = sign_key.as_ref().map(|s| s.key.clone());
         let options = PrecompileOptions {
             out: self.out.clone(),
             jobs: self.jobs,
@@ -123,12 +147,7 @@ impl Opts {
                 }
             }
         };
-        let report = precompile::precompile(
-            &super::context::from_env(None),
-            &self.registry_dir,
-            &options,
-            &progress,
-        )?;
+        let report = precompile::precompile(&context, &self.registry_dir, &options, &progress)?;
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
@@ -191,11 +210,66 @@ impl Opts {
                 );
             }
         }
-        Ok(if report.failed() {
+        let pushed_ok = match &push_to {
+            Some((target, client)) => self.push_all(target, client, &report, push_key.as_ref())?,
+            None => true,
+        };
+        Ok(if report.failed() || !pushed_ok {
             ExitCode::FAILURE
         } else {
             ExitCode::SUCCESS
         })
+    }
+
+    /// `--push`: every published skill of the index to
+    /// `<target>/<name>:<version>`, at most `--push-jobs` at once; whether
+    /// all were pushed.
+    fn push_all(
+        &self,
+        target: &str,
+        client: &boternity_skills::oci::OciClient,
+        report: &precompile::PrecompileReport,
+        key: Option<&boternity_skills::registry::sign::SigningKey>,
+    ) -> anyhow::Result<bool> {
+        use boternity_skills::oci::{Reference, publish};
+        let mut items = Vec::new();
+        let mut failures = Vec::new();
+        for entry in report.index.skills.iter().filter(|e| e.is_installable()) {
+            let reference = format!(
+                "{target}/{}:{}",
+                entry.name,
+                boternity_skills::oci::reference::tag_for_version(&entry.version)
+            );
+            let item = Reference::parse(&reference)
+                .map_err(boternity_skills::oci::OciError::from)
+                .and_then(|r| Ok((r, publish::artifact_of_entry(&self.out, entry)?)));
+            match item {
+                Ok(item) => items.push((entry, item)),
+                Err(e) => failures.push(format!(
+                    "`{}`: {}",
+                    entry.name,
+                    boternity_skills::error_chain(&e)
+                )),
+            }
+        }
+        let (entries, items): (Vec<_>, Vec<_>) = items.into_iter().unzip();
+        let results = publish::push_all(client, &items, self.push_jobs, key);
+        for (entry, result) in entries.iter().zip(results) {
+            match result {
+                Ok(published) => {
+                    super::push::report(&entry.name, Some(&entry.version), &published, self.format)
+                }
+                Err(e) => failures.push(format!(
+                    "`{}`: cannot push it: {}",
+                    entry.name,
+                    boternity_skills::error_chain(&e)
+                )),
+            }
+        }
+        if failures.is_empty() {
+            return Ok(true);
+        }
+        anyhow::bail!("precompile --push: {}", failures.join("; "))
     }
 }
 

@@ -88,7 +88,7 @@ pub fn spec(arg: &str) -> (&str, Option<&str>) {
     parse_spec(arg)
 }
 
-fn progress_bar() -> Arc<dyn Fn(DownloadEvent) + Send + Sync> {
+pub fn progress_bar() -> Arc<dyn Fn(DownloadEvent) + Send + Sync> {
     let bar = indicatif::ProgressBar::hidden();
     bar.set_style(
         indicatif::ProgressStyle::with_template(

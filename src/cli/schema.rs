@@ -58,6 +58,7 @@ pub fn message_schemas() -> Vec<(&'static str, Value)> {
         one::<message::BuildFailed<'static>>(),
         one::<message::SkillInstalled<'static>>(),
         one::<message::InstallFailed<'static>>(),
+        one::<message::SkillPushed<'static>>(),
         one::<message::InstalledSkillLine<'static>>(),
         one::<message::SkillPrecompiled<'static>>(),
         one::<message::PrecompileFinished<'static>>(),
@@ -242,6 +243,9 @@ pub enum OriginSchema {
         name: String,
         version: String,
     },
+    /// An OCI registry: the reference as asked and the manifest digest it
+    /// resolved to.
+    Oci { reference: String, digest: String },
     /// A git repository: the URL (credentials stripped), the skill's path in
     /// it, the ref asked for (null: the default branch) and the commit.
     Git {

@@ -33,6 +33,8 @@ pub struct Opts {
     #[command(flatten)]
     install: InstallArgs,
     #[command(flatten)]
+    oci: super::oci::OciArgs,
+    #[command(flatten)]
     pub format: OutputArgs,
 }
 
@@ -42,7 +44,9 @@ impl Opts {
         let path = self.lock.clone().unwrap_or_else(|| lock::lock_path(&store));
         let locked = LockFile::read(&path)?;
         let options = self.install.options();
-        let context = self.store.context();
+        let mut context = self.store.context();
+        // OCI origins are reached with these flags (credentials, CA file).
+        self.oci.apply(&mut context)?;
         let executor = super::executor()?;
         let installer = Installer::new(&context, &store).with_executor(&executor);
         let report = sync::sync(&installer, &locked, &options, self.offline.offline)?;

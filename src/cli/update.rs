@@ -9,11 +9,12 @@ use boternity_skills::install::sync::{self, Updated};
 use super::args::{InstallArgs, MessageFormat, OfflineArgs, OutputArgs, StoreArgs, flag_hint};
 use super::message::{self, SkillUpdated, UpdateOutcome};
 
-/// Update skills installed from git to the newest commit of their ref.
+/// Update skills installed from git or OCI registries to the newest of their ref or tag.
 ///
 /// Each skill is fetched, built and checked before it replaces the installed
 /// version, atomically; a failure keeps the installed version and says why.
-/// A skill installed with --rev is pinned and left alone. A Rust skill that
+/// A skill installed with --rev, or from an OCI registry by digest, is pinned
+/// and left alone. A Rust skill that
 /// ships no Cargo.lock is rebuilt with the one kept from its install.
 #[derive(clap::Args)]
 #[command(
@@ -33,6 +34,8 @@ pub struct Opts {
     #[command(flatten)]
     install: InstallArgs,
     #[command(flatten)]
+    oci: super::oci::OciArgs,
+    #[command(flatten)]
     pub format: OutputArgs,
 }
 
@@ -40,7 +43,9 @@ impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let store = self.store.open()?;
         let options = self.install.options();
-        let context = self.store.context();
+        let mut context = self.store.context();
+        // OCI origins are reached with these flags (credentials, CA file).
+        self.oci.apply(&mut context)?;
         let executor = super::executor()?;
         let installer = Installer::new(&context, &store).with_executor(&executor);
         let outcomes = sync::update(&installer, &self.names, &options, self.offline.offline)?;

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod git;
+pub mod oci;
 pub mod registry;
 pub mod sync;
 
@@ -72,6 +73,11 @@ pub enum Source {
         client: RegistryClient,
         skills: Vec<(String, Option<String>)>,
     },
+    /// Skills in OCI registries, each by tag or digest.
+    Oci {
+        client: Box<crate::oci::OciClient>,
+        references: Vec<crate::oci::Reference>,
+    },
 }
 
 /// Which of a repository's skills to install.
@@ -113,6 +119,8 @@ pub enum InstallError {
     Git(#[from] GitError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Oci(#[from] crate::oci::OciError),
     #[error(transparent)]
     Index(#[from] crate::registry::index::IndexError),
     #[error("the component does not run on this executor")]
@@ -201,6 +209,7 @@ impl<'a> Installer<'a> {
                 offline,
             } => git::install(self, spec, pick, *offline, options),
             Source::Registry { client, skills } => registry::install(self, client, skills, options),
+            Source::Oci { client, references } => oci::install(self, client, references, options),
         };
         // The cache's build outputs back within their budget, whatever came
         // of the install (a failed build leaves its target directory too).

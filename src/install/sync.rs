@@ -35,6 +35,9 @@ pub enum Status {
 #[derive(Debug, Clone)]
 pub struct Outdated {
     pub name: String,
+    /// `Git`, or `Oci` (then `url` is `host/repository`, `requested` the
+    /// tag followed, and the commits are manifest digests).
+    pub kind: SourceKind,
     pub url: String,
     pub path: String,
     /// The ref followed (`None`: the default branch).
@@ -44,6 +47,27 @@ pub struct Outdated {
     pub latest: Option<String>,
     pub status: Status,
     pub error: Option<String>,
+}
+
+impl Outdated {
+    /// The line's status against `latest` (the newest commit or digest, or
+    /// why it could not be had).
+    fn stand(&mut self, latest: Result<String, String>) {
+        match latest {
+            Ok(latest) => {
+                self.status = if latest == self.installed {
+                    Status::UpToDate
+                } else {
+                    Status::Outdated
+                };
+                self.latest = Some(latest);
+            }
+            Err(e) => {
+                self.status = Status::Unknown;
+                self.error = Some(e);
+            }
+        }
+    }
 }
 
 /// The git origin of an installed skill.
@@ -56,6 +80,58 @@ fn git_origin(skill: &InstalledSkill) -> Option<(String, String, Option<String>,
             commit,
         } => Some((url.clone(), path.clone(), requested.clone(), commit.clone())),
         _ => None,
+    }
+}
+
+/// The OCI origin of an installed skill: the reference as asked, and the
+/// digest installed.
+fn oci_origin(skill: &InstalledSkill) -> Option<(crate::oci::Reference, String)> {
+    match skill.provenance.as_ref()?.origin.as_ref()? {
+        Origin::Oci { reference, digest } => crate::oci::Reference::parse(reference)
+            .ok()
+            .map(|r| (r, digest.clone())),
+        _ => None,
+    }
+}
+
+/// Asks OCI registries what their tags point at (one client for the run).
+struct OciTags<'c> {
+    context: &'c Context,
+    offline: bool,
+    client: Option<Result<crate::oci::OciClient, String>>,
+}
+
+impl<'c> OciTags<'c> {
+    fn new(context: &'c Context, offline: bool) -> OciTags<'c> {
+        OciTags {
+            context,
+            offline,
+            client: None,
+        }
+    }
+
+    fn client(&mut self) -> Result<&crate::oci::OciClient, String> {
+        let (context, offline) = (self.context, self.offline);
+        self.client
+            .get_or_insert_with(|| {
+                crate::oci::OciClient::new(context, Vec::new())
+                    .map(|mut c| {
+                        c.offline = offline;
+                        c
+                    })
+                    .map_err(|e| crate::error_chain(&e))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The digest `reference`'s tag points at now.
+    fn latest(&mut self, reference: &crate::oci::Reference) -> Result<String, String> {
+        let client = self.client()?;
+        client
+            .manifest(reference, &client.budget())
+            .map(|(_, digest)| digest)
+            .map_err(|e| crate::error_chain(&e))
     }
 }
 
@@ -116,12 +192,32 @@ pub fn outdated(
         offline,
     };
     let mut out = Vec::new();
+    let mut oci = OciTags::new(context, offline);
     for skill in store.list()? {
+        if let Some((reference, installed)) = oci_origin(&skill) {
+            let mut line = Outdated {
+                name: skill.name.clone(),
+                kind: SourceKind::Oci,
+                url: reference.repository_name(),
+                path: String::new(),
+                requested: reference.tag.clone().filter(|_| reference.digest.is_none()),
+                installed: installed.clone(),
+                latest: None,
+                status: Status::Pinned,
+                error: None,
+            };
+            if line.requested.is_some() {
+                line.stand(oci.latest(&reference));
+            }
+            out.push(line);
+            continue;
+        }
         let Some((url, path, requested, installed)) = git_origin(&skill) else {
             continue;
         };
         let mut line = Outdated {
             name: skill.name.clone(),
+            kind: SourceKind::Git,
             url: url.clone(),
             path,
             requested: requested.clone(),
@@ -131,20 +227,7 @@ pub fn outdated(
             error: None,
         };
         if !matches!(request_of(&requested), RefRequest::Rev(_)) {
-            match remotes.latest(&url, &requested) {
-                Ok(latest) => {
-                    line.status = if latest == installed {
-                        Status::UpToDate
-                    } else {
-                        Status::Outdated
-                    };
-                    line.latest = Some(latest);
-                }
-                Err(e) => {
-                    line.status = Status::Unknown;
-                    line.error = Some(e);
-                }
-            }
+            line.stand(remotes.latest(&url, &requested));
         }
         out.push(line);
     }
@@ -209,7 +292,13 @@ fn update_each(
         offline,
     };
     let mut out = Vec::new();
+    let mut oci = OciTags::new(installer.context, offline);
     for skill in skills {
+        if let Some((reference, installed)) = oci_origin(&skill) {
+            let outcome = update_oci(installer, &mut oci, &reference, &installed, options);
+            out.push((skill.name.clone(), outcome));
+            continue;
+        }
         let Some((url, path, requested, installed)) = git_origin(&skill) else {
             if !names.is_empty() {
                 out.push((skill.name.clone(), Updated::NotGit));
@@ -249,6 +338,52 @@ fn update_each(
         out.push((skill.name.clone(), outcome));
     }
     Ok(out)
+}
+
+/// Moves an OCI install to what its tag points at now (a digest install is
+/// pinned).
+fn update_oci(
+    installer: &Installer<'_>,
+    tags: &mut OciTags<'_>,
+    reference: &crate::oci::Reference,
+    installed: &str,
+    options: &InstallOptions,
+) -> Updated {
+    if reference.digest.is_some() || reference.tag.is_none() {
+        return Updated::Pinned {
+            commit: installed.into(),
+        };
+    }
+    let latest = match tags.latest(reference) {
+        Ok(latest) => latest,
+        Err(e) => {
+            return Updated::Failed(InstallError::Oci(crate::oci::OciError::Tag {
+                reference: reference.to_string(),
+                why: e,
+            }));
+        }
+    };
+    if latest == installed {
+        return Updated::UpToDate { commit: latest };
+    }
+    let moved = tags.client().map_err(|e| {
+        InstallError::Oci(crate::oci::OciError::Tag {
+            reference: reference.to_string(),
+            why: e,
+        })
+    });
+    let result = moved.and_then(|client| {
+        let planned = super::oci::plan(client, reference, options, &client.budget())?;
+        commit_one(installer, planned, options)
+    });
+    match result {
+        Ok(done) => Updated::Moved {
+            from: installed.into(),
+            to: latest,
+            installed: Box::new(done),
+        },
+        Err(e) => Updated::Failed(e),
+    }
 }
 
 /// Where an update moves a skill to.
@@ -364,6 +499,7 @@ fn sync_all(
     let mut report = Synced::default();
     let mut planned = Vec::new();
     let mut checkouts: BTreeMap<(String, String), Checkout> = BTreeMap::new();
+    let mut oci: Option<crate::oci::OciClient> = None;
     for (key, entry) in &lock.skills {
         if current
             .skills
@@ -408,6 +544,28 @@ fn sync_all(
                     entry.cargo_lock.as_deref(),
                 )?
             }
+            SourceKind::Oci => {
+                // Exactly the locked digest: its bytes are what the lock pins.
+                let digest = entry.digest.clone().unwrap_or_default();
+                let reference = crate::oci::Reference::parse(&entry.url)
+                    .map_err(crate::oci::OciError::from)?
+                    .with_digest(&digest);
+                let client = match &oci {
+                    Some(client) => client,
+                    None => {
+                        let mut client = crate::oci::OciClient::new(installer.context, Vec::new())?;
+                        client.offline = offline;
+                        oci.insert(client)
+                    }
+                };
+                let mut plan = super::oci::plan(client, &reference, options, &client.budget())?;
+                // Recorded as locked: the reference as it was asked for.
+                plan.origin = Origin::Oci {
+                    reference: entry.url.clone(),
+                    digest,
+                };
+                plan
+            }
             other => {
                 return Err(GitError::CannotSync {
                     key: key.clone(),
@@ -436,6 +594,7 @@ fn same_install(current: &LockedSkill, locked: &LockedSkill) -> bool {
         && current.url == locked.url
         && current.path == locked.path
         && current.commit == locked.commit
+        && current.digest == locked.digest
         && current.source_sha256 == locked.source_sha256
         && current.wasm_sha256 == locked.wasm_sha256
         && current.files == locked.files

@@ -44,6 +44,7 @@ pub enum SourceKind {
     Git,
     Folder,
     Registry,
+    Oci,
 }
 
 impl std::fmt::Display for SourceKind {
@@ -52,6 +53,7 @@ impl std::fmt::Display for SourceKind {
             SourceKind::Git => "git",
             SourceKind::Folder => "folder",
             SourceKind::Registry => "registry",
+            SourceKind::Oci => "oci",
         })
     }
 }
@@ -74,6 +76,9 @@ pub struct LockedSkill {
     /// The commit installed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// An OCI artifact's manifest digest (`sha256:…`): what `sync` installs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     /// A registry entry's name and version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -128,6 +133,16 @@ impl LockedSkill {
     /// nothing in a lock file reaches git unchecked. Other entries are never
     /// given to git.
     pub fn check(&self) -> Result<(), GitError> {
+        if self.source == SourceKind::Oci {
+            // Parsed as `install oci://` parses it, and pinned by a digest.
+            let digest = self.digest.as_deref().unwrap_or("(none)");
+            return crate::oci::Reference::parse(&self.url)
+                .map_err(|e| e.to_string())
+                .and_then(|_| crate::oci::reference::check_digest(digest))
+                .map_err(|why| {
+                    GitError::Conflict(format!("the OCI entry `{}` is refused: {why}", self.url))
+                });
+        }
         if self.source != SourceKind::Git {
             return Ok(());
         }
@@ -159,6 +174,10 @@ impl LockedSkill {
                 name: self.name.clone().unwrap_or_default(),
                 version: self.version.clone().unwrap_or_default(),
             },
+            SourceKind::Oci => Origin::Oci {
+                reference: self.url.clone(),
+                digest: self.digest.clone().unwrap_or_default(),
+            },
         }
     }
 
@@ -169,6 +188,7 @@ impl LockedSkill {
             path: None,
             reference: None,
             commit: None,
+            digest: None,
             name: None,
             version: None,
             source_sha256: p.source_sha256.clone(),
@@ -202,6 +222,11 @@ impl LockedSkill {
                 entry.url = url.clone();
                 entry.name = Some(name.clone());
                 entry.version = Some(version.clone());
+            }
+            Origin::Oci { reference, digest } => {
+                entry.source = SourceKind::Oci;
+                entry.url = reference.clone();
+                entry.digest = Some(digest.clone());
             }
         }
         if p.resolved_cargo_lock() {

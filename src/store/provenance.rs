@@ -43,6 +43,10 @@ pub enum Origin {
         name: String,
         version: String,
     },
+    /// An OCI registry (`install oci://REF`): the reference as asked
+    /// (`host/repository:tag`, or `@sha256:…`) and the manifest digest it
+    /// resolved to.
+    Oci { reference: String, digest: String },
     /// A git repository: the URL (credentials stripped), the skill's path in
     /// it, the ref asked for (`None`: the default branch) and the commit.
     Git {
@@ -61,6 +65,16 @@ impl Origin {
         match (self, other) {
             (Origin::Folder { path: a }, Origin::Folder { path: b }) => a == b,
             (Origin::Registry { url: a, .. }, Origin::Registry { url: b, .. }) => a == b,
+            // The same repository, at any tag or digest.
+            (Origin::Oci { reference: a, .. }, Origin::Oci { reference: b, .. }) => {
+                match (
+                    crate::oci::Reference::parse(a),
+                    crate::oci::Reference::parse(b),
+                ) {
+                    (Ok(a), Ok(b)) => a.repository_name() == b.repository_name(),
+                    _ => a == b,
+                }
+            }
             (
                 Origin::Git {
                     url: a, path: p, ..
@@ -80,6 +94,7 @@ impl Origin {
             Origin::Registry { url, name, version } => {
                 format!("the registry {url} ({name} {version})")
             }
+            Origin::Oci { reference, digest } => format!("oci://{reference} ({digest})"),
             Origin::Git { url, path, .. } if path.is_empty() => url.clone(),
             Origin::Git { url, path, .. } => format!("{url} ({path})"),
         }

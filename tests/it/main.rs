@@ -20,6 +20,7 @@ mod house;
 mod install;
 mod layer;
 mod lenient;
+mod oci;
 mod precompile;
 mod registry;
 mod sandbox;

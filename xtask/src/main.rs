@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask demo`: the main job on the bundled example: scaffold a skill
 //!   from `templates/`, build it into a component, validate it, run it.
-//! - `cargo xtask test`: install the wasm targets the tests build for (and Debian's minisign), then run
+//! - `cargo xtask test`: install the wasm targets the tests build for (and Debian's minisign,
+//!   docker-registry, skopeo and htpasswd), then run
 //!   the whole test suite, then `examples/embed.rs` (what CI runs).
 //! - `cargo xtask bench`: the executor's figures (`boternity bench`, release
 //!   build) on the example skill, step by step, then whole processes side by
@@ -41,7 +42,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some("test") => {
             ensure_targets(&TEST_TARGETS)?;
-            ensure_minisign()?;
+            ensure_test_tools()?;
             test(&args[1..])
         }
         Some("bench") => {
@@ -84,24 +85,57 @@ tasks:
 /// other two to exercise componentization.
 const TEST_TARGETS: [&str; 3] = ["wasm32-wasip2", "wasm32-wasip1", "wasm32-unknown-unknown"];
 
-/// Installs Debian's `minisign` when it is missing: a test checks that it
-/// verifies the registry signatures boternity writes.
-fn ensure_minisign() -> anyhow::Result<()> {
-    if Command::new("minisign").arg("-v").output().is_ok() {
+/// The Debian packages the tests use, each with a program that shows it is
+/// installed: `minisign` (a test checks that it verifies the registry
+/// signatures boternity writes), `docker-registry` (tests/it/oci.rs pushes to
+/// and installs from a real OCI registry), `skopeo` (a second client reads
+/// what boternity pushed) and `htpasswd` from apache2-utils (the registry's
+/// basic auth file).
+const TEST_PACKAGES: [(&str, &str); 4] = [
+    ("minisign", "minisign"),
+    ("docker-registry", "docker-registry"),
+    ("skopeo", "skopeo"),
+    ("apache2-utils", "htpasswd"),
+];
+
+/// Installs the missing [`TEST_PACKAGES`] with apt-get.
+fn ensure_test_tools() -> anyhow::Result<()> {
+    let on_path = |program: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    };
+    let missing: Vec<&str> = TEST_PACKAGES
+        .iter()
+        .filter(|(_, program)| !on_path(program))
+        .map(|(package, _)| *package)
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    println!("$ apt-get update && apt-get install -y minisign");
+    println!(
+        "$ apt-get update && apt-get install -y {}",
+        missing.join(" ")
+    );
     let installed = Command::new("apt-get")
         .args(["update", "-qq"])
         .status()
         .and_then(|_| {
             Command::new("apt-get")
-                .args(["install", "-y", "-qq", "minisign"])
+                .args(["install", "-y", "-qq"])
+                .args(&missing)
                 .status()
         })
-        .context("run apt-get (install minisign by hand where there is none)")?;
+        .with_context(|| {
+            format!(
+                "run apt-get (install {} by hand where there is none)",
+                missing.join(" ")
+            )
+        })?;
     if !installed.success() {
-        bail!("apt-get install minisign failed; install it by hand");
+        bail!(
+            "apt-get install {} failed; install them by hand",
+            missing.join(" ")
+        );
     }
     Ok(())
 }

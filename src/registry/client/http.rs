@@ -184,7 +184,25 @@ pub struct Http {
 
 impl Http {
     pub fn new(options: TransportOptions) -> Http {
+        Http::with_roots(options, None)
+    }
+
+    /// A client trusting exactly `roots` (DER certificates) for HTTPS;
+    /// `None`: the bundled Mozilla roots ([`Http::new`]).
+    pub fn with_roots(options: TransportOptions, roots: Option<Vec<Vec<u8>>>) -> Http {
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(match roots {
+                Some(roots) => ureq::tls::RootCerts::new_with_certs(
+                    &roots
+                        .iter()
+                        .map(|der| ureq::tls::Certificate::from_der(der).to_owned())
+                        .collect::<Vec<_>>(),
+                ),
+                None => ureq::tls::RootCerts::WebPki,
+            })
+            .build();
         let config = ureq::Agent::config_builder()
+            .tls_config(tls)
             .http_status_as_error(false)
             .timeout_connect(Some(options.connect_timeout))
             .timeout_recv_response(Some(options.read_timeout))
@@ -214,33 +232,62 @@ impl Http {
         progress: Option<ProgressFn<'_>>,
         budget: &Budget,
     ) -> Result<Fetched, HttpError> {
+        let mut request = Request::new(Method::GET, url, max);
+        if let Some(etag) = etag {
+            request.headers.push(("If-None-Match".into(), etag.into()));
+        }
+        let response = self.call(&request, progress, budget)?;
+        if response.status == 304 && etag.is_some() {
+            return Ok(Fetched::NotModified);
+        }
+        response.check()?;
+        let etag = response.header("etag").map(str::to_string);
+        Ok(Fetched::Body {
+            bytes: response.body,
+            etag,
+        })
+    }
+
+    /// Sends `request` and returns the answer whatever its status (a 2xx
+    /// body capped at `request.max`, any other at [`MAX_ERROR_BODY`]), with
+    /// the retries, deadlines and budget of [`Http::get`]: connection
+    /// errors, timeouts and 5xx answers are tried again (a 5xx still there
+    /// after the last try is returned).
+    pub fn call(
+        &self,
+        request: &Request<'_>,
+        progress: Option<ProgressFn<'_>>,
+        budget: &Budget,
+    ) -> Result<Response, HttpError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let retry = attempt <= self.options.retries;
-            match self.get_once(url, max, etag, progress, attempt, budget) {
-                Err(e) if retry && is_transient(&e) => {
-                    let wait = self.options.backoff * 2u32.saturating_pow(attempt - 1);
-                    if wait >= budget.remaining() {
-                        return Err(e);
-                    }
-                    tracing::debug!(%url, attempt, error = %crate::error_chain(&e), ?wait, "retrying");
-                    std::thread::sleep(wait);
-                }
-                other => return other,
+            let outcome = self.call_once(request, progress, attempt, budget);
+            let transient = match &outcome {
+                Err(e) => is_transient(e),
+                Ok(response) => response.status >= 500,
+            };
+            if !(retry && transient) {
+                return outcome;
             }
+            let wait = self.options.backoff * 2u32.saturating_pow(attempt - 1);
+            if wait >= budget.remaining() {
+                return outcome;
+            }
+            tracing::debug!(url = %request.url, attempt, ?wait, "retrying");
+            std::thread::sleep(wait);
         }
     }
 
-    fn get_once(
+    fn call_once(
         &self,
-        url: &str,
-        max: u64,
-        etag: Option<&str>,
+        request: &Request<'_>,
         progress: Option<ProgressFn<'_>>,
         attempts: u32,
         budget: &Budget,
-    ) -> Result<Fetched, HttpError> {
+    ) -> Result<Response, HttpError> {
+        let url = request.url.as_str();
         let now = Instant::now();
         let own = now
             .checked_add(self.options.deadline)
@@ -278,16 +325,13 @@ impl Http {
         if left.is_zero() {
             return Err(out_of_time(0));
         }
-        let mut request = self
-            .agent
-            .get(url)
-            .config()
-            .timeout_global(Some(left))
-            .build();
-        if let Some(etag) = etag {
-            request = request.header("If-None-Match", etag);
+        let mut builder = ureq::http::Request::builder()
+            .method(request.method.clone())
+            .uri(url);
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
         }
-        let response = request.call().map_err(|source| match source {
+        let unreachable = |source: ureq::Error| match source {
             // Whatever broke, once the time is up the deadline is the reason.
             _ if at_end() => out_of_time(0),
             ureq::Error::Timeout(_) => HttpError::Timeout {
@@ -300,29 +344,32 @@ impl Http {
                 attempts,
                 source,
             },
-        })?;
+        };
+        let built = builder
+            .body(request.body.unwrap_or_default())
+            .map_err(|e| unreachable(ureq::Error::from(e)))?;
+        let configured = self
+            .agent
+            .configure_request(built)
+            .timeout_global(Some(left))
+            .build();
+        let response = self.agent.run(configured).map_err(unreachable)?;
         let status = response.status().as_u16();
-        if status == 304 && etag.is_some() {
-            return Ok(Fetched::NotModified);
-        }
-        if !(200..300).contains(&status) {
-            return Err(HttpError::Status {
-                url: url.into(),
-                status,
-                attempts,
-            });
-        }
-        let etag = response
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let length = response
-            .headers()
+        let headers = response.headers().clone();
+        let success = (200..300).contains(&status);
+        let max = if success {
+            request.max
+        } else {
+            request.max.min(MAX_ERROR_BODY)
+        };
+        let length = headers
             .get("content-length")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        if let Some(size) = length
+        // A HEAD's length is the length of what a GET would send.
+        if success
+            && request.method != Method::HEAD
+            && let Some(size) = length
             && size > max
         {
             return Err(HttpError::TooLarge {
@@ -331,45 +378,138 @@ impl Http {
                 max,
             });
         }
-        let mut reader = response.into_body().into_reader().take(max + 1);
-        let mut bytes = Vec::with_capacity(length.unwrap_or(0).min(max) as usize);
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = reader.read(&mut buf).map_err(|source| {
-                if at_end() {
-                    out_of_time(bytes.len() as u64)
-                } else if is_timeout(&source) {
-                    HttpError::Timeout {
-                        url: url.into(),
-                        attempts,
-                        source: ureq::Error::Io(source),
+        let mut body = Vec::new();
+        if request.method != Method::HEAD {
+            let mut reader = response.into_body().into_reader().take(max + 1);
+            body.reserve(length.unwrap_or(0).min(max) as usize);
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = reader.read(&mut buf).map_err(|source| {
+                    if at_end() {
+                        out_of_time(body.len() as u64)
+                    } else if is_timeout(&source) {
+                        HttpError::Timeout {
+                            url: url.into(),
+                            attempts,
+                            source: ureq::Error::Io(source),
+                        }
+                    } else {
+                        HttpError::Body {
+                            url: url.into(),
+                            source,
+                        }
                     }
-                } else {
-                    HttpError::Body {
-                        url: url.into(),
-                        source,
-                    }
+                })?;
+                if n == 0 {
+                    break;
                 }
-            })?;
-            if n == 0 {
-                break;
-            }
-            bytes.extend_from_slice(&buf[..n]);
-            if bytes.len() as u64 > max {
-                return Err(HttpError::TooLarge {
-                    url: url.into(),
-                    size: bytes.len() as u64,
-                    max,
-                });
-            }
-            if let Some(progress) = progress {
-                progress(bytes.len() as u64, length);
-            }
-            if Instant::now() >= end.at {
-                return Err(out_of_time(bytes.len() as u64));
+                body.extend_from_slice(&buf[..n]);
+                if body.len() as u64 > max {
+                    if !success {
+                        // An error's text is for people: what fits is enough.
+                        body.truncate(max as usize);
+                        break;
+                    }
+                    return Err(HttpError::TooLarge {
+                        url: url.into(),
+                        size: body.len() as u64,
+                        max,
+                    });
+                }
+                if success && let Some(progress) = progress {
+                    progress(body.len() as u64, length);
+                }
+                if Instant::now() >= end.at {
+                    return Err(out_of_time(body.len() as u64));
+                }
             }
         }
-        Ok(Fetched::Body { bytes, etag })
+        Ok(Response {
+            url: url.into(),
+            status,
+            headers,
+            body,
+            attempts,
+        })
+    }
+}
+
+/// The most of an error answer's body read (its text is for people).
+pub const MAX_ERROR_BODY: u64 = 64 * 1024;
+
+pub use ureq::http::Method;
+
+/// One request for [`Http::call`].
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<&'a [u8]>,
+    /// The largest successful body read (see [`Http::get`]).
+    pub max: u64,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(method: Method, url: impl Into<String>, max: u64) -> Request<'a> {
+        Request {
+            method,
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            max,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Request<'a> {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn body(mut self, body: &'a [u8]) -> Request<'a> {
+        self.body = Some(body);
+        self
+    }
+}
+
+/// An answer of [`Http::call`], whatever its status.
+#[derive(Debug)]
+pub struct Response {
+    /// The URL asked (before any redirect).
+    pub url: String,
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: Vec<u8>,
+    /// How many tries it took.
+    pub attempts: u32,
+}
+
+impl Response {
+    /// The header `name`, if present and text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Every value of the header `name` that is text.
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    }
+
+    /// `Ok` for a 2xx, else [`HttpError::Status`].
+    pub fn check(&self) -> Result<(), HttpError> {
+        if (200..300).contains(&self.status) {
+            Ok(())
+        } else {
+            Err(HttpError::Status {
+                url: self.url.clone(),
+                status: self.status,
+                attempts: self.attempts,
+            })
+        }
     }
 }
 
@@ -423,15 +563,23 @@ pub fn join(base: &str, path: &str) -> String {
     let mut url = base.trim_end_matches('/').to_string();
     for part in path.split('/') {
         url.push('/');
-        for byte in part.bytes() {
-            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-                url.push(byte as char);
-            } else {
-                url.push_str(&format!("%{byte:02X}"));
-            }
-        }
+        url.push_str(&encode(part));
     }
     url
+}
+
+/// `text` percent-encoded: every byte but the unreserved ones (a path
+/// part, or a query value).
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
