@@ -422,7 +422,7 @@ fn evict(folders: &Folders, entry: &Entry) -> Result<bool, CacheError> {
             for item in std::fs::read_dir(path).on(IoOp::List, path)? {
                 let item = item.on(IoOp::List, path)?;
                 if item.file_name() != "lock" {
-                    remove_tree(&item.path())?;
+                    crate::fsutil::remove_tree(&item.path())?;
                 }
             }
             drop(lock);
@@ -435,7 +435,7 @@ fn evict(folders: &Folders, entry: &Entry) -> Result<bool, CacheError> {
             let Some(lock) = try_exclusive(&sibling(path, ".lock"))? else {
                 return Ok(false);
             };
-            remove_tree(path)?;
+            crate::fsutil::remove_tree(path)?;
             drop(lock);
             Ok(true)
         }
@@ -448,11 +448,11 @@ fn evict(folders: &Folders, entry: &Entry) -> Result<bool, CacheError> {
             if entry.recorded && guard.recorded_use() != entry.last_used {
                 return Ok(false);
             }
-            remove_tree(path)?;
+            crate::fsutil::remove_tree(path)?;
             if entry.kind == Kind::Targets {
                 // What built it (`cargo::BuildKey`'s stamp) and the copy of
                 // its source, named alike.
-                remove_tree(&sibling(path, ".build-key"))?;
+                crate::fsutil::remove_tree(&sibling(path, ".build-key"))?;
                 if let Some(name) = path.file_name() {
                     let source = Entry {
                         kind: Kind::Sources,
@@ -489,7 +489,7 @@ fn remove_leftovers(folders: &Folders) -> Result<(), CacheError> {
                 .as_encoded_bytes()
                 .starts_with(crate::fsutil::REMOVING_PREFIX.as_bytes())
             {
-                remove_tree(&item.path())?;
+                crate::fsutil::remove_tree(&item.path())?;
             }
         }
     }
@@ -501,60 +501,6 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(suffix);
     path.with_file_name(name)
-}
-
-/// Removes a file or folder (missing is fine). A folder is first renamed to
-/// `.removing-…` beside it, so a sweep killed half-way leaves no half
-/// entry under its own name; read-only folders (a frozen layer) are made
-/// writable on the way.
-fn remove_tree(path: &Path) -> Result<(), IoError> {
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(IoError::new(IoOp::Inspect, path, e)),
-    };
-    if !meta.is_dir() {
-        return match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(IoError::new(IoOp::Remove, path, e))
-            }
-            _ => Ok(()),
-        };
-    }
-    let mut aside = path.to_path_buf();
-    if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
-        let mut hidden = std::ffi::OsString::from(crate::fsutil::REMOVING_PREFIX);
-        hidden.push(name);
-        let candidate = parent.join(hidden);
-        if std::fs::rename(path, &candidate).is_ok() {
-            aside = candidate;
-        }
-    }
-    make_writable(&aside);
-    std::fs::remove_dir_all(&aside).on(IoOp::Remove, &aside)
-}
-
-/// Gives the owner write access to every folder below `dir` (so that its
-/// entries can be removed); best effort.
-fn make_writable(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let Ok(meta) = std::fs::symlink_metadata(dir) else {
-        return;
-    };
-    if !meta.is_dir() {
-        return;
-    }
-    let mode = meta.permissions().mode();
-    if mode & 0o700 != 0o700 {
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o700));
-    }
-    if let Ok(listing) = std::fs::read_dir(dir) {
-        for item in listing.flatten() {
-            if item.file_type().is_ok_and(|t| t.is_dir()) {
-                make_writable(&item.path());
-            }
-        }
-    }
 }
 
 /// The exclusive lock on `path` if no one holds it (`None` when someone

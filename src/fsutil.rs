@@ -780,6 +780,60 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     std::fs::rename(&aside, a)
 }
 
+/// Removes a file or folder (missing is fine). A folder is first renamed to
+/// `.removing-…` beside it, so a sweep killed half-way leaves no half
+/// entry under its own name; read-only folders (a frozen layer) are made
+/// writable on the way.
+pub fn remove_tree(path: &Path) -> Result<(), IoError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(IoError::new(IoOp::Inspect, path, e)),
+    };
+    if !meta.is_dir() {
+        return match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(IoError::new(IoOp::Remove, path, e))
+            }
+            _ => Ok(()),
+        };
+    }
+    let mut aside = path.to_path_buf();
+    if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
+        let mut hidden = std::ffi::OsString::from(REMOVING_PREFIX);
+        hidden.push(name);
+        let candidate = parent.join(hidden);
+        if std::fs::rename(path, &candidate).is_ok() {
+            aside = candidate;
+        }
+    }
+    make_writable(&aside);
+    std::fs::remove_dir_all(&aside).on(IoOp::Remove, &aside)
+}
+
+/// Gives the owner write access to every folder below `dir` (so that its
+/// entries can be removed); best effort.
+fn make_writable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return;
+    };
+    if !meta.is_dir() {
+        return;
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o700 != 0o700 {
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o700));
+    }
+    if let Ok(listing) = std::fs::read_dir(dir) {
+        for item in listing.flatten() {
+            if item.file_type().is_ok_and(|t| t.is_dir()) {
+                make_writable(&item.path());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -567,7 +567,7 @@ fn build_confined(
     };
     if let Some(work) = work {
         // overlayfs leaves a folder without permissions behind.
-        let _ = layer::remove_tree(work.path());
+        let _ = crate::fsutil::remove_tree(work.path());
     }
     let mut built = finish(
         output?,
@@ -1620,10 +1620,6 @@ struct CargoOutput {
 pub const MAX_TARGET_BYTES: u64 = 8 * 1024 * 1024 * 1024;
 /// How often the watchdog measures what a confined build wrote.
 const DISK_CHECK_EVERY: Duration = Duration::from_secs(1);
-/// How far before a build's start the watchdog counts changes from: file
-/// times come from a coarse clock (a scheduler tick behind), so a file the
-/// build writes at once may carry a time just before it began.
-const CLOCK_SLACK: Duration = Duration::from_millis(100);
 
 /// The folders a confined build may write and the most it may write into
 /// them together.
@@ -1636,56 +1632,60 @@ struct DiskWatch<'a> {
     own: bool,
 }
 
-/// Bytes of the files below `dir` created or changed since `since` (since
-/// the epoch; not
-/// following symlinks; each inode once), each counted at the larger of its
-/// length and its allocated blocks (a sparse file and space reserved past
-/// the end both count). Change time, not modification time: the build can
-/// set a file's modification time back, never its change time. What the
-/// folder held before is not counted, so a caller's target directory full of
-/// earlier builds' artifacts is not this build's doing.
-fn written_since(
-    dir: &Path,
-    since: Duration,
-    seen: &mut std::collections::HashSet<(u64, u64)>,
-) -> u64 {
-    use std::os::unix::fs::MetadataExt;
+/// The files below a build's folders when it began, with their change times
+/// (by device and inode): what the folders held before the build.
+type Baseline = std::collections::HashMap<(u64, u64), (i64, i64)>;
+
+/// Calls `f` with every regular file below `dir` (not following symlinks).
+fn for_each_file(dir: &Path, f: &mut dyn FnMut(&std::fs::Metadata)) {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
+        return;
     };
-    let mut sum = 0u64;
     for entry in entries.flatten() {
         let Ok(meta) = entry.metadata() else { continue };
         if meta.is_dir() {
-            sum = sum.saturating_add(written_since(&entry.path(), since, seen));
-            continue;
-        }
-        if !meta.is_file() || !seen.insert((meta.dev(), meta.ino())) {
-            continue;
-        }
-        let changed = Duration::new(
-            meta.ctime().max(0) as u64,
-            meta.ctime_nsec().clamp(0, 999_999_999) as u32,
-        );
-        if changed >= since {
-            sum = sum.saturating_add(meta.len().max(meta.blocks() * 512));
+            for_each_file(&entry.path(), f);
+        } else if meta.is_file() {
+            f(&meta);
         }
     }
-    sum
 }
 
 impl DiskWatch<'_> {
-    /// What the build wrote since `since`, in all, and the folder it wrote
-    /// most into.
-    fn written(&self, since: std::time::SystemTime) -> (u64, &Path) {
-        let since = since
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+    /// What the folders hold now (taken as the build begins).
+    fn baseline(&self) -> Baseline {
+        use std::os::unix::fs::MetadataExt;
+        let mut before = Baseline::new();
+        for dir in &self.dirs {
+            for_each_file(dir, &mut |meta| {
+                before.insert((meta.dev(), meta.ino()), (meta.ctime(), meta.ctime_nsec()));
+            });
+        }
+        before
+    }
+
+    /// What the build wrote, in all, and the folder it wrote most into: the
+    /// bytes of every file not in `before` or changed since (each inode once),
+    /// each at the larger of its length and its allocated blocks (a sparse
+    /// file and space reserved past the end both count). Change time, not
+    /// modification time: the build can set a file's modification time back,
+    /// never its change time. What the folders held before is not counted, so
+    /// a caller's target directory full of earlier builds' artifacts (or a
+    /// file written there a moment before) is not this build's doing.
+    fn written(&self, before: &Baseline) -> (u64, &Path) {
+        use std::os::unix::fs::MetadataExt;
         let mut seen = std::collections::HashSet::new();
         let mut total = 0u64;
         let mut most = (0u64, self.dirs[0]);
         for dir in &self.dirs {
-            let bytes = written_since(dir, since, &mut seen);
+            let mut bytes = 0u64;
+            for_each_file(dir, &mut |meta| {
+                let id = (meta.dev(), meta.ino());
+                let unchanged = before.get(&id) == Some(&(meta.ctime(), meta.ctime_nsec()));
+                if !unchanged && seen.insert(id) {
+                    bytes = bytes.saturating_add(meta.len().max(meta.blocks() * 512));
+                }
+            });
             total = total.saturating_add(bytes);
             if bytes > most.0 {
                 most = (bytes, dir);
@@ -1716,10 +1716,10 @@ fn run_cargo(
         max_stderr: 16 * 1024 * 1024,
         drain: Duration::from_secs(2),
     };
-    let since = std::time::SystemTime::now() - CLOCK_SLACK;
+    let before = disk.map(DiskWatch::baseline).unwrap_or_default();
     let over_limit = || {
         let disk = disk?;
-        let (written, dir) = disk.written(since);
+        let (written, dir) = disk.written(&before);
         (written > disk.max).then(|| {
             if disk.own {
                 let _ = std::fs::remove_dir_all(disk.dirs[0]);
@@ -1737,7 +1737,7 @@ fn run_cargo(
     let mut over = None;
     let mut watch = || {
         let disk = disk?;
-        let (written, dir) = disk.written(since);
+        let (written, dir) = disk.written(&before);
         (written > disk.max).then(|| {
             over = Some(());
             format!("it wrote {written} bytes into {}", dir.display())

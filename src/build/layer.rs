@@ -581,7 +581,7 @@ pub fn acquire<E: From<LayerError>>(
             };
             // Dot-named: the cache's sweep never takes a layer being built.
             let staging = layers.join(format!(".{}.new", plan.key));
-            remove_tree(&staging).map_err(LayerError::from)?;
+            crate::fsutil::remove_tree(&staging).map_err(LayerError::from)?;
             let crate_dir = staging.join(LAYER_CRATE);
             let target = staging.join(LAYER_TARGET);
             plan.write_crate(&crate_dir).map_err(LayerError::from)?;
@@ -592,7 +592,7 @@ pub fn acquire<E: From<LayerError>>(
                 .and_then(|()| plan.check_lock(&crate_dir).map_err(E::from))
                 .and_then(|()| freeze(&staging, plan).map_err(E::from));
             if let Err(e) = result {
-                let _ = remove_tree(&staging);
+                let _ = crate::fsutil::remove_tree(&staging);
                 return Err(e);
             }
             std::fs::rename(&staging, &dir)
@@ -703,24 +703,4 @@ pub fn verify(dir: &Path) -> Result<LayerRecord, LayerError> {
         });
     }
     Ok(record)
-}
-
-/// Removes `path` and everything below it, if it exists: overlayfs leaves
-/// folders without any permission in its work folders, which are made
-/// removable first.
-pub fn remove_tree(path: &Path) -> Result<(), IoError> {
-    use std::os::unix::fs::PermissionsExt;
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(IoError::new(IoOp::Inspect, path, e)),
-        Ok(meta) if meta.is_dir() => {
-            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
-            for entry in std::fs::read_dir(path).on(IoOp::List, path)? {
-                let entry = entry.on(IoOp::List, path)?;
-                remove_tree(&entry.path())?;
-            }
-            std::fs::remove_dir(path).on(IoOp::Remove, path)
-        }
-        Ok(_) => std::fs::remove_file(path).on(IoOp::Remove, path),
-    }
 }

@@ -57,7 +57,7 @@ fn forget(skill: &Path) {
     let target = own_target_dir(skill);
     let mut stamp = target.clone().into_os_string();
     stamp.push(".build-key");
-    let _ = layer::remove_tree(&target);
+    let _ = boternity_skills::fsutil::remove_tree(&target);
     let _ = std::fs::remove_file(stamp);
     let _ = std::fs::remove_dir_all(
         cache_dir()
