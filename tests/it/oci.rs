@@ -28,18 +28,17 @@ use common::{boternity, copy_fixture, json_line, skill_target_dir, snapshot, std
 
 // ----------------------------------------------------------- a real registry
 
-/// Whether `program` is on PATH; under CI a missing one fails (`.ci/run`
-/// and `cargo xtask test` install it).
-fn have(program: &str) -> bool {
+/// Fails the test when `program` is not on PATH: a missing tool is a
+/// failure, never a skip (`.ci/run` and `cargo xtask test` install it).
+fn require(program: &str) {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(
-        found || std::env::var_os("CI").is_none(),
+        found,
         "{program} is not installed (cargo xtask test installs it with apt-get)"
     );
-    found
 }
 
 /// A free port on 127.0.0.1.
@@ -78,11 +77,9 @@ impl Drop for Registry {
 }
 
 impl Registry {
-    /// `None` when docker-registry is not installed (outside CI).
-    fn start(access: Access) -> Option<Registry> {
-        if !have("docker-registry") {
-            return None;
-        }
+    /// Fails the test when docker-registry is not installed.
+    fn start(access: Access) -> Registry {
+        require("docker-registry");
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut config = format!(
@@ -94,9 +91,7 @@ impl Registry {
         match access {
             Access::Open => {}
             Access::Basic(user, password) => {
-                if !have("htpasswd") {
-                    return None;
-                }
+                require("htpasswd");
                 let out = Command::new("htpasswd")
                     .args(["-Bbn", user, password])
                     .output()
@@ -140,7 +135,7 @@ impl Registry {
             assert!(Instant::now() < until, "docker-registry did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(registry)
+        registry
     }
 }
 
@@ -329,9 +324,7 @@ fn run_skill(store: &Path, name: &str, input: &str) -> String {
 /// installs from.
 #[test]
 fn push_install_by_tag_and_digest_run_sync_and_skopeo() {
-    let Some(registry) = Registry::start(Access::Open) else {
-        return;
-    };
+    let registry = Registry::start(Access::Open);
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let host = &registry.host;
@@ -491,9 +484,7 @@ fn push_install_by_tag_and_digest_run_sync_and_skopeo() {
     );
 
     // A second client reads what boternity pushed, and copies it.
-    if !have("skopeo") {
-        return;
-    }
+    require("skopeo");
     let out = Command::new("skopeo")
         .args(["inspect", "--raw", "--tls-verify=false"])
         .arg(format!("docker://{host}/skills/echo-skill:1.2.0"))
@@ -504,9 +495,7 @@ fn push_install_by_tag_and_digest_run_sync_and_skopeo() {
     assert_eq!(raw["config"]["mediaType"], manifest::WASM_CONFIG);
     assert_eq!(raw["layers"][0]["mediaType"], manifest::WASM_LAYER);
     assert_eq!(raw["annotations"][manifest::VERSION], "1.2.0");
-    let Some(mirror) = Registry::start(Access::Open) else {
-        return;
-    };
+    let mirror = Registry::start(Access::Open);
     let out = Command::new("skopeo")
         .args(["copy", "--src-tls-verify=false", "--dest-tls-verify=false"])
         .arg(format!("docker://{host}/skills/echo-skill:1.2.0"))
@@ -530,9 +519,7 @@ fn push_install_by_tag_and_digest_run_sync_and_skopeo() {
 /// credentials are a 401 said plainly, the store unchanged.
 #[test]
 fn basic_auth_registry() {
-    let Some(registry) = Registry::start(Access::Basic("bot", "s3cret")) else {
-        return;
-    };
+    let registry = Registry::start(Access::Basic("bot", "s3cret"));
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let host = &registry.host;
@@ -651,12 +638,8 @@ fn basic_auth_registry() {
 /// refused without it (the store unchanged).
 #[test]
 fn tls_registry_with_a_generated_ca() {
-    if !have("openssl") {
-        return;
-    }
-    let Some(registry) = Registry::start(Access::Tls) else {
-        return;
-    };
+    require("openssl");
+    let registry = Registry::start(Access::Tls);
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let ca = registry.ca.clone().unwrap();
@@ -688,9 +671,7 @@ fn tls_registry_with_a_generated_ca() {
 /// another key, the store unchanged.
 #[test]
 fn signed_pushes_and_pinned_installs() {
-    let Some(registry) = Registry::start(Access::Open) else {
-        return;
-    };
+    let registry = Registry::start(Access::Open);
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let host = &registry.host;
@@ -755,9 +736,7 @@ fn signed_pushes_and_pinned_installs() {
 /// as NAMESPACE/<name>:<version>, each digest reported in JSON.
 #[test]
 fn precompile_pushes_a_registry() {
-    let Some(registry) = Registry::start(Access::Open) else {
-        return;
-    };
+    let registry = Registry::start(Access::Open);
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let reg = tmp.path().join("registry");

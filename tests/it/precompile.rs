@@ -280,14 +280,14 @@ fn the_same_source_gives_byte_identical_components_from_two_paths() {
         let reg = tmp.path().join(parent);
         copy_fixture("echo-skill", &reg, "echo-skill");
         let out = tmp.path().join(format!("out-{i}"));
-        // A clean build each time: its own, empty target directory.
+        // The default build: each copy in a target directory of its own
+        // (boternity's, keyed by the folder's path), its crate compiled from
+        // its own path, over the dependency layer the tests share.
         let run = boternity()
             .arg("precompile")
             .arg(&reg)
             .arg("--out")
             .arg(&out)
-            .arg("--target-dir")
-            .arg(tmp.path().join(format!("target-{i}")))
             .output()
             .unwrap();
         assert!(run.status.success(), "{}", stderr(&run));
@@ -379,13 +379,13 @@ fn rustc_wrapper_is_honoured_only_when_building_unconfined() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
+    // Confined, the default way (over the tests' shared dependency layer):
+    // the skill's own crate is compiled here, so a wrapper honoured would log.
     let run = boternity()
         .arg("precompile")
         .arg(&reg)
         .arg("--out")
         .arg(tmp.path().join("out"))
-        .arg("--target-dir")
-        .arg(tmp.path().join("target"))
         .env("RUSTC_WRAPPER", &wrapper)
         .output()
         .unwrap();
@@ -397,8 +397,11 @@ fn rustc_wrapper_is_honoured_only_when_building_unconfined() {
         .arg(&reg)
         .arg("--out")
         .arg(tmp.path().join("out-unconfined"))
+        // The shared test target directory: its dependencies are fresh there,
+        // and this copy's crate (a path of its own) is compiled through the
+        // wrapper.
         .arg("--target-dir")
-        .arg(tmp.path().join("target-unconfined"))
+        .arg(skill_target_dir())
         .arg("--allow-unconfined-build")
         .env("RUSTC_WRAPPER", &wrapper)
         .output()

@@ -244,20 +244,29 @@ fn build_boternity(release: bool) -> anyhow::Result<PathBuf> {
     if !status.success() {
         bail!("cargo build --bin boternity failed");
     }
-    // Where cargo put it: `CARGO_TARGET_DIR` when set (relative to the
-    // workspace, where cargo ran), else `target/`.
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(|dir| root.join(dir))
-        .unwrap_or_else(|| root.join("target"));
-    Ok(target
+    Ok(target_dir()
         .join(if release { "release" } else { "debug" })
         .join("boternity"))
 }
 
+/// Where cargo puts what it builds: `CARGO_TARGET_DIR` when set (relative
+/// to the workspace, where cargo runs), else `target/`.
+fn target_dir() -> PathBuf {
+    let root = workspace_root();
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| root.join(dir))
+        .unwrap_or_else(|| root.join("target"))
+}
+
 fn step(binary: &Path, args: &[&str]) -> anyhow::Result<()> {
+    step_env(binary, args, &[])
+}
+
+fn step_env(binary: &Path, args: &[&str], env: &[(&str, &Path)]) -> anyhow::Result<()> {
     println!("\n$ boternity {}", args.join(" "));
     let status = Command::new(binary)
         .args(args)
+        .envs(env.iter().copied())
         .status()
         .with_context(|| format!("run {}", binary.display()))?;
     if !status.success() {
@@ -277,32 +286,35 @@ fn demo() -> anyhow::Result<()> {
     let skill = format!("{dir}/word-count");
     let wasm = format!("{skill}/skill.wasm");
     let store = format!("{dir}/store");
+    // The cache the integration tests use (`CARGO_TARGET_TMPDIR`, i.e.
+    // `target/tmp`): the dependency layer the demo's build makes is the one
+    // the tests' build of the same template reuses, so `cargo xtask test`
+    // after the demo does not compile wit-bindgen's closure again. Under
+    // `target/`, the demo leaves nothing in the developer's own cache.
+    let cache = target_dir().join("tmp/boternity-cache");
+    println!("\n$ export BOTERNITY_CACHE_DIR={}", cache.display());
+    let env: &[(&str, &Path)] = &[("BOTERNITY_CACHE_DIR", &cache)];
+    let step = |args: &[&str]| step_env(&boternity, args, env);
 
-    step(&boternity, &["new-skill", "word-count", "--path", dir])?;
-    step(&boternity, &["build-skill", &skill])?;
-    step(&boternity, &["validate", &wasm])?;
-    step(
-        &boternity,
-        &[
-            "run",
-            &wasm,
-            "--input",
-            "The quick brown fox\njumps over the lazy dog",
-        ],
-    )?;
-    step(&boternity, &["install", &skill, "--store", &store])?;
-    step(&boternity, &["list", "--store", &store])?;
-    step(
-        &boternity,
-        &[
-            "run",
-            "word-count",
-            "--store",
-            &store,
-            "--input",
-            "installed and running",
-        ],
-    )?;
+    step(&["new-skill", "word-count", "--path", dir])?;
+    step(&["build-skill", &skill])?;
+    step(&["validate", &wasm])?;
+    step(&[
+        "run",
+        &wasm,
+        "--input",
+        "The quick brown fox\njumps over the lazy dog",
+    ])?;
+    step(&["install", &skill, "--store", &store])?;
+    step(&["list", "--store", &store])?;
+    step(&[
+        "run",
+        "word-count",
+        "--store",
+        &store,
+        "--input",
+        "installed and running",
+    ])?;
     println!(
         "\nDemo finished: the example skill was built into a real component, installed, and ran in the sandbox."
     );
