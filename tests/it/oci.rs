@@ -226,6 +226,13 @@ fn bt(cache: &Path) -> Command {
     cmd
 }
 
+/// Builds with the tests' shared cache, whose cargo home the shared target
+/// directory's dependencies were compiled from ([`skill_target_dir`]); what
+/// the test checks of its own cache (downloads) comes from installs.
+fn shared_build_cache(cmd: &mut Command) -> &mut Command {
+    cmd.env("BOTERNITY_CACHE_DIR", common::cache_dir())
+}
+
 /// `boternity push <dir> <reference> --message-format json` (builds in the
 /// tests' shared target directory): the `skill-pushed` message.
 fn push(cache: &Path, dir: &Path, reference: &str, extra: &[&str]) -> serde_json::Value {
@@ -242,7 +249,8 @@ fn push(cache: &Path, dir: &Path, reference: &str, extra: &[&str]) -> serde_json
 }
 
 fn push_output(mut cmd: Command, dir: &Path, reference: &str, extra: &[&str]) -> Output {
-    cmd.arg("push")
+    shared_build_cache(&mut cmd)
+        .arg("push")
         .arg(dir)
         .arg(reference)
         .arg("--target-dir")
@@ -743,7 +751,7 @@ fn precompile_pushes_a_registry() {
     copy_fixture("echo-skill", &reg, "echo-skill");
     prompt_skill(&reg, "be-kind", "1.0.0");
     prompt_skill(&reg, "be-brief", "0.3.0");
-    let out = bt(&cache)
+    let out = shared_build_cache(&mut bt(&cache))
         .arg("precompile")
         .arg(&reg)
         .arg("--out")

@@ -397,11 +397,11 @@ fn rustc_wrapper_is_honoured_only_when_building_unconfined() {
         .arg(&reg)
         .arg("--out")
         .arg(tmp.path().join("out-unconfined"))
-        // The shared test target directory: its dependencies are fresh there,
-        // and this copy's crate (a path of its own) is compiled through the
-        // wrapper.
+        // The target directory of builds with the developer's cargo home:
+        // its dependencies are fresh there, and this copy's crate (a path of
+        // its own) is compiled through the wrapper.
         .arg("--target-dir")
-        .arg(skill_target_dir())
+        .arg(host_cargo_target_dir())
         .arg("--allow-unconfined-build")
         .env("RUSTC_WRAPPER", &wrapper)
         .output()

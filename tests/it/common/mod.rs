@@ -21,10 +21,23 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// One cargo target directory for every skill the tests build, so
-/// wit-bindgen compiles once per target, not once per fixture.
+/// One cargo target directory for every skill the tests build confined with
+/// the shared cache ([`cache_dir`]), so wit-bindgen compiles once per target,
+/// not once per fixture.
+///
+/// Only builds that read crates from that cache's cargo home may use it:
+/// cargo's fingerprints hold the path of each dependency's source, so a
+/// build reading them from another cargo home (a private cache, the
+/// developer's own) would rebuild every dependency here, and the next build
+/// with the shared cache rebuild them back.
 pub fn skill_target_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("skill-target")
+}
+
+/// The target directory of builds that read crates from the developer's own
+/// cargo home: plain `cargo build`s ([`core_module`]) and unconfined ones.
+pub fn host_cargo_target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("host-cargo-target")
 }
 
 /// Where bare `lib.rs` builds keep their shared target directory.
@@ -94,7 +107,7 @@ pub fn core_module(name: &str, target: &str) -> Vec<u8> {
         .arg("--manifest-path")
         .arg(fixture(name).join("Cargo.toml"))
         .arg("--target-dir")
-        .arg(skill_target_dir())
+        .arg(host_cargo_target_dir())
         .output()
         .expect("run cargo");
     assert!(
@@ -103,7 +116,7 @@ pub fn core_module(name: &str, target: &str) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     let crate_name = name.replace('-', "_");
-    let path = skill_target_dir()
+    let path = host_cargo_target_dir()
         .join(target)
         .join("release")
         .join(format!("{crate_name}.wasm"));
