@@ -26,11 +26,7 @@ fn the_template_scaffolds_builds_and_runs() {
 
     // The quickstart's build, as a user runs it: over the dependency layer
     // (the tests' cache, where `cargo xtask demo` built the same template's).
-    let out = boternity()
-        .arg("build-skill")
-        .arg(&skill)
-        .output()
-        .unwrap();
+    let out = boternity().arg("build-skill").arg(&skill).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let wasm = skill.join("skill.wasm");
 
