@@ -40,7 +40,8 @@ pub fn host_cargo_target_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("host-cargo-target")
 }
 
-/// Where bare `lib.rs` builds keep their shared target directory.
+/// The tests' shared cache folder (`BOTERNITY_CACHE_DIR` of [`boternity`] and
+/// of [`context`]): its cargo home, dependency layers and target directories.
 pub fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("boternity-cache")
 }
