@@ -241,6 +241,18 @@ pub enum BuildError {
     #[error("cargo built `{package}` but reported no .wasm artifact for it")]
     NoArtifact { package: String },
     #[error(
+        "the build of `{package}` made folders nested too deep to measure below {} (paths over \
+         the system's length limit, where the disk watchdog cannot count what they hold): it was \
+         stopped{}; no build needs such folders, so it is broken or hostile",
+        dir.display(),
+        if *removed { "; the folder, boternity's own, was removed" } else { " (the folder is kept)" }
+    )]
+    TooDeepToMeasure {
+        package: String,
+        dir: PathBuf,
+        removed: bool,
+    },
+    #[error(
         "the build of `{package}` wrote {written} bytes into {} (files it created or changed), \
          over the {limit}-byte disk limit of one build: it was stopped{}; if the build needs that \
          much room, raise the limit, else it is broken or hostile",
@@ -1636,19 +1648,35 @@ struct DiskWatch<'a> {
 /// (by device and inode): what the folders held before the build.
 type Baseline = std::collections::HashMap<(u64, u64), (i64, i64)>;
 
-/// Calls `f` with every regular file below `dir` (not following symlinks).
-fn for_each_file(dir: &Path, f: &mut dyn FnMut(&std::fs::Metadata)) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+/// Calls `f` with every regular file below `dir` (not following symlinks);
+/// false when a folder lies too deep to be read by its path (over
+/// `PATH_MAX`: a build can make one with relative `mkdir`s), so that what it
+/// holds cannot be counted.
+fn for_each_file(dir: &Path, f: &mut dyn FnMut(&std::fs::Metadata)) -> bool {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => return e.raw_os_error() != Some(libc::ENAMETOOLONG),
     };
+    let mut complete = true;
     for entry in entries.flatten() {
         let Ok(meta) = entry.metadata() else { continue };
         if meta.is_dir() {
-            for_each_file(&entry.path(), f);
+            complete &= for_each_file(&entry.path(), f);
         } else if meta.is_file() {
             f(&meta);
         }
     }
+    complete
+}
+
+/// What a build wrote into its folders, as [`DiskWatch::written`] counts it.
+struct Written<'a> {
+    bytes: u64,
+    /// The folder it wrote most into (or could not measure).
+    dir: &'a Path,
+    /// Every folder below could be read: false means the build made some
+    /// too deep to count, which stops it like a build over the limit.
+    measured: bool,
 }
 
 impl DiskWatch<'_> {
@@ -1657,7 +1685,8 @@ impl DiskWatch<'_> {
         use std::os::unix::fs::MetadataExt;
         let mut before = Baseline::new();
         for dir in &self.dirs {
-            for_each_file(dir, &mut |meta| {
+            // Folders too deep to read are found again by `written`.
+            let _ = for_each_file(dir, &mut |meta| {
                 before.insert((meta.dev(), meta.ino()), (meta.ctime(), meta.ctime_nsec()));
             });
         }
@@ -1672,14 +1701,14 @@ impl DiskWatch<'_> {
     /// never its change time. What the folders held before is not counted, so
     /// a caller's target directory full of earlier builds' artifacts (or a
     /// file written there a moment before) is not this build's doing.
-    fn written(&self, before: &Baseline) -> (u64, &Path) {
+    fn written(&self, before: &Baseline) -> Written<'_> {
         use std::os::unix::fs::MetadataExt;
         let mut seen = std::collections::HashSet::new();
         let mut total = 0u64;
         let mut most = (0u64, self.dirs[0]);
         for dir in &self.dirs {
             let mut bytes = 0u64;
-            for_each_file(dir, &mut |meta| {
+            let measured = for_each_file(dir, &mut |meta| {
                 let id = (meta.dev(), meta.ino());
                 let unchanged = before.get(&id) == Some(&(meta.ctime(), meta.ctime_nsec()));
                 if !unchanged && seen.insert(id) {
@@ -1687,11 +1716,22 @@ impl DiskWatch<'_> {
                 }
             });
             total = total.saturating_add(bytes);
+            if !measured {
+                return Written {
+                    bytes: total,
+                    dir,
+                    measured,
+                };
+            }
             if bytes > most.0 {
                 most = (bytes, dir);
             }
         }
-        (total, most.1)
+        Written {
+            bytes: total,
+            dir: most.1,
+            measured: true,
+        }
     }
 }
 
@@ -1719,29 +1759,51 @@ fn run_cargo(
     let before = disk.map(DiskWatch::baseline).unwrap_or_default();
     let over_limit = || {
         let disk = disk?;
-        let (written, dir) = disk.written(&before);
-        (written > disk.max).then(|| {
+        let Written {
+            bytes,
+            dir,
+            measured,
+        } = disk.written(&before);
+        (!measured || bytes > disk.max).then(|| {
             if disk.own {
                 let _ = std::fs::remove_dir_all(disk.dirs[0]);
             }
-            BuildError::DiskLimit {
-                package: package.to_string(),
-                dir: dir.to_path_buf(),
-                written,
-                limit: disk.max,
-                // The private TMPDIR goes with the build's scratch folder.
-                removed: disk.own || dir != disk.dirs[0],
+            let package = package.to_string();
+            let dir_path = dir.to_path_buf();
+            // The private TMPDIR goes with the build's scratch folder.
+            let removed = disk.own || dir != disk.dirs[0];
+            match measured {
+                false => BuildError::TooDeepToMeasure {
+                    package,
+                    dir: dir_path,
+                    removed,
+                },
+                true => BuildError::DiskLimit {
+                    package,
+                    dir: dir_path,
+                    written: bytes,
+                    limit: disk.max,
+                    removed,
+                },
             }
         })
     };
-    let mut over = None;
     let mut watch = || {
         let disk = disk?;
-        let (written, dir) = disk.written(&before);
-        (written > disk.max).then(|| {
-            over = Some(());
-            format!("it wrote {written} bytes into {}", dir.display())
-        })
+        let Written {
+            bytes,
+            dir,
+            measured,
+        } = disk.written(&before);
+        match measured {
+            false => Some(format!(
+                "it made folders too deep to measure in {}",
+                dir.display()
+            )),
+            true => {
+                (bytes > disk.max).then(|| format!("it wrote {bytes} bytes into {}", dir.display()))
+            }
+        }
     };
     let every = if disk.is_some() {
         DISK_CHECK_EVERY
@@ -1770,14 +1832,7 @@ fn run_cargo(
         Err(RunError::Stopped { why, .. }) => Err(BuildError::Sandbox {
             // Over the limit when looked at, under it once stopped (the
             // build removed files as it was killed): said as it was seen.
-            message: format!(
-                "the build of `{package}` was stopped: {why}{}",
-                if over.is_some() {
-                    " (over its disk limit)"
-                } else {
-                    ""
-                }
-            ),
+            message: format!("the build of `{package}` was stopped over its disk limit: {why}"),
         }),
         Err(RunError::OutputTooLarge { max, .. }) => Err(BuildError::Sandbox {
             message: format!(

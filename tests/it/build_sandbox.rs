@@ -1206,3 +1206,34 @@ fn the_disk_watchdog_counts_what_the_build_wrote_and_never_removes_a_callers_fol
     );
     world.assert_contained(&out);
 }
+
+/// A build that nests folders past the path length limit (relative `mkdir`s)
+/// hides what they hold from a walk by path: the watchdog stops it instead
+/// of counting nothing there.
+#[test]
+fn folders_nested_too_deep_to_measure_stop_the_build() {
+    let world = World::new();
+    let skill = world.work.join("deep-skill");
+    plain_crate(&skill, "build = \"build.rs\"");
+    std::fs::write(
+        skill.join("build.rs"),
+        "fn main() {\n    std::env::set_current_dir(std::env::var(\"OUT_DIR\").unwrap()).unwrap();\n    \
+         for _ in 0..3000 { std::fs::create_dir(\"a\").unwrap(); std::env::set_current_dir(\"a\").unwrap(); }\n    \
+         std::fs::write(\"hidden\", vec![7u8; 1 << 20]).unwrap();\n    \
+         std::thread::sleep(std::time::Duration::from_secs(4));\n}\n",
+    )
+    .unwrap();
+    let mut cmd = world.command(&world.cache);
+    cmd.arg("build-skill")
+        .arg(&skill)
+        .args(["--message-format", "json"]);
+    let out = output_within(&mut cmd, INSTALL_LIMIT);
+    let text = stdout(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("too deep to measure") && text.contains("it was stopped"),
+        "{text}{}",
+        stderr(&out)
+    );
+    world.assert_contained(&out);
+}
