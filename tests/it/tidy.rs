@@ -842,6 +842,40 @@ fn the_package_holds_the_templates_and_the_wit() {
     );
 }
 
+/// Every package `cargo tree` shows over `edges`, each with the feature sets
+/// it is built with: one per copy cargo compiles (the host's copy, for proc
+/// macros and build scripts, is a second one when its features differ).
+fn feature_sets(edges: &str) -> std::collections::BTreeMap<String, BTreeSet<BTreeSet<String>>> {
+    let out = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
+        .args(["tree", "--workspace", "--offline", "--prefix", "none"])
+        .args(["--format", "{p}|{f}", "--edges", edges])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut by_package = std::collections::BTreeMap::<String, BTreeSet<BTreeSet<String>>>::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let Some((package, features)) = line.split_once('|') else {
+            continue;
+        };
+        // `wasmparser v0.254.2 (*)`: the same package, seen before.
+        let package = package.split(" (").next().unwrap().trim().to_string();
+        let features = features.trim_end_matches(" (*)").trim();
+        by_package.entry(package).or_default().insert(
+            features
+                .split(',')
+                .filter(|f| !f.is_empty())
+                .map(String::from)
+                .collect(),
+        );
+    }
+    by_package
+}
+
 /// `cargo xtask demo` builds the binary and `cargo xtask test` the tests:
 /// every package both builds must get the same features, or the tests
 /// recompile everything above the one that differs (the wasm stack, minutes
@@ -849,38 +883,8 @@ fn the_package_holds_the_templates_and_the_wit() {
 /// theirs alone.
 #[test]
 fn the_demo_and_the_tests_resolve_the_same_features() {
-    let features = |edges: &[&str]| -> std::collections::BTreeMap<String, BTreeSet<String>> {
-        let out = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
-            .args(["tree", "--workspace", "--offline", "--prefix", "none"])
-            .args(["--format", "{p}|{f}"])
-            .args(edges)
-            .current_dir(root())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut by_package = std::collections::BTreeMap::<String, BTreeSet<String>>::new();
-        for line in String::from_utf8(out.stdout).unwrap().lines() {
-            let Some((package, features)) = line.split_once('|') else {
-                continue;
-            };
-            // `wasmparser v0.254.2 (*)`: the same package, seen before.
-            let package = package.split(" (").next().unwrap().trim().to_string();
-            let features = features.trim_end_matches(" (*)").trim();
-            by_package.entry(package).or_default().extend(
-                features
-                    .split(',')
-                    .filter(|f| !f.is_empty())
-                    .map(String::from),
-            );
-        }
-        by_package
-    };
-    let demo = features(&["--edges", "normal,build"]);
-    let tests = features(&["--edges", "normal,build,dev"]);
+    let demo = feature_sets("normal,build");
+    let tests = feature_sets("normal,build,dev");
     let differ: Vec<String> = demo
         .iter()
         .filter(|(package, f)| tests.get(*package).is_some_and(|t| t != *f))
@@ -890,4 +894,24 @@ fn the_demo_and_the_tests_resolve_the_same_features() {
         differ.is_empty(),
         "the tests turn on features the demo's build does not; turn them on in Cargo.toml's [dependencies] too: {differ:#?}"
     );
+}
+
+/// The proc macros and build scripts get the same copy of a package as the
+/// binary: one feature set per package, or cargo compiles it twice (the
+/// wasm-tools crates, wasmtime-environ, object, serde: ~90 s of CPU of a
+/// cold build on 2 cores). Cargo.toml's `[build-dependencies]` ask for the
+/// binary's features on the host side.
+#[test]
+fn no_package_is_compiled_twice_for_two_feature_sets() {
+    for edges in ["normal,build", "normal,build,dev"] {
+        let twice: Vec<String> = feature_sets(edges)
+            .into_iter()
+            .filter(|(_, sets)| sets.len() > 1)
+            .map(|(package, sets)| format!("{package}: {sets:?}"))
+            .collect();
+        assert!(
+            twice.is_empty(),
+            "built twice over --edges {edges}; add the missing features to Cargo.toml's [build-dependencies] (the host's side) or [dependencies]: {twice:#?}"
+        );
+    }
 }
