@@ -914,4 +914,35 @@ fn no_package_is_compiled_twice_for_two_feature_sets() {
             "built twice over --edges {edges}; add the missing features to Cargo.toml's [build-dependencies] (the host's side) or [dependencies]: {twice:#?}"
         );
     }
+    // And the build-dependencies only raise features: each is a package the
+    // binary builds anyway, at the same version (a pin left behind by a
+    // wasmtime upgrade would build a whole old wasmtime-environ for nothing).
+    let packages = |edges: &str, depth: &str| -> BTreeSet<String> {
+        let out = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
+            .args(["tree", "--package", "boternity-skills", "--offline"])
+            .args(["--prefix", "none", "--format", "{p}", "--edges", edges])
+            .args(["--depth", depth])
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| line.split(" (").next().unwrap().trim().to_string())
+            .collect()
+    };
+    let built = packages("normal", "999");
+    let extra: Vec<String> = packages("build", "1")
+        .into_iter()
+        .filter(|package| !built.contains(package))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "Cargo.toml's [build-dependencies] name packages the binary does not build (or not at that version); update or remove them: {extra:?}"
+    );
 }
