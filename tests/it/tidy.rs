@@ -842,13 +842,11 @@ fn the_package_holds_the_templates_and_the_wit() {
     );
 }
 
-/// Every package `cargo tree` shows over `edges`, each with the feature sets
-/// it is built with: one per copy cargo compiles (the host's copy, for proc
-/// macros and build scripts, is a second one when its features differ).
-fn feature_sets(edges: &str) -> std::collections::BTreeMap<String, BTreeSet<BTreeSet<String>>> {
+/// `cargo tree --offline --prefix none` with `args`, its output.
+fn cargo_tree(args: &[&str]) -> String {
     let out = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
-        .args(["tree", "--workspace", "--offline", "--prefix", "none"])
-        .args(["--format", "{p}|{f}", "--edges", edges])
+        .args(["tree", "--offline", "--prefix", "none"])
+        .args(args)
         .current_dir(root())
         .output()
         .unwrap();
@@ -857,13 +855,26 @@ fn feature_sets(edges: &str) -> std::collections::BTreeMap<String, BTreeSet<BTre
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `wasmparser v0.254.2` out of `cargo tree`'s `wasmparser v0.254.2 (*)`
+/// (seen before) or `boternity-skills v0.1.0 (/work/main)`.
+fn package_id(shown: &str) -> String {
+    shown.split(" (").next().unwrap().trim().to_string()
+}
+
+/// Every package `cargo tree` shows over `edges`, each with the feature sets
+/// it is built with: one per copy cargo compiles (the host's copy, for proc
+/// macros and build scripts, is a second one when its features differ).
+fn feature_sets(edges: &str) -> std::collections::BTreeMap<String, BTreeSet<BTreeSet<String>>> {
+    let out = cargo_tree(&["--workspace", "--format", "{p}|{f}", "--edges", edges]);
     let mut by_package = std::collections::BTreeMap::<String, BTreeSet<BTreeSet<String>>>::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+    for line in out.lines() {
         let Some((package, features)) = line.split_once('|') else {
             continue;
         };
-        // `wasmparser v0.254.2 (*)`: the same package, seen before.
-        let package = package.split(" (").next().unwrap().trim().to_string();
+        let package = package_id(package);
         let features = features.trim_end_matches(" (*)").trim();
         by_package.entry(package).or_default().insert(
             features
@@ -918,23 +929,19 @@ fn no_package_is_compiled_twice_for_two_feature_sets() {
     // binary builds anyway, at the same version (a pin left behind by a
     // wasmtime upgrade would build a whole old wasmtime-environ for nothing).
     let packages = |edges: &str, depth: &str| -> BTreeSet<String> {
-        let out = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
-            .args(["tree", "--package", "boternity-skills", "--offline"])
-            .args(["--prefix", "none", "--format", "{p}", "--edges", edges])
-            .args(["--depth", depth])
-            .current_dir(root())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|line| line.split(" (").next().unwrap().trim().to_string())
-            .collect()
+        cargo_tree(&[
+            "--package",
+            "boternity-skills",
+            "--format",
+            "{p}",
+            "--edges",
+            edges,
+            "--depth",
+            depth,
+        ])
+        .lines()
+        .map(package_id)
+        .collect()
     };
     let built = packages("normal", "999");
     let extra: Vec<String> = packages("build", "1")
