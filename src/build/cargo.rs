@@ -241,15 +241,15 @@ pub enum BuildError {
     #[error("cargo built `{package}` but reported no .wasm artifact for it")]
     NoArtifact { package: String },
     #[error(
-        "the build of `{package}` made folders nested too deep to measure below {} (paths over \
-         the system's length limit, where the disk watchdog cannot count what they hold): it was \
-         stopped{}; no build needs such folders, so it is broken or hostile",
+        "the build of `{package}` made folders the disk watchdog cannot count below {} ({why}): it \
+         was stopped{}; no build needs such folders, so it is broken or hostile",
         dir.display(),
         if *removed { "; the folder, boternity's own, was removed" } else { " (the folder is kept)" }
     )]
-    TooDeepToMeasure {
+    Unmeasurable {
         package: String,
         dir: PathBuf,
+        why: Unmeasurable,
         removed: bool,
     },
     #[error(
@@ -1648,25 +1648,54 @@ struct DiskWatch<'a> {
 /// (by device and inode): what the folders held before the build.
 type Baseline = std::collections::HashMap<(u64, u64), (i64, i64)>;
 
-/// Calls `f` with every regular file below `dir` (not following symlinks);
-/// false when a folder lies too deep to be read by its path (over
-/// `PATH_MAX`: a build can make one with relative `mkdir`s), so that what it
-/// holds cannot be counted.
-fn for_each_file(dir: &Path, f: &mut dyn FnMut(&std::fs::Metadata)) -> bool {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => return e.raw_os_error() != Some(libc::ENAMETOOLONG),
-    };
-    let mut complete = true;
-    for entry in entries.flatten() {
-        let Ok(meta) = entry.metadata() else { continue };
-        if meta.is_dir() {
-            complete &= for_each_file(&entry.path(), f);
-        } else if meta.is_file() {
-            f(&meta);
+/// Why the disk watchdog could not count what a folder below holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unmeasurable {
+    /// Over `PATH_MAX`: a build can nest folders that deep with relative
+    /// `mkdir`s, and a walk by path cannot read below it.
+    #[error("nested too deep to measure, past the system's path length limit")]
+    TooDeep,
+    /// Its permissions deny the listing or the look at an entry (a build can
+    /// `chmod` its own folders; root reads them anyway).
+    #[error("unreadable: its permissions were taken away")]
+    Unreadable,
+}
+
+impl Unmeasurable {
+    /// What an error met while walking means for the count: none for an
+    /// entry gone in the meantime (the build removed it), else what hides it.
+    fn of(e: &std::io::Error) -> Option<Unmeasurable> {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => None,
+            _ if e.raw_os_error() == Some(libc::ENAMETOOLONG) => Some(Unmeasurable::TooDeep),
+            _ => Some(Unmeasurable::Unreadable),
         }
     }
-    complete
+}
+
+/// Calls `f` with every regular file below `dir` (not following symlinks);
+/// stops at the first folder or entry it cannot read, so that what the
+/// build hid there is never taken for nothing.
+fn for_each_file(dir: &Path, f: &mut dyn FnMut(&std::fs::Metadata)) -> Result<(), Unmeasurable> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => return Unmeasurable::of(&e).map_or(Ok(()), Err),
+    };
+    for entry in entries {
+        let meta = match entry.and_then(|entry| Ok((entry.metadata()?, entry.path()))) {
+            Ok(found) => found,
+            Err(e) => match Unmeasurable::of(&e) {
+                None => continue,
+                Some(why) => return Err(why),
+            },
+        };
+        match meta {
+            (meta, path) if meta.is_dir() => for_each_file(&path, f)?,
+            (meta, _) if meta.is_file() => f(&meta),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// What a build wrote into its folders, as [`DiskWatch::written`] counts it.
@@ -1674,9 +1703,9 @@ struct Written<'a> {
     bytes: u64,
     /// The folder it wrote most into (or could not measure).
     dir: &'a Path,
-    /// Every folder below could be read: false means the build made some
-    /// too deep to count, which stops it like a build over the limit.
-    measured: bool,
+    /// Why some folder below could not be read, which stops the build like
+    /// one over the limit.
+    unmeasurable: Option<Unmeasurable>,
 }
 
 impl DiskWatch<'_> {
@@ -1708,7 +1737,7 @@ impl DiskWatch<'_> {
         let mut most = (0u64, self.dirs[0]);
         for dir in &self.dirs {
             let mut bytes = 0u64;
-            let measured = for_each_file(dir, &mut |meta| {
+            let walked = for_each_file(dir, &mut |meta| {
                 let id = (meta.dev(), meta.ino());
                 let unchanged = before.get(&id) == Some(&(meta.ctime(), meta.ctime_nsec()));
                 if !unchanged && seen.insert(id) {
@@ -1716,11 +1745,11 @@ impl DiskWatch<'_> {
                 }
             });
             total = total.saturating_add(bytes);
-            if !measured {
+            if let Err(why) = walked {
                 return Written {
                     bytes: total,
                     dir,
-                    measured,
+                    unmeasurable: Some(why),
                 };
             }
             if bytes > most.0 {
@@ -1730,7 +1759,7 @@ impl DiskWatch<'_> {
         Written {
             bytes: total,
             dir: most.1,
-            measured: true,
+            unmeasurable: None,
         }
     }
 }
@@ -1762,23 +1791,24 @@ fn run_cargo(
         let Written {
             bytes,
             dir,
-            measured,
+            unmeasurable,
         } = disk.written(&before);
-        (!measured || bytes > disk.max).then(|| {
-            if disk.own {
-                let _ = std::fs::remove_dir_all(disk.dirs[0]);
-            }
+        (unmeasurable.is_some() || bytes > disk.max).then(|| {
+            // remove_tree gives back the permissions a build took away, so
+            // the folder goes even then; said only when it did.
+            let own_removed = disk.own && crate::fsutil::remove_tree(disk.dirs[0]).is_ok();
             let package = package.to_string();
             let dir_path = dir.to_path_buf();
             // The private TMPDIR goes with the build's scratch folder.
-            let removed = disk.own || dir != disk.dirs[0];
-            match measured {
-                false => BuildError::TooDeepToMeasure {
+            let removed = own_removed || dir != disk.dirs[0];
+            match unmeasurable {
+                Some(why) => BuildError::Unmeasurable {
                     package,
                     dir: dir_path,
+                    why,
                     removed,
                 },
-                true => BuildError::DiskLimit {
+                None => BuildError::DiskLimit {
                     package,
                     dir: dir_path,
                     written: bytes,
@@ -1793,14 +1823,14 @@ fn run_cargo(
         let Written {
             bytes,
             dir,
-            measured,
+            unmeasurable,
         } = disk.written(&before);
-        match measured {
-            false => Some(format!(
-                "it made folders too deep to measure in {}",
+        match unmeasurable {
+            Some(why) => Some(format!(
+                "it made folders it cannot count in {} ({why})",
                 dir.display()
             )),
-            true => {
+            None => {
                 (bytes > disk.max).then(|| format!("it wrote {bytes} bytes into {}", dir.display()))
             }
         }
@@ -1832,7 +1862,7 @@ fn run_cargo(
         Err(RunError::Stopped { why, .. }) => Err(BuildError::Sandbox {
             // Over the limit when looked at, under it once stopped (the
             // build removed files as it was killed): said as it was seen.
-            message: format!("the build of `{package}` was stopped over its disk limit: {why}"),
+            message: format!("the build of `{package}` was stopped by its disk watchdog: {why}"),
         }),
         Err(RunError::OutputTooLarge { max, .. }) => Err(BuildError::Sandbox {
             message: format!(
@@ -1841,6 +1871,29 @@ fn run_cargo(
         }),
         Err(RunError::Spawn { source, .. }) | Err(RunError::Wait { source, .. }) => {
             Err(BuildError::Spawn { program, source })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Unmeasurable;
+
+    /// Only an entry gone in the meantime is nothing to count; a folder the
+    /// watchdog cannot read, for whatever reason, hides what it holds.
+    #[test]
+    fn what_the_walk_cannot_read_is_never_taken_for_nothing() {
+        let error = |errno| std::io::Error::from_raw_os_error(errno);
+        assert_eq!(Unmeasurable::of(&error(libc::ENOENT)), None);
+        assert_eq!(
+            Unmeasurable::of(&error(libc::ENAMETOOLONG)),
+            Some(Unmeasurable::TooDeep)
+        );
+        for errno in [libc::EACCES, libc::EPERM, libc::ELOOP, libc::EIO] {
+            assert_eq!(
+                Unmeasurable::of(&error(errno)),
+                Some(Unmeasurable::Unreadable)
+            );
         }
     }
 }
